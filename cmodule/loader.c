@@ -1,0 +1,549 @@
+// Blob validation and binding. Every field is read explicitly with the
+// little-endian helpers below and checked before use, so that after
+// mnn_model_load() succeeds nothing the kernels touch lies outside the blob,
+// the arena or the scratch area.
+#include <string.h>
+
+#include "mnn.h"
+
+static inline uint32_t rd_u8(const uint8_t *p) {
+    return p[0];
+}
+
+static inline uint32_t rd_u16(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8);
+}
+
+static inline uint32_t rd_u32(const uint8_t *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline int32_t rd_i32(const uint8_t *p) {
+    return (int32_t)rd_u32(p);
+}
+
+static inline float rd_f32(const uint8_t *p) {
+    uint32_t u = rd_u32(p);
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static mnn_status_t fail(mnn_error_t *err, mnn_status_t st, const char *what, int32_t index,
+    uint32_t value, uint32_t limit) {
+    err->status = st;
+    err->what = what;
+    err->index = index;
+    err->value = value;
+    err->limit = limit;
+    return st;
+}
+
+#define CHECK(cond, st, what, index, value, limit) \
+    do { \
+        if (!(cond)) { \
+            return fail(err, st, what, index, value, limit); \
+        } \
+    } while (0)
+
+// a + b <= limit without overflow.
+static inline int fits(uint32_t a, uint32_t b, uint32_t limit) {
+    return a <= limit && b <= limit - a;
+}
+
+uint32_t mnn_dtype_size(uint8_t dtype) {
+    switch (dtype) {
+        case MNN_DTYPE_INT8:
+        case MNN_DTYPE_UINT8:
+            return 1;
+        case MNN_DTYPE_INT16:
+            return 2;
+        case MNN_DTYPE_INT32:
+        case MNN_DTYPE_FLOAT32:
+            return 4;
+        default:
+            return 0;
+    }
+}
+
+uint32_t mnn_crc32(uint32_t crc, const uint8_t *data, size_t len) {
+    // Half-byte table: 64 bytes of flash, two lookups per byte.
+    static const uint32_t table[16] = {
+        0x00000000, 0x1db71064, 0x3b6e20c8, 0x26d930ac, 0x76dc4190, 0x6b6b51f4,
+        0x4db26158, 0x5005713c, 0xedb88320, 0xf00f9344, 0xd6d6a3e8, 0xcb61b38c,
+        0x9b64c2b0, 0x86d3d2d4, 0xa00ae278, 0xbdbdf21c,
+    };
+    crc = ~crc;
+    for (size_t i = 0; i < len; i++) {
+        crc ^= data[i];
+        crc = (crc >> 4) ^ table[crc & 15];
+        crc = (crc >> 4) ^ table[crc & 15];
+    }
+    return ~crc;
+}
+
+// A validated view of one tensor record.
+typedef struct {
+    uint8_t dtype;
+    uint8_t storage;
+    uint8_t ndim;
+    uint32_t dims[MNN_MAX_DIMS];
+    uint32_t offset;
+    uint32_t nbytes;
+    float scale;
+    int32_t zero_point;
+} tensor_t;
+
+static void read_tensor(const mnn_model_t *m, uint32_t i, tensor_t *t) {
+    const uint8_t *p = m->blob + m->tensors_off + i * MNN_TEN_RECORD_SIZE;
+    t->dtype = (uint8_t)rd_u8(p + MNN_TEN_DTYPE);
+    t->ndim = (uint8_t)rd_u8(p + MNN_TEN_NDIM);
+    t->storage = (uint8_t)rd_u8(p + MNN_TEN_STORAGE);
+    for (int d = 0; d < MNN_MAX_DIMS; d++) {
+        t->dims[d] = rd_u32(p + MNN_TEN_DIMS + 4 * d);
+    }
+    t->offset = rd_u32(p + MNN_TEN_OFFSET);
+    t->nbytes = rd_u32(p + MNN_TEN_NBYTES);
+    t->scale = rd_f32(p + MNN_TEN_SCALE);
+    t->zero_point = rd_i32(p + MNN_TEN_ZERO_POINT);
+}
+
+static mnn_status_t check_tensor(const mnn_model_t *m, uint32_t i, mnn_error_t *err) {
+    tensor_t t;
+    read_tensor(m, i, &t);
+    uint32_t esize = mnn_dtype_size(t.dtype);
+    CHECK(esize != 0, MNN_E_TENSOR, "unknown dtype", i, t.dtype, 0);
+    CHECK(t.ndim <= MNN_MAX_DIMS, MNN_E_TENSOR, "ndim", i, t.ndim, MNN_MAX_DIMS);
+    uint64_t n = esize;
+    for (int d = 0; d < MNN_MAX_DIMS; d++) {
+        CHECK(d < t.ndim || t.dims[d] == 1, MNN_E_TENSOR, "unused dimension is not 1", i, t.dims[d], 1);
+        CHECK(t.dims[d] > 0, MNN_E_TENSOR, "zero dimension", i, 0, 1);
+        n *= t.dims[d];
+        CHECK(n <= UINT32_MAX, MNN_E_TENSOR, "shape too large", i, t.dims[d], 0);
+    }
+    CHECK(n == t.nbytes, MNN_E_TENSOR, "nbytes does not match shape", i, t.nbytes, (uint32_t)n);
+    if (t.storage == MNN_STORAGE_ARENA) {
+        CHECK(t.offset % MNN_ARENA_ALIGN == 0, MNN_E_TENSOR, "arena offset misaligned", i, t.offset, MNN_ARENA_ALIGN);
+        CHECK(fits(t.offset, t.nbytes, m->arena_size), MNN_E_TENSOR, "outside the arena", i,
+            t.offset, m->arena_size);
+    } else if (t.storage == MNN_STORAGE_CONST) {
+        CHECK(t.offset % esize == 0, MNN_E_TENSOR, "constant offset misaligned", i, t.offset, esize);
+        CHECK(fits(t.offset, t.nbytes, m->const_size), MNN_E_TENSOR, "outside the constant data", i,
+            t.offset, m->const_size);
+    } else {
+        return fail(err, MNN_E_TENSOR, "unknown storage", i, t.storage, 0);
+    }
+    return MNN_OK;
+}
+
+// Operand checks shared by the per-op validators.
+typedef struct {
+    const mnn_model_t *m;
+    uint32_t op;
+    const uint8_t *idx;     // u16 tensor indices: inputs then outputs
+    uint32_t n_in;
+    const uint8_t *params;
+    mnn_error_t *err;
+} op_ctx_t;
+
+static inline uint32_t operand(const op_ctx_t *c, uint32_t k) {
+    return rd_u16(c->idx + 2 * k);
+}
+
+static mnn_status_t want(const op_ctx_t *c, uint32_t k, uint8_t dtype, uint8_t storage,
+    uint32_t nbytes, const char *what, int optional) {
+    mnn_error_t *err = c->err;
+    uint32_t i = operand(c, k);
+    if (i == MNN_NO_TENSOR) {
+        CHECK(optional, MNN_E_OP, what, c->op, i, 0);
+        return MNN_OK;
+    }
+    CHECK(i < c->m->tensor_count, MNN_E_OP, what, c->op, i, c->m->tensor_count);
+    tensor_t t;
+    read_tensor(c->m, i, &t);
+    CHECK(t.dtype == dtype, MNN_E_OP, what, c->op, t.dtype, dtype);
+    CHECK(t.storage == storage, MNN_E_OP, what, c->op, t.storage, storage);
+    CHECK(t.nbytes == nbytes, MNN_E_OP, what, c->op, t.nbytes, nbytes);
+    return MNN_OK;
+}
+
+static uint32_t tensor_nbytes(const op_ctx_t *c, uint32_t k) {
+    uint32_t i = operand(c, k);
+    if (i == MNN_NO_TENSOR || i >= c->m->tensor_count) {
+        return 0;
+    }
+    tensor_t t;
+    read_tensor(c->m, i, &t);
+    return t.nbytes;
+}
+
+#define WANT(k, dtype, storage, nbytes, what, optional) \
+    do { \
+        mnn_status_t st_ = want(c, k, dtype, storage, nbytes, what, optional); \
+        if (st_ != MNN_OK) { \
+            return st_; \
+        } \
+    } while (0)
+
+static int mul_ok(uint32_t a, uint32_t b, uint32_t *out) {
+    uint64_t r = (uint64_t)a * b;
+    *out = (uint32_t)r;
+    return r <= UINT32_MAX;
+}
+
+static mnn_status_t check_activation(const op_ctx_t *c, int32_t out_off, int32_t lo, int32_t hi) {
+    mnn_error_t *err = c->err;
+    CHECK(out_off >= -128 && out_off <= 127, MNN_E_OP, "output offset", c->op, (uint32_t)out_off, 127);
+    CHECK(lo >= -128 && hi <= 127 && lo <= hi, MNN_E_OP, "activation range", c->op, (uint32_t)lo, (uint32_t)hi);
+    return MNN_OK;
+}
+
+// Every shift of a requantization array must lie in [-31, 30].
+static mnn_status_t check_shifts(const op_ctx_t *c, uint32_t k) {
+    mnn_error_t *err = c->err;
+    tensor_t t;
+    read_tensor(c->m, operand(c, k), &t);
+    const uint8_t *p = c->m->blob + c->m->const_off + t.offset;
+    for (uint32_t j = 0; j < t.nbytes / 4; j++) {
+        int32_t s = rd_i32(p + 4 * j);
+        CHECK(s >= -31 && s <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s, 30);
+    }
+    return MNN_OK;
+}
+
+static mnn_status_t check_fully_connected(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t batches = rd_u32(p + MNN_P_FULLY_CONNECTED_BATCHES);
+    uint32_t depth = rd_u32(p + MNN_P_FULLY_CONNECTED_ACCUM_DEPTH);
+    uint32_t outs = rd_u32(p + MNN_P_FULLY_CONNECTED_OUT_DEPTH);
+    int32_t in_off = rd_i32(p + MNN_P_FULLY_CONNECTED_INPUT_OFFSET);
+    int32_t w_off = rd_i32(p + MNN_P_FULLY_CONNECTED_FILTER_OFFSET);
+    uint32_t in_n, w_n, out_n, bias_n;
+    CHECK(batches && depth && outs, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(mul_ok(batches, depth, &in_n) && mul_ok(outs, depth, &w_n) && mul_ok(batches, outs, &out_n)
+        && mul_ok(outs, 4, &bias_n), MNN_E_OP, "dimensions overflow", c->op, depth, 0);
+    CHECK(in_off >= -255 && in_off <= 255 && w_off >= -255 && w_off <= 255, MNN_E_OP, "input or filter offset",
+        c->op, (uint32_t)in_off, 255);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, w_n, "weights size", 0);
+    WANT(2, MNN_DTYPE_INT32, MNN_STORAGE_CONST, bias_n, "bias size", 1);
+    uint32_t q = tensor_nbytes(c, 3) == 4 ? 4 : bias_n;
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, q, "multiplier size", 0);
+    WANT(4, MNN_DTYPE_INT32, MNN_STORAGE_CONST, q, "shift size", 0);
+    WANT(5, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, out_n, "output size", 0);
+    mnn_status_t st = check_shifts(c, 4);
+    if (st != MNN_OK) {
+        return st;
+    }
+    return check_activation(c, rd_i32(p + MNN_P_FULLY_CONNECTED_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_FULLY_CONNECTED_ACT_MIN), rd_i32(p + MNN_P_FULLY_CONNECTED_ACT_MAX));
+}
+
+static mnn_status_t check_softmax(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t rows = rd_u32(p + MNN_P_SOFTMAX_ROWS);
+    uint32_t size = rd_u32(p + MNN_P_SOFTMAX_ROW_SIZE);
+    int32_t shift = rd_i32(p + MNN_P_SOFTMAX_INPUT_LEFT_SHIFT);
+    int32_t diff_min = rd_i32(p + MNN_P_SOFTMAX_DIFF_MIN);
+    uint32_t n;
+    CHECK(rows && size, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(mul_ok(rows, size, &n), MNN_E_OP, "dimensions overflow", c->op, size, 0);
+    CHECK(shift >= 0 && shift <= 31, MNN_E_OP, "softmax input shift", c->op, (uint32_t)shift, 31);
+    // Differences that pass diff_min, scaled by 2^shift, must fit in int32.
+    int64_t lowest = -(int64_t)(((int64_t)31 << 26) >> shift);
+    CHECK(diff_min >= lowest, MNN_E_OP, "softmax diff_min", c->op, (uint32_t)diff_min, (uint32_t)lowest);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "output size", 0);
+    return MNN_OK;
+}
+
+typedef struct {
+    uint8_t n_in;
+    uint8_t n_out;
+    uint16_t params_size;
+    mnn_status_t (*check)(const op_ctx_t *c);
+    const char *name;
+} op_desc_t;
+
+static const op_desc_t *op_desc(uint32_t opcode) {
+    static const op_desc_t fc = {
+        MNN_OPERANDS_FULLY_CONNECTED_IN, MNN_OPERANDS_FULLY_CONNECTED_OUT,
+        MNN_P_FULLY_CONNECTED_RECORD_SIZE, check_fully_connected, "FULLY_CONNECTED",
+    };
+    static const op_desc_t softmax = {
+        MNN_OPERANDS_SOFTMAX_IN, MNN_OPERANDS_SOFTMAX_OUT,
+        MNN_P_SOFTMAX_RECORD_SIZE, check_softmax, "SOFTMAX",
+    };
+    switch (opcode) {
+        case MNN_OPCODE_FULLY_CONNECTED:
+            return &fc;
+        case MNN_OPCODE_SOFTMAX:
+            return &softmax;
+        default:
+            return NULL;
+    }
+}
+
+const char *mnn_opcode_name(uint8_t opcode) {
+    const op_desc_t *d = op_desc(opcode);
+    return d ? d->name : "?";
+}
+
+// Walk the op records and check each one against its op's rules.
+static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
+    uint32_t pos = 0;
+    const uint8_t *base = m->blob + m->ops_off;
+    for (uint32_t k = 0; k < m->op_count; k++) {
+        CHECK(fits(pos, MNN_OP_RECORD_SIZE, m->ops_size), MNN_E_TRUNCATED, "op", k, pos, m->ops_size);
+        const uint8_t *p = base + pos;
+        uint32_t opcode = rd_u8(p + MNN_OP_OPCODE);
+        uint32_t n_in = rd_u8(p + MNN_OP_N_INPUTS);
+        uint32_t n_out = rd_u8(p + MNN_OP_N_OUTPUTS);
+        uint32_t size = rd_u16(p + MNN_OP_SIZE);
+        uint32_t psize = rd_u16(p + MNN_OP_PARAMS_SIZE);
+        const op_desc_t *d = op_desc(opcode);
+        CHECK(d != NULL, MNN_E_OP_UNSUPPORTED, "op code", k, opcode, MNN_OPCODE_MAX);
+        CHECK(n_in == d->n_in && n_out == d->n_out, MNN_E_OP, "operand count", k, n_in, d->n_in);
+        uint32_t idx_bytes = (2 * (n_in + n_out) + 3) & ~3u;
+        CHECK(psize >= d->params_size, MNN_E_OP, "parameter record size", k, psize, d->params_size);
+        CHECK(size % 4 == 0 && size == MNN_OP_RECORD_SIZE + idx_bytes + psize, MNN_E_OP, "record size",
+            k, size, MNN_OP_RECORD_SIZE + idx_bytes + psize);
+        CHECK(fits(pos, size, m->ops_size), MNN_E_TRUNCATED, "op", k, pos + size, m->ops_size);
+        op_ctx_t c = { m, k, p + MNN_OP_RECORD_SIZE, n_in, p + MNN_OP_RECORD_SIZE + idx_bytes, err };
+        mnn_status_t st = d->check(&c);
+        if (st != MNN_OK) {
+            return st;
+        }
+        pos += size;
+    }
+    CHECK(pos == m->ops_size, MNN_E_SECTION, "ops section size", -1, m->ops_size, pos);
+    return MNN_OK;
+}
+
+static mnn_status_t check_meta(mnn_model_t *m, uint32_t off, uint32_t size, mnn_error_t *err) {
+    uint32_t pos = 0;
+    int32_t k = 0;
+    while (pos < size) {
+        CHECK(fits(pos, MNN_META_RECORD_SIZE, size), MNN_E_META, "entry header truncated", k, pos, size);
+        const uint8_t *p = m->blob + off + pos;
+        uint32_t key = rd_u16(p + MNN_META_KEY);
+        uint32_t vsize = rd_u32(p + MNN_META_SIZE);
+        uint32_t padded = (vsize + 3) & ~3u;
+        CHECK(vsize <= size && padded >= vsize, MNN_E_META, "value size", k, vsize, size);
+        CHECK(fits(pos + MNN_META_RECORD_SIZE, padded, size), MNN_E_META, "value truncated", k, vsize, size);
+        const char *v = (const char *)p + MNN_META_RECORD_SIZE;
+        if (key == MNN_META_NAME) {
+            m->name = v;
+            m->name_len = vsize;
+        } else if (key == MNN_META_LABELS) {
+            m->labels = v;
+            m->labels_len = vsize;
+        }
+        pos += MNN_META_RECORD_SIZE + padded;
+        k++;
+    }
+    return MNN_OK;
+}
+
+static mnn_status_t check_io(const mnn_model_t *m, mnn_error_t *err) {
+    uint32_t n = m->input_count + m->output_count;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t i = rd_u16(m->blob + m->io_off + 2 * k);
+        CHECK(i < m->tensor_count, MNN_E_IO, "tensor index", k, i, m->tensor_count);
+        tensor_t t;
+        read_tensor(m, i, &t);
+        CHECK(t.storage == MNN_STORAGE_ARENA, MNN_E_IO, "not an arena tensor", k, t.storage, 0);
+        CHECK(t.dtype == MNN_DTYPE_INT8, MNN_E_IO, "dtype", k, t.dtype, MNN_DTYPE_INT8);
+    }
+    return MNN_OK;
+}
+
+mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_error_t *err) {
+    memset(m, 0, sizeof(*m));
+    m->blob = b;
+    err->status = MNN_OK;
+    CHECK(((uintptr_t)b & 3) == 0, MNN_E_ALIGN, "buffer", -1, (uint32_t)((uintptr_t)b & 3), 0);
+    CHECK(len >= MNN_HDR_RECORD_SIZE, MNN_E_TRUNCATED, "header", -1, (uint32_t)len, MNN_HDR_RECORD_SIZE);
+    CHECK(b[0] == MNN_MAGIC_0 && b[1] == MNN_MAGIC_1 && b[2] == MNN_MAGIC_2 && b[3] == MNN_MAGIC_3,
+        MNN_E_MAGIC, "magic", -1, rd_u32(b), 0);
+    uint32_t major = rd_u16(b + MNN_HDR_VERSION_MAJOR);
+    CHECK(major == MNN_VERSION_MAJOR, MNN_E_VERSION, "version_major", -1, major, MNN_VERSION_MAJOR);
+    m->version_minor = (uint16_t)rd_u16(b + MNN_HDR_VERSION_MINOR);
+    uint32_t total = rd_u32(b + MNN_HDR_TOTAL_SIZE);
+    CHECK(total <= len, MNN_E_TRUNCATED, "blob", -1, (uint32_t)len, total);
+    m->size = total;
+    uint32_t hsize = rd_u16(b + MNN_HDR_HEADER_SIZE);
+    CHECK(hsize >= MNN_HDR_RECORD_SIZE && hsize % 4 == 0 && hsize <= total, MNN_E_HEADER, "header_size", -1,
+        hsize, MNN_HDR_RECORD_SIZE);
+    uint32_t crc = mnn_crc32(0, b + MNN_HDR_CRC32 + 4, total - (MNN_HDR_CRC32 + 4));
+    CHECK(crc == rd_u32(b + MNN_HDR_CRC32), MNN_E_CRC, "crc32", -1, crc, rd_u32(b + MNN_HDR_CRC32));
+
+    m->arena_size = rd_u32(b + MNN_HDR_ARENA_SIZE);
+    m->scratch_size = rd_u32(b + MNN_HDR_SCRATCH_SIZE);
+    m->tensor_count = (uint16_t)rd_u16(b + MNN_HDR_TENSOR_COUNT);
+    m->op_count = (uint16_t)rd_u16(b + MNN_HDR_OP_COUNT);
+    m->input_count = (uint16_t)rd_u16(b + MNN_HDR_INPUT_COUNT);
+    m->output_count = (uint16_t)rd_u16(b + MNN_HDR_OUTPUT_COUNT);
+    m->const_size = rd_u32(b + MNN_HDR_CONST_SIZE);
+    m->macs = rd_u32(b + MNN_HDR_MACS);
+    CHECK(fits(m->arena_size, m->scratch_size, 0x7fffffff), MNN_E_HEADER, "arena_size", -1, m->arena_size,
+        0x7fffffff);
+    CHECK(m->arena_size % MNN_ARENA_ALIGN == 0, MNN_E_HEADER, "arena_size", -1, m->arena_size, MNN_ARENA_ALIGN);
+    CHECK(m->tensor_count <= MNN_MAX_TENSORS, MNN_E_HEADER, "tensor_count", -1, m->tensor_count,
+        MNN_MAX_TENSORS);
+    CHECK(m->op_count <= MNN_MAX_OPS, MNN_E_HEADER, "op_count", -1, m->op_count, MNN_MAX_OPS);
+    CHECK(m->input_count == 1, MNN_E_HEADER, "input_count", -1, m->input_count, 1);
+    CHECK(m->output_count == 1, MNN_E_HEADER, "output_count", -1, m->output_count, 1);
+
+    uint32_t nsec = rd_u16(b + MNN_HDR_SECTION_COUNT);
+    CHECK(nsec <= MNN_MAX_SECTIONS, MNN_E_HEADER, "section_count", -1, nsec, MNN_MAX_SECTIONS);
+    uint32_t table_end = hsize + nsec * MNN_SEC_RECORD_SIZE;
+    CHECK(table_end <= total, MNN_E_TRUNCATED, "section table", -1, total, table_end);
+    uint32_t seen = 0, meta_off = 0, meta_size = 0;
+    for (uint32_t k = 0; k < nsec; k++) {
+        const uint8_t *s = b + hsize + k * MNN_SEC_RECORD_SIZE;
+        uint32_t id = rd_u32(s + MNN_SEC_ID);
+        uint32_t off = rd_u32(s + MNN_SEC_OFFSET);
+        uint32_t size = rd_u32(s + MNN_SEC_SIZE);
+        uint32_t flags = rd_u32(s + MNN_SEC_FLAGS);
+        CHECK(off % MNN_ALIGN == 0 && off >= table_end, MNN_E_SECTION, "offset", k, off, table_end);
+        CHECK(fits(off, size, total), MNN_E_TRUNCATED, "section", k, total, off + size);
+        if (id < 1 || id > MNN_SECTION_META) {
+            CHECK(flags & MNN_SECTION_FLAG_OPTIONAL, MNN_E_SECTION, "unknown required section", k, id, 0);
+            continue;
+        }
+        CHECK(!(seen & (1u << id)), MNN_E_SECTION, "duplicate section", k, id, 0);
+        seen |= 1u << id;
+        switch (id) {
+            case MNN_SECTION_TENSORS:
+                CHECK(size == (uint32_t)m->tensor_count * MNN_TEN_RECORD_SIZE, MNN_E_SECTION, "tensors size",
+                    k, size, (uint32_t)m->tensor_count * MNN_TEN_RECORD_SIZE);
+                m->tensors_off = off;
+                break;
+            case MNN_SECTION_OPS:
+                m->ops_off = off;
+                m->ops_size = size;
+                break;
+            case MNN_SECTION_IO:
+                CHECK(size >= 2u * (m->input_count + m->output_count), MNN_E_SECTION, "io size", k, size,
+                    2u * (m->input_count + m->output_count));
+                m->io_off = off;
+                break;
+            case MNN_SECTION_CONST:
+                CHECK(size == m->const_size, MNN_E_SECTION, "const size", k, size, m->const_size);
+                m->const_off = off;
+                break;
+            case MNN_SECTION_META:
+                meta_off = off;
+                meta_size = size;
+                break;
+        }
+    }
+    static const uint8_t required[] = {
+        MNN_SECTION_TENSORS, MNN_SECTION_OPS, MNN_SECTION_IO, MNN_SECTION_CONST,
+    };
+    for (uint32_t k = 0; k < sizeof(required); k++) {
+        CHECK(seen & (1u << required[k]), MNN_E_SECTION, "missing section", -1, required[k], 0);
+    }
+    for (uint32_t i = 0; i < m->tensor_count; i++) {
+        mnn_status_t st = check_tensor(m, i, err);
+        if (st != MNN_OK) {
+            return st;
+        }
+    }
+    mnn_status_t st = check_ops(m, err);
+    if (st == MNN_OK) {
+        st = check_io(m, err);
+    }
+    if (st == MNN_OK && meta_size) {
+        st = check_meta(m, meta_off, meta_size, err);
+    }
+    return st;
+}
+
+static void *tensor_ptr(const mnn_model_t *m, uint8_t *arena, uint32_t i) {
+    if (i == MNN_NO_TENSOR) {
+        return NULL;
+    }
+    tensor_t t;
+    read_tensor(m, i, &t);
+    if (t.storage == MNN_STORAGE_CONST) {
+        return (void *)(m->blob + m->const_off + t.offset);
+    }
+    return arena + t.offset;
+}
+
+void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
+    const uint8_t *p = m->blob + m->ops_off;
+    for (uint32_t k = 0; k < m->op_count; k++) {
+        uint32_t n_in = rd_u8(p + MNN_OP_N_INPUTS), n_out = rd_u8(p + MNN_OP_N_OUTPUTS);
+        const uint8_t *idx = p + MNN_OP_RECORD_SIZE;
+        const uint8_t *prm = idx + ((2 * (n_in + n_out) + 3) & ~3u);
+        mnn_op_t *op = &ops[k];
+        op->opcode = (uint8_t)rd_u8(p + MNN_OP_OPCODE);
+        #define PTR(j) tensor_ptr(m, arena, rd_u16(idx + 2 * (j)))
+        switch (op->opcode) {
+            case MNN_OPCODE_FULLY_CONNECTED: {
+                mnn_fc_args_t *a = &op->u.fc;
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->input_offset = rd_i32(prm + MNN_P_FULLY_CONNECTED_INPUT_OFFSET);
+                a->filter_offset = rd_i32(prm + MNN_P_FULLY_CONNECTED_FILTER_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_FULLY_CONNECTED_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_FULLY_CONNECTED_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_FULLY_CONNECTED_ACT_MAX);
+                a->batches = rd_u32(prm + MNN_P_FULLY_CONNECTED_BATCHES);
+                a->accum_depth = rd_u32(prm + MNN_P_FULLY_CONNECTED_ACCUM_DEPTH);
+                a->out_depth = rd_u32(prm + MNN_P_FULLY_CONNECTED_OUT_DEPTH);
+                tensor_t t;
+                read_tensor(m, rd_u16(idx + 6), &t);
+                a->per_channel = t.nbytes > 4;
+                break;
+            }
+            case MNN_OPCODE_SOFTMAX: {
+                mnn_softmax_args_t *a = &op->u.softmax;
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->input_mult = rd_i32(prm + MNN_P_SOFTMAX_INPUT_MULT);
+                a->input_left_shift = rd_i32(prm + MNN_P_SOFTMAX_INPUT_LEFT_SHIFT);
+                a->diff_min = rd_i32(prm + MNN_P_SOFTMAX_DIFF_MIN);
+                a->rows = rd_u32(prm + MNN_P_SOFTMAX_ROWS);
+                a->row_size = rd_u32(prm + MNN_P_SOFTMAX_ROW_SIZE);
+                break;
+            }
+        }
+        #undef PTR
+        p += rd_u16(p + MNN_OP_SIZE);
+    }
+}
+
+static void io_info(const mnn_model_t *m, uint32_t k, mnn_tensor_info_t *info) {
+    tensor_t t;
+    read_tensor(m, rd_u16(m->blob + m->io_off + 2 * k), &t);
+    info->dtype = t.dtype;
+    info->ndim = t.ndim;
+    memcpy(info->dims, t.dims, sizeof(info->dims));
+    info->nbytes = t.nbytes;
+    info->offset = t.offset;
+    info->scale = t.scale;
+    info->zero_point = t.zero_point;
+}
+
+void mnn_model_input(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info) {
+    io_info(m, i, info);
+}
+
+void mnn_model_output(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info) {
+    io_info(m, (uint32_t)m->input_count + i, info);
+}
+
+uint8_t mnn_model_opcode(const mnn_model_t *m, const mnn_op_t *ops, uint16_t k) {
+    (void)m;
+    return ops[k].opcode;
+}

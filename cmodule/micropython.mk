@@ -1,0 +1,11 @@
+# micronn user C module (make-based ports: unix, qemu, stm32, ...).
+# Point USER_C_MODULES at the directory that contains this one.
+MICRONN_DIR := $(USERMOD_DIR)
+
+# Only the binding is scanned for qstrs; the core is plain C.
+SRC_USERMOD_C += $(MICRONN_DIR)/modmicronn.c
+SRC_USERMOD_LIB_C += $(MICRONN_DIR)/loader.c
+SRC_USERMOD_LIB_C += $(MICRONN_DIR)/runtime.c
+SRC_USERMOD_LIB_C += $(wildcard $(MICRONN_DIR)/kernels/*.c)
+
+CFLAGS_USERMOD += -I$(MICRONN_DIR)

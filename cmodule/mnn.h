@@ -1,0 +1,108 @@
+// micronn core: blob loader and runtime. Plain C: no MicroPython headers,
+// no allocation, no I/O. The binding (modmicronn.c) owns all memory.
+#ifndef MICRONN_MNN_H
+#define MICRONN_MNN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mnn_format.h"
+#include "kernels/mnn_kernels.h"
+
+typedef enum {
+    MNN_OK = 0,
+    MNN_E_TRUNCATED,        // a structure runs past the end of the buffer
+    MNN_E_MAGIC,            // not a micronn blob
+    MNN_E_VERSION,          // format major version this module cannot read
+    MNN_E_SIZE,             // total_size disagrees with the buffer
+    MNN_E_CRC,              // checksum mismatch
+    MNN_E_HEADER,           // a header field is out of range
+    MNN_E_SECTION,          // a section entry is bad or missing
+    MNN_E_TENSOR,           // a tensor record is bad
+    MNN_E_OP,               // an op record or its parameters are bad
+    MNN_E_OP_UNSUPPORTED,   // an op code this module does not know
+    MNN_E_IO,               // graph inputs/outputs are bad
+    MNN_E_META,             // a metadata entry is bad
+    MNN_E_ALIGN,            // the buffer is not 4-byte aligned
+} mnn_status_t;
+
+// Where and why loading failed; what names the field or check.
+typedef struct {
+    mnn_status_t status;
+    const char *what;
+    int32_t index;          // op, tensor or section index; -1 if none
+    uint32_t value;         // the offending value
+    uint32_t limit;         // what it was checked against
+} mnn_error_t;
+
+// Everything the binding needs to know about a graph input or output.
+typedef struct {
+    uint8_t dtype;
+    uint8_t ndim;
+    uint32_t dims[MNN_MAX_DIMS];
+    uint32_t nbytes;
+    uint32_t offset;        // in the arena
+    float scale;
+    int32_t zero_point;
+} mnn_tensor_info_t;
+
+typedef struct {
+    uint8_t opcode;
+    union {
+        mnn_fc_args_t fc;
+        mnn_softmax_args_t softmax;
+    } u;
+} mnn_op_t;
+
+typedef struct {
+    const uint8_t *blob;
+    uint32_t size;
+    uint16_t version_minor;
+    uint16_t tensor_count;
+    uint16_t op_count;
+    uint16_t input_count;
+    uint16_t output_count;
+    uint32_t arena_size;
+    uint32_t scratch_size;
+    uint32_t const_size;
+    uint32_t macs;
+    uint32_t tensors_off;   // absolute offsets of the sections
+    uint32_t ops_off;
+    uint32_t ops_size;
+    uint32_t io_off;
+    uint32_t const_off;
+    const char *name;       // metadata (not NUL-terminated), NULL if absent
+    uint32_t name_len;
+    const char *labels;     // '\n'-separated
+    uint32_t labels_len;
+} mnn_model_t;
+
+// Validate a blob completely. On success every later call is safe.
+mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *blob, size_t len, mnn_error_t *err);
+
+// Fill ops[op_count] with kernel arguments pointing into the blob and arena
+// (arena_size + scratch_size bytes). Only after a successful mnn_model_load.
+void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena);
+
+// Graph input (i < input_count) or output (i < output_count) description.
+void mnn_model_input(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info);
+void mnn_model_output(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info);
+
+// Name of op k (for repr and profiling).
+uint8_t mnn_model_opcode(const mnn_model_t *m, const mnn_op_t *ops, uint16_t k);
+const char *mnn_opcode_name(uint8_t opcode);
+
+// Run ops[first..last) over the bound arena.
+void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last);
+
+// Element size of a dtype (0 if unknown).
+uint32_t mnn_dtype_size(uint8_t dtype);
+
+// CRC-32 (zlib polynomial) of data, continuing from crc.
+uint32_t mnn_crc32(uint32_t crc, const uint8_t *data, size_t len);
+
+// Quantize float values to int8 with TFLite's rounding and clamping.
+void mnn_quantize_s8(const float *x, int8_t *q, size_t n, float scale, int32_t zero_point);
+void mnn_dequantize_s8(const int8_t *q, float *x, size_t n, float scale, int32_t zero_point);
+
+#endif // MICRONN_MNN_H

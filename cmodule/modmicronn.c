@@ -1,0 +1,453 @@
+// The micronn MicroPython module: the only file that includes py/*.h.
+//
+//   m = micronn.Model(blob, arena=None)   blob: any bytes-like object or a file
+//   y = m.run(x, out=None)                x: int8 buffer or array('f')
+//   m.predict(x) -> (label, score)
+#include <string.h>
+
+#include "py/binary.h"
+#include "py/objarray.h"
+#include "py/objstr.h"
+#include "py/runtime.h"
+#include "py/stream.h"
+
+#include "mnn.h"
+
+#define MICRONN_VERSION "0.1.0"
+
+typedef struct _micronn_model_obj_t {
+    mp_obj_base_t base;
+    mp_obj_t blob_obj;          // keeps the blob alive (or our aligned copy)
+    const uint8_t *blob;
+    size_t blob_len;
+    mp_obj_t arena_obj;         // caller's arena object, or MP_OBJ_NULL
+    uint8_t *arena;
+    size_t arena_len;
+    mnn_op_t *ops;
+    mnn_model_t model;
+    mnn_tensor_info_t in;
+    mnn_tensor_info_t out;
+} micronn_model_obj_t;
+
+static const mp_obj_type_t micronn_model_type;
+
+// The one place where loader errors become Python exceptions.
+static NORETURN void raise_load_error(const mnn_error_t *e) {
+    switch (e->status) {
+        case MNN_E_TRUNCATED:
+            if (e->index >= 0) {
+                mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: blob truncated at %s %d"),
+                    e->what, (int)e->index);
+            }
+            mp_raise_msg_varg(&mp_type_ValueError,
+                MP_ERROR_TEXT("micronn: blob truncated at %s (%u bytes, needs %u)"), e->what,
+                (unsigned)e->value, (unsigned)e->limit);
+        case MNN_E_MAGIC:
+            mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: not a micronn blob (bad magic)"));
+        case MNN_E_VERSION:
+            mp_raise_msg_varg(&mp_type_ValueError,
+                MP_ERROR_TEXT("micronn: blob format version %u is not supported; this module reads version %u"),
+                (unsigned)e->value, (unsigned)e->limit);
+        case MNN_E_CRC:
+            mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: blob checksum mismatch (crc32): corrupted blob"));
+        case MNN_E_HEADER:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad header field %s (%u, limit %u)"),
+                e->what, (unsigned)e->value, (unsigned)e->limit);
+        case MNN_E_SECTION:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad section %d: %s (%u)"),
+                (int)e->index, e->what, (unsigned)e->value);
+        case MNN_E_TENSOR:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad tensor %d: %s (%u, limit %u)"),
+                (int)e->index, e->what, (unsigned)e->value, (unsigned)e->limit);
+        case MNN_E_OP:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad op %d: %s (%d, expected %d)"),
+                (int)e->index, e->what, (int)e->value, (int)e->limit);
+        case MNN_E_OP_UNSUPPORTED:
+            mp_raise_msg_varg(&mp_type_ValueError,
+                MP_ERROR_TEXT("micronn: op %d has op code %u, which this module does not support"),
+                (int)e->index, (unsigned)e->value);
+        case MNN_E_IO:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad graph input/output %d: %s (%u)"),
+                (int)e->index, e->what, (unsigned)e->value);
+        case MNN_E_META:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad metadata entry %d: %s"),
+                (int)e->index, e->what);
+        default:
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: invalid blob (%s)"), e->what);
+    }
+}
+
+// Take a bytes-like object as is; read anything with a read() method.
+static mp_obj_t blob_object(mp_obj_t src) {
+    mp_buffer_info_t bi;
+    if (mp_get_buffer(src, &bi, MP_BUFFER_READ)) {
+        return src;
+    }
+    mp_obj_t dest[2];
+    mp_load_method_maybe(src, MP_QSTR_read, dest);
+    if (dest[0] == MP_OBJ_NULL) {
+        mp_raise_TypeError(MP_ERROR_TEXT("micronn: Model() needs a bytes-like object or a file opened 'rb'"));
+    }
+    mp_obj_t data = mp_call_method_n_kw(0, 0, dest);
+    if (!mp_get_buffer(data, &bi, MP_BUFFER_READ)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("micronn: file read() did not return bytes"));
+    }
+    return data;
+}
+
+static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
+    const mp_obj_t *all_args) {
+    enum { ARG_blob, ARG_arena };
+    static const mp_arg_t allowed[] = {
+        { MP_QSTR_blob, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_arena, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
+    mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed), allowed, args);
+
+    micronn_model_obj_t *self = mp_obj_malloc(micronn_model_obj_t, type);
+    self->blob_obj = blob_object(args[ARG_blob].u_obj);
+    self->arena_obj = MP_OBJ_NULL;
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
+    self->blob = bi.buf;
+    self->blob_len = bi.len;
+
+    mnn_error_t err;
+    mnn_status_t st = mnn_model_load(&self->model, self->blob, self->blob_len, &err);
+    if (st == MNN_E_ALIGN) {
+        // Constant int32 arrays need a 4-byte aligned base: copy this once.
+        uint8_t *copy = m_new(uint8_t, bi.len);
+        memcpy(copy, bi.buf, bi.len);
+        self->blob_obj = MP_OBJ_NULL;
+        self->blob = copy;
+        st = mnn_model_load(&self->model, self->blob, self->blob_len, &err);
+    }
+    if (st != MNN_OK) {
+        raise_load_error(&err);
+    }
+
+    size_t need = (size_t)self->model.arena_size + self->model.scratch_size;
+    if (args[ARG_arena].u_obj != mp_const_none) {
+        mp_buffer_info_t ai;
+        mp_get_buffer_raise(args[ARG_arena].u_obj, &ai, MP_BUFFER_WRITE);
+        if (ai.len < need) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: arena has %u bytes; the model needs %u"),
+                (unsigned)ai.len, (unsigned)need);
+        }
+        if ((uintptr_t)ai.buf & (MNN_ARENA_ALIGN - 1)) {
+            mp_raise_ValueError(MP_ERROR_TEXT("micronn: arena buffer is not 8-byte aligned"));
+        }
+        self->arena_obj = args[ARG_arena].u_obj;
+        self->arena = ai.buf;
+        self->arena_len = ai.len;
+    } else {
+        self->arena = m_malloc_maybe(need ? need : 1);
+        if (self->arena == NULL) {
+            mp_raise_msg_varg(&mp_type_MemoryError,
+                MP_ERROR_TEXT("micronn: the arena needs %u bytes; free memory or pass arena=bytearray(%u)"),
+                (unsigned)need, (unsigned)need);
+        }
+        self->arena_len = need;
+    }
+    self->ops = m_new(mnn_op_t, self->model.op_count ? self->model.op_count : 1);
+    mnn_model_bind(&self->model, self->ops, self->arena);
+    mnn_model_input(&self->model, 0, &self->in);
+    mnn_model_output(&self->model, 0, &self->out);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+// The blob must still be where it was when it was validated.
+static void check_blob(micronn_model_obj_t *self) {
+    if (self->blob_obj == MP_OBJ_NULL) {
+        return;
+    }
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
+    if (bi.buf != self->blob || bi.len != self->blob_len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("micronn: the blob buffer was resized after Model() was created"));
+    }
+}
+
+static bool is_float_typecode(char tc) {
+    return tc == 'f';
+}
+
+static bool is_int8_typecode(char tc) {
+    return tc == 'b' || tc == 'B' || tc == BYTEARRAY_TYPECODE;
+}
+
+static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(x, &bi, MP_BUFFER_READ)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("micronn: input must be bytes, bytearray, array('b') or array('f')"));
+    }
+    uint8_t *dst = self->arena + self->in.offset;
+    size_t n = self->in.nbytes;
+    if (is_float_typecode(bi.typecode)) {
+        if (bi.len != n * sizeof(float)) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u floats; expected %u"),
+                (unsigned)(bi.len / sizeof(float)), (unsigned)n);
+        }
+        mnn_quantize_s8(bi.buf, (int8_t *)dst, n, self->in.scale, self->in.zero_point);
+    } else if (is_int8_typecode(bi.typecode)) {
+        if (bi.len != n) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u bytes; expected %u"),
+                (unsigned)bi.len, (unsigned)n);
+        }
+        memcpy(dst, bi.buf, n);
+    } else {
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: input array typecode '%c' is not supported; use int8 ('b'), bytes or float ('f')"),
+            bi.typecode);
+    }
+}
+
+static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
+    const uint8_t *src = self->arena + self->out.offset;
+    size_t n = self->out.nbytes;
+    if (out == mp_const_none) {
+        mp_obj_t mv = mp_obj_new_memoryview('B', n, (void *)src);
+        mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(MP_QSTR_b), mv };
+        return MP_OBJ_TYPE_GET_SLOT(&mp_type_array, make_new)(&mp_type_array, 2, 0, args);
+    }
+    mp_buffer_info_t bi;
+    if (!mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("micronn: out= must be a writable buffer"));
+    }
+    if (is_float_typecode(bi.typecode)) {
+        if (bi.len != n * sizeof(float)) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u floats; expected %u"),
+                (unsigned)(bi.len / sizeof(float)), (unsigned)n);
+        }
+        mnn_dequantize_s8((const int8_t *)src, bi.buf, n, self->out.scale, self->out.zero_point);
+    } else if (is_int8_typecode(bi.typecode)) {
+        if (bi.len != n) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u bytes; expected %u"),
+                (unsigned)bi.len, (unsigned)n);
+        }
+        memcpy(bi.buf, src, n);
+    } else {
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: out= typecode '%c' is not supported; use int8 ('b'), bytearray or float ('f')"),
+            bi.typecode);
+    }
+    return out;
+}
+
+static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *kw) {
+    enum { ARG_x, ARG_out };
+    static const mp_arg_t allowed[] = {
+        { MP_QSTR_x, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
+        { MP_QSTR_out, MP_ARG_OBJ, {.u_obj = mp_const_none} },
+    };
+    mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
+    mp_arg_parse_all(n_args - 1, pos + 1, kw, MP_ARRAY_SIZE(allowed), allowed, args);
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(pos[0]);
+    check_blob(self);
+    set_input(self, args[ARG_x].u_obj);
+    mnn_run(self->ops, 0, self->model.op_count);
+    return get_output(self, args[ARG_out].u_obj);
+}
+static MP_DEFINE_CONST_FUN_OBJ_KW(micronn_model_run_obj, 2, micronn_model_run);
+
+// (label, score): the top class, named by the blob's labels when it has them.
+static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    check_blob(self);
+    set_input(self, x);
+    mnn_run(self->ops, 0, self->model.op_count);
+    const int8_t *y = (const int8_t *)(self->arena + self->out.offset);
+    size_t best = 0;
+    for (size_t i = 1; i < self->out.nbytes; i++) {
+        if (y[i] > y[best]) {
+            best = i;
+        }
+    }
+    mp_obj_t label = MP_OBJ_NEW_SMALL_INT(best);
+    const char *s = self->model.labels, *end = s + self->model.labels_len;
+    for (size_t i = 0; s && s < end; i++) {
+        const char *nl = memchr(s, '\n', end - s);
+        const char *stop = nl ? nl : end;
+        if (i == best) {
+            label = mp_obj_new_str(s, stop - s);
+            break;
+        }
+        s = nl ? nl + 1 : end;
+    }
+    float score = self->out.scale * (float)(y[best] - self->out.zero_point);
+    mp_obj_t t[2] = { label, mp_obj_new_float(score) };
+    return mp_obj_new_tuple(2, t);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(micronn_model_predict_obj, micronn_model_predict);
+
+static mp_obj_t shape_tuple(const mnn_tensor_info_t *t) {
+    mp_obj_t dims[MNN_MAX_DIMS];
+    for (int d = 0; d < t->ndim; d++) {
+        dims[d] = mp_obj_new_int_from_uint(t->dims[d]);
+    }
+    return mp_obj_new_tuple(t->ndim, dims);
+}
+
+static const char *dtype_name(uint8_t dtype) {
+    switch (dtype) {
+        case MNN_DTYPE_INT8:
+            return "int8";
+        case MNN_DTYPE_UINT8:
+            return "uint8";
+        case MNN_DTYPE_INT16:
+            return "int16";
+        case MNN_DTYPE_INT32:
+            return "int32";
+        default:
+            return "float32";
+    }
+}
+
+static mp_obj_t str_or_none(const char *s, size_t n) {
+    return s ? mp_obj_new_str(s, n) : mp_const_none;
+}
+
+static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
+    if (dest[0] != MP_OBJ_NULL) {
+        return;     // read-only
+    }
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    const mnn_tensor_info_t *in = &self->in, *out = &self->out;
+    switch (attr) {
+        case MP_QSTR_input_shape:
+            dest[0] = shape_tuple(in);
+            break;
+        case MP_QSTR_output_shape:
+            dest[0] = shape_tuple(out);
+            break;
+        case MP_QSTR_input_dtype:
+            dest[0] = mp_obj_new_str(dtype_name(in->dtype), strlen(dtype_name(in->dtype)));
+            break;
+        case MP_QSTR_output_dtype:
+            dest[0] = mp_obj_new_str(dtype_name(out->dtype), strlen(dtype_name(out->dtype)));
+            break;
+        case MP_QSTR_input_scale:
+            dest[0] = mp_obj_new_float(in->scale);
+            break;
+        case MP_QSTR_output_scale:
+            dest[0] = mp_obj_new_float(out->scale);
+            break;
+        case MP_QSTR_input_zero_point:
+            dest[0] = MP_OBJ_NEW_SMALL_INT(in->zero_point);
+            break;
+        case MP_QSTR_output_zero_point:
+            dest[0] = MP_OBJ_NEW_SMALL_INT(out->zero_point);
+            break;
+        case MP_QSTR_arena_size:
+            dest[0] = mp_obj_new_int_from_uint(self->model.arena_size + self->model.scratch_size);
+            break;
+        case MP_QSTR_blob_size:
+            dest[0] = mp_obj_new_int_from_uint(self->model.size);
+            break;
+        case MP_QSTR_macs:
+            dest[0] = mp_obj_new_int_from_uint(self->model.macs);
+            break;
+        case MP_QSTR_name:
+            dest[0] = str_or_none(self->model.name, self->model.name_len);
+            break;
+        case MP_QSTR_labels: {
+            dest[0] = mp_const_none;
+            if (self->model.labels) {
+                mp_obj_t list = mp_obj_new_list(0, NULL);
+                const char *s = self->model.labels, *end = s + self->model.labels_len;
+                while (s < end) {
+                    const char *nl = memchr(s, '\n', end - s);
+                    const char *stop = nl ? nl : end;
+                    mp_obj_list_append(list, mp_obj_new_str(s, stop - s));
+                    s = stop + 1;
+                }
+                dest[0] = list;
+            }
+            break;
+        }
+        case MP_QSTR_ops: {
+            mp_obj_t t = mp_obj_new_tuple(self->model.op_count, NULL);
+            mp_obj_tuple_t *tt = MP_OBJ_TO_PTR(t);
+            for (uint16_t k = 0; k < self->model.op_count; k++) {
+                const char *n = mnn_opcode_name(self->ops[k].opcode);
+                tt->items[k] = mp_obj_new_str(n, strlen(n));
+            }
+            dest[0] = t;
+            break;
+        }
+        default:
+            dest[1] = MP_OBJ_SENTINEL;  // continue in locals_dict
+    }
+}
+
+static void print_shape(const mp_print_t *print, const mnn_tensor_info_t *t) {
+    mp_print_str(print, "(");
+    for (int d = 0; d < t->ndim; d++) {
+        mp_printf(print, d ? ",%u" : "%u", (unsigned)t->dims[d]);
+    }
+    mp_print_str(print, ")");
+}
+
+static void micronn_model_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    (void)kind;
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mp_print_str(print, "<Model ");
+    if (self->model.name) {
+        mp_printf(print, "'%.*s' ", (int)self->model.name_len, self->model.name);
+    }
+    mp_printf(print, "%u ops in ", (unsigned)self->model.op_count);
+    print_shape(print, &self->in);
+    mp_printf(print, " %s out ", dtype_name(self->in.dtype));
+    print_shape(print, &self->out);
+    uint32_t arena = self->model.arena_size + self->model.scratch_size;
+    mp_printf(print, " %s arena %u.%u KiB>", dtype_name(self->out.dtype), (unsigned)(arena / 1024),
+        (unsigned)(arena % 1024 * 10 / 1024));
+}
+
+static const mp_rom_map_elem_t micronn_model_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&micronn_model_run_obj) },
+    { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&micronn_model_predict_obj) },
+};
+static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    micronn_model_type,
+    MP_QSTR_Model,
+    MP_TYPE_FLAG_NONE,
+    make_new, micronn_model_make_new,
+    print, micronn_model_print,
+    attr, micronn_model_attr,
+    locals_dict, &micronn_model_locals
+    );
+
+static const mp_rom_obj_tuple_t micronn_format_version = {
+    {&mp_type_tuple}, 2, { MP_ROM_INT(MNN_VERSION_MAJOR), MP_ROM_INT(MNN_VERSION_MINOR) }
+};
+
+static MP_DEFINE_STR_OBJ(micronn_version_obj, MICRONN_VERSION);
+
+// crc32(data, crc=0): the blob and serial-frame checksum (zlib's CRC-32).
+static mp_obj_t micronn_crc32(size_t n_args, const mp_obj_t *args) {
+    mp_buffer_info_t bi;
+    mp_get_buffer_raise(args[0], &bi, MP_BUFFER_READ);
+    uint32_t crc = n_args > 1 ? (uint32_t)mp_obj_get_int_truncated(args[1]) : 0;
+    return mp_obj_new_int_from_uint(mnn_crc32(crc, bi.buf, bi.len));
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(micronn_crc32_obj, 1, 2, micronn_crc32);
+
+static const mp_rom_map_elem_t micronn_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_micronn) },
+    { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&micronn_model_type) },
+    { MP_ROM_QSTR(MP_QSTR_version), MP_ROM_PTR(&micronn_version_obj) },
+    { MP_ROM_QSTR(MP_QSTR_format_version), MP_ROM_PTR(&micronn_format_version) },
+    { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&micronn_crc32_obj) },
+};
+static MP_DEFINE_CONST_DICT(micronn_module_globals, micronn_module_globals_table);
+
+const mp_obj_module_t micronn_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&micronn_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR_micronn, micronn_user_cmodule);

@@ -1,0 +1,43 @@
+// The op loop and the graph-boundary conversions. Everything was validated
+// at load, so nothing here checks.
+#include <math.h>
+
+#include "mnn.h"
+
+void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
+    for (uint16_t k = first; k < last; k++) {
+        const mnn_op_t *op = &ops[k];
+        switch (op->opcode) {
+            case MNN_OPCODE_FULLY_CONNECTED:
+                mnn_fully_connected_s8(&op->u.fc);
+                break;
+            case MNN_OPCODE_SOFTMAX:
+                mnn_softmax_s8(&op->u.softmax);
+                break;
+        }
+    }
+}
+
+// TFLite's QUANTIZE: round(x / scale) half away from zero, in float.
+void mnn_quantize_s8(const float *x, int8_t *q, size_t n, float scale, int32_t zero_point) {
+    for (size_t i = 0; i < n; i++) {
+        float r = roundf(x[i] / scale);
+        int32_t v;
+        if (!(r == r)) {
+            v = zero_point;                 // NaN
+        } else if (r > 1000.0f) {
+            v = 127;
+        } else if (r < -1000.0f) {
+            v = -128;
+        } else {
+            v = (int32_t)r + zero_point;
+        }
+        q[i] = (int8_t)(v < -128 ? -128 : (v > 127 ? 127 : v));
+    }
+}
+
+void mnn_dequantize_s8(const int8_t *q, float *x, size_t n, float scale, int32_t zero_point) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = scale * (float)(q[i] - zero_point);
+    }
+}

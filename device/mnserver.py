@@ -1,0 +1,139 @@
+# micronn inference server: a framed binary protocol over the REPL's stdin
+# and stdout (a UART on boards, pipes on the unix port).
+#
+# Frame: a5 5a | type u8 | length u32 LE | payload | crc32 u32 LE
+# The CRC (micronn.crc32, zlib polynomial) covers type, length and payload.
+#
+# Host -> board: L load blob (payload: blob)   O open path (payload: utf-8 path)
+#                R run (payload: input)        I info     P ping    Q quit
+# Board -> host: k ok (payload: repr of a dict) r result (payload: u32 elapsed
+#                microseconds, then the output) e error (payload: "Type: message")
+import struct
+import sys
+
+import micronn
+
+try:
+    import micropython
+except ImportError:
+    micropython = None
+try:
+    from time import ticks_diff, ticks_us
+except ImportError:
+    from time import time_ns
+
+    def ticks_us():
+        return time_ns() // 1000
+
+    def ticks_diff(a, b):
+        return a - b
+
+
+SYNC = b"\xa5\x5a"
+MAX_PAYLOAD = 8 * 1024 * 1024
+
+
+class _Link:
+    def __init__(self, rx, tx):
+        self.rx = rx
+        self.tx = tx
+
+    def read(self, n):
+        data = self.rx.read(n)
+        if data is None or len(data) < n:
+            raise EOFError
+        return data
+
+    def send(self, kind, payload=b""):
+        head = struct.pack("<BI", kind, len(payload))
+        crc = micronn.crc32(payload, micronn.crc32(head))
+        self.tx.write(SYNC + head)
+        if payload:
+            self.tx.write(payload)
+        self.tx.write(struct.pack("<I", crc))
+
+    def receive(self):
+        # Skip anything up to the next sync pattern.
+        while True:
+            if self.read(1) == b"\xa5" and self.read(1) == b"\x5a":
+                break
+        head = self.read(5)
+        kind, n = struct.unpack("<BI", head)
+        if n > MAX_PAYLOAD:
+            raise ValueError("frame length %d exceeds %d" % (n, MAX_PAYLOAD))
+        payload = self.read(n) if n else b""
+        (crc,) = struct.unpack("<I", self.read(4))
+        if micronn.crc32(payload, micronn.crc32(head)) != crc:
+            raise ValueError("frame crc mismatch")
+        return kind, payload
+
+
+def info(model):
+    if model is None:
+        return {"model": None}
+    return {
+        "name": model.name,
+        "input_shape": model.input_shape,
+        "input_dtype": model.input_dtype,
+        "input_scale": model.input_scale,
+        "input_zero_point": model.input_zero_point,
+        "output_shape": model.output_shape,
+        "output_dtype": model.output_dtype,
+        "output_scale": model.output_scale,
+        "output_zero_point": model.output_zero_point,
+        "arena_size": model.arena_size,
+        "blob_size": model.blob_size,
+        "ops": model.ops,
+    }
+
+
+def serve(rx=None, tx=None):
+    """Answer frames until a quit frame or the end of input."""
+    link = _Link(rx or sys.stdin.buffer, tx or sys.stdout.buffer)
+    if micropython is not None and hasattr(micropython, "kbd_intr"):
+        micropython.kbd_intr(-1)  # payload bytes may contain Ctrl-C
+    model = None
+    out = None
+    try:
+        while True:
+            try:
+                kind, payload = link.receive()
+            except EOFError:
+                return
+            except ValueError as e:
+                link.send(ord("e"), ("ValueError: %s" % e).encode())
+                continue
+            try:
+                if kind == ord("R"):
+                    if model is None:
+                        raise ValueError("no model loaded")
+                    t0 = ticks_us()
+                    model.run(payload, out)
+                    dt = ticks_diff(ticks_us(), t0)
+                    link.send(ord("r"), struct.pack("<I", dt & 0xFFFFFFFF) + out)
+                elif kind == ord("L") or kind == ord("O"):
+                    model = out = None
+                    if kind == ord("L"):
+                        model = micronn.Model(payload)
+                    else:
+                        with open(payload.decode(), "rb") as f:
+                            model = micronn.Model(f)
+                    n = 1
+                    for d in model.output_shape:
+                        n *= d
+                    out = bytearray(n)
+                    link.send(ord("k"), repr(info(model)).encode())
+                elif kind == ord("I"):
+                    link.send(ord("k"), repr(info(model)).encode())
+                elif kind == ord("P"):
+                    link.send(ord("k"), payload)
+                elif kind == ord("Q"):
+                    link.send(ord("k"), b"{}")
+                    return
+                else:
+                    raise ValueError("unknown frame type %d" % kind)
+            except Exception as e:  # noqa: BLE001 - every error goes back to the host
+                link.send(ord("e"), ("%s: %s" % (type(e).__name__, e)).encode())
+    finally:
+        if micropython is not None and hasattr(micropython, "kbd_intr"):
+            micropython.kbd_intr(3)

@@ -1,0 +1,285 @@
+"""The micronn blob format (``.mnb``): the one source of truth.
+
+Everything the host writes and the device reads is described here; the C
+header ``cmodule/mnn_format.h`` is generated from this module by
+``python -m micronn.format --write`` and a test fails when it is stale.
+
+A blob is one flat little-endian binary:
+
+    header (HEADER, fixed size)
+    section table (SECTION records)
+    sections, each starting on a 16-byte boundary:
+      TENSORS  tensor_count TENSOR records
+      OPS      op_count op records (OP header, tensor indices, parameter record)
+      IO       input tensor indices then output tensor indices (u16 each)
+      CONST    constant data; every array starts on a 16-byte boundary
+      META     metadata entries (META_ENTRY + value), optional
+
+The CRC-32 (zlib polynomial) covers every byte after the ``crc32`` field up to
+``total_size``. Readers reject a different major version and accept any minor
+version of the same major: newer minors may only add optional sections,
+metadata keys, trailing parameter fields and op codes (an unknown op code is
+rejected by name at load).
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+MAGIC = b"MNNB"
+VERSION_MAJOR = 1
+VERSION_MINOR = 0
+ALIGN = 16          # alignment of sections and constant arrays
+ARENA_ALIGN = 8     # alignment of activation tensors in the arena
+MAX_DIMS = 4
+MAX_TENSORS = 4096  # device-side limits; the loader rejects larger counts
+MAX_OPS = 2048
+MAX_SECTIONS = 32
+NO_TENSOR = 0xFFFF  # an omitted optional operator input
+
+_CTYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "i32": "int32_t", "f32": "float"}
+_STRUCT = {"u8": "B", "u16": "H", "u32": "I", "i32": "i", "f32": "f"}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    doc: str
+    count: int = 1
+
+
+class Record:
+    """A fixed-layout little-endian record; offsets follow the field order."""
+
+    def __init__(self, name: str, prefix: str, fields: list[Field], doc: str):
+        self.name, self.prefix, self.fields, self.doc = name, prefix, fields, doc
+        self.offsets: dict[str, int] = {}
+        fmt, off = "<", 0
+        for f in fields:
+            size = struct.calcsize("<" + _STRUCT[f.type])
+            if off % size:
+                raise AssertionError(f"{name}.{f.name} is misaligned")
+            self.offsets[f.name] = off
+            fmt += f"{f.count}{_STRUCT[f.type]}"
+            off += size * f.count
+        if off % 4:
+            raise AssertionError(f"{name} size {off} is not a multiple of 4")
+        self.size = off
+        self._struct = struct.Struct(fmt)
+
+    def pack(self, **values) -> bytes:
+        flat = []
+        for f in self.fields:
+            v = values.pop(f.name, [0] * f.count if f.count > 1 else 0)
+            flat.extend(v if f.count > 1 else [v])
+        if values:
+            raise TypeError(f"{self.name}: unknown fields {sorted(values)}")
+        return self._struct.pack(*flat)
+
+    def unpack(self, buf, offset: int = 0) -> dict:
+        flat = list(self._struct.unpack_from(buf, offset))
+        out = {}
+        for f in self.fields:
+            if f.count > 1:
+                out[f.name], flat = tuple(flat[: f.count]), flat[f.count:]
+            else:
+                out[f.name] = flat.pop(0)
+        return out
+
+
+F = Field
+
+HEADER = Record("header", "MNN_HDR", [
+    F("magic", "u8", "b'MNNB'", 4),
+    F("version_major", "u16", "format major version; readers reject any other"),
+    F("version_minor", "u16", "format minor version; readers accept any"),
+    F("header_size", "u16", "bytes of this header (the section table follows)"),
+    F("section_count", "u16", "entries in the section table"),
+    F("total_size", "u32", "bytes of the whole blob"),
+    F("crc32", "u32", "CRC-32 of bytes [crc32 offset + 4, total_size)"),
+    F("flags", "u32", "HEADER_FLAGS bits"),
+    F("arena_size", "u32", "bytes of activation memory the ops need"),
+    F("scratch_size", "u32", "bytes of kernel scratch memory, placed after the arena"),
+    F("tensor_count", "u16", "records in the TENSORS section"),
+    F("op_count", "u16", "records in the OPS section"),
+    F("input_count", "u16", "graph inputs (first entries of IO)"),
+    F("output_count", "u16", "graph outputs (entries of IO after the inputs)"),
+    F("const_size", "u32", "bytes of constant data (weights, biases, multipliers)"),
+    F("macs", "u32", "multiply-accumulates of one inference (information)"),
+    F("reserved", "u32", "zero", 4),
+], "Fixed blob header at offset 0.")
+
+SECTION = Record("section", "MNN_SEC", [
+    F("id", "u32", "SECTION_IDS value"),
+    F("offset", "u32", "byte offset from the start of the blob (16-byte aligned)"),
+    F("size", "u32", "bytes"),
+    F("flags", "u32", "SECTION_FLAGS bits"),
+], "One entry of the section table, which follows the header.")
+
+TENSOR = Record("tensor", "MNN_TEN", [
+    F("dtype", "u8", "DTYPES value"),
+    F("ndim", "u8", "number of dimensions, 0..4"),
+    F("storage", "u8", "STORAGE value"),
+    F("flags", "u8", "zero"),
+    F("dims", "u32", "shape, NHWC; unused dimensions are 1", MAX_DIMS),
+    F("offset", "u32", "byte offset in the arena or in the CONST section"),
+    F("nbytes", "u32", "bytes; equals the product of dims times the dtype size"),
+    F("scale", "f32", "quantization scale (0 when not quantized)"),
+    F("zero_point", "i32", "quantization zero point"),
+], "One tensor of the graph.")
+
+OP = Record("op", "MNN_OP", [
+    F("opcode", "u8", "OPCODES value"),
+    F("n_inputs", "u8", "input tensor indices that follow"),
+    F("n_outputs", "u8", "output tensor indices that follow the inputs"),
+    F("flags", "u8", "zero"),
+    F("size", "u16", "bytes of the whole op record, a multiple of 4"),
+    F("params_size", "u16", "bytes of the parameter record at the end of the op record"),
+], "Op record header; followed by u16 tensor indices (inputs then outputs, padded to 4 bytes) "
+   "and the op's parameter record.")
+
+META_ENTRY = Record("meta", "MNN_META", [
+    F("key", "u16", "META_KEYS value"),
+    F("type", "u16", "META_TYPES value"),
+    F("size", "u32", "bytes of the value that follows (padded to 4 bytes in the blob)"),
+], "One metadata entry; unknown keys are skipped.")
+
+# --- enumerations ---------------------------------------------------------
+
+HEADER_FLAGS = {"HAS_META": 1 << 0}
+SECTION_IDS = {"TENSORS": 1, "OPS": 2, "IO": 3, "CONST": 4, "META": 5}
+SECTION_FLAGS = {"OPTIONAL": 1 << 0}
+REQUIRED_SECTIONS = ("TENSORS", "OPS", "IO", "CONST")
+DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5}
+DTYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
+STORAGE = {"ARENA": 0, "CONST": 1}
+META_KEYS = {"NAME": 1, "LABELS": 2, "PACKER": 3, "SOURCE_SHA256": 4, "INPUT_NAMES": 5,
+             "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8}
+META_TYPES = {"UTF8": 1, "BYTES": 2, "U32": 3, "F32_ARRAY": 4}
+
+# Operator parameter records. Each op also lists its tensor operands; an
+# input marked optional may be NO_TENSOR.
+OP_PARAMS: dict[str, Record] = {}
+OP_OPERANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
+OPCODES: dict[str, int] = {}
+
+
+def _op(name: str, code: int, inputs: tuple[str, ...], outputs: tuple[str, ...],
+        fields: list[Field], doc: str) -> None:
+    OPCODES[name] = code
+    OP_OPERANDS[name] = (inputs, outputs)
+    OP_PARAMS[name] = Record(name.lower(), "MNN_P_" + name, fields, doc)
+
+
+_REQUANT = [
+    F("output_offset", "i32", "output zero point"),
+    F("act_min", "i32", "lowest output value (fused activation)"),
+    F("act_max", "i32", "highest output value (fused activation)"),
+]
+
+_op("FULLY_CONNECTED", 1, ("input", "weights", "bias?", "mult", "shift"), ("output",), [
+    F("input_offset", "i32", "-input zero point; 0 when folded into the bias"),
+    F("filter_offset", "i32", "-weight zero point"),
+    *_REQUANT,
+    F("batches", "u32", "rows of the input"),
+    F("accum_depth", "u32", "input values per row (weights columns)"),
+    F("out_depth", "u32", "output values per row (weights rows)"),
+], "int8 fully connected: weights int8 [out_depth, accum_depth]; bias int32 [out_depth]; "
+   "mult/shift int32 [out_depth] or [1] (per-tensor).")
+
+_op("SOFTMAX", 2, ("input",), ("output",), [
+    F("input_mult", "i32", "beta * input scale as a Q31 multiplier"),
+    F("input_left_shift", "i32", "its left shift"),
+    F("diff_min", "i32", "differences below this give the lowest output"),
+    F("rows", "u32", "rows"),
+    F("row_size", "u32", "values per row (softmax axis)"),
+], "int8 softmax over the last axis; output scale 1/256, zero point -128.")
+
+
+def align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+# --- C header generation --------------------------------------------------
+
+def _c_record(rec: Record) -> list[str]:
+    lines = [f"// {rec.doc}"]
+    for f in rec.fields:
+        lines.append(f"#define {rec.prefix}_{f.name.upper():<24} {rec.offsets[f.name]:>4}  "
+                     f"// {f.type}{f'[{f.count}]' if f.count > 1 else ''}: {f.doc}")
+    lines.append(f"#define {rec.prefix}_RECORD_SIZE{'':<14} {rec.size:>4}")
+    return lines + [""]
+
+
+def _c_enum(prefix: str, values: dict[str, int]) -> list[str]:
+    return [f"#define {prefix}_{k:<28} {v}" for k, v in values.items()] + [""]
+
+
+def c_header() -> str:
+    """Return the text of cmodule/mnn_format.h."""
+    out = [
+        "// Generated by host/micronn/format.py: do not edit. Regenerate with",
+        "//   python -m micronn.format --write",
+        "#ifndef MICRONN_MNN_FORMAT_H",
+        "#define MICRONN_MNN_FORMAT_H",
+        "",
+        "#define MNN_MAGIC_0 0x%02x" % MAGIC[0],
+        "#define MNN_MAGIC_1 0x%02x" % MAGIC[1],
+        "#define MNN_MAGIC_2 0x%02x" % MAGIC[2],
+        "#define MNN_MAGIC_3 0x%02x" % MAGIC[3],
+        f"#define MNN_VERSION_MAJOR {VERSION_MAJOR}",
+        f"#define MNN_VERSION_MINOR {VERSION_MINOR}",
+        f"#define MNN_ALIGN {ALIGN}",
+        f"#define MNN_ARENA_ALIGN {ARENA_ALIGN}",
+        f"#define MNN_MAX_DIMS {MAX_DIMS}",
+        f"#define MNN_MAX_TENSORS {MAX_TENSORS}",
+        f"#define MNN_MAX_OPS {MAX_OPS}",
+        f"#define MNN_MAX_SECTIONS {MAX_SECTIONS}",
+        f"#define MNN_NO_TENSOR 0x{NO_TENSOR:04x}",
+        "",
+    ]
+    for rec in (HEADER, SECTION, TENSOR, OP, META_ENTRY):
+        out += _c_record(rec)
+    out += _c_enum("MNN_HDR_FLAG", HEADER_FLAGS)
+    out += _c_enum("MNN_SECTION", SECTION_IDS)
+    out += _c_enum("MNN_SECTION_FLAG", SECTION_FLAGS)
+    out += _c_enum("MNN_DTYPE", {k.upper(): v for k, v in DTYPES.items()})
+    out += _c_enum("MNN_STORAGE", STORAGE)
+    out += _c_enum("MNN_META", META_KEYS)
+    out += _c_enum("MNN_META_TYPE", META_TYPES)
+    out += _c_enum("MNN_OPCODE", OPCODES)
+    out.append(f"#define MNN_OPCODE_MAX {max(OPCODES.values())}")
+    out.append("")
+    for name, rec in OP_PARAMS.items():
+        ins, outs = OP_OPERANDS[name]
+        out.append(f"// {name}: inputs {', '.join(ins)}; outputs {', '.join(outs)}")
+        out.append(f"#define MNN_OPERANDS_{name}_IN {len(ins)}")
+        out.append(f"#define MNN_OPERANDS_{name}_OUT {len(outs)}")
+        out += _c_record(rec)
+    out.append("#endif // MICRONN_MNN_FORMAT_H")
+    return "\n".join(out) + "\n"
+
+
+HEADER_PATH = Path(__file__).resolve().parents[2] / "cmodule" / "mnn_format.h"
+
+
+def main(argv: list[str]) -> int:
+    text = c_header()
+    if "--write" in argv:
+        HEADER_PATH.write_text(text)
+        print(f"wrote {HEADER_PATH}")
+        return 0
+    if "--check" in argv:
+        same = HEADER_PATH.exists() and HEADER_PATH.read_text() == text
+        print("up to date" if same else f"{HEADER_PATH} is stale: run python -m micronn.format --write")
+        return 0 if same else 1
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

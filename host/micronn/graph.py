@@ -1,0 +1,125 @@
+"""The lowered graph the packer builds, and the offline arena planner.
+
+A ``Graph`` holds tensors (activations in the arena, or constants) and a flat
+list of device ops whose parameters are already the integers the kernels use.
+Lowering from TFLite (``micronn.lower``) and hand-built test graphs both end
+here; ``micronn.blob.write`` serializes it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import format as fmt
+from .errors import MicronnError
+
+
+@dataclass
+class Tensor:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    scale: float = 0.0
+    zero_point: int = 0
+    data: np.ndarray | None = None      # constant tensors only
+    alias_of: int | None = None         # shares the memory of another tensor
+    offset: int = -1                    # arena or constant offset, set when writing
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * fmt.DTYPE_SIZES[self.dtype]
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+
+@dataclass
+class Op:
+    kind: str                   # a key of format.OPCODES
+    inputs: list[int]           # tensor indices; -1 for an omitted optional input
+    outputs: list[int]
+    params: dict
+    macs: int = 0
+    source: str = ""            # where it came from, for messages and inspect
+
+
+@dataclass
+class Graph:
+    tensors: list[Tensor] = field(default_factory=list)
+    ops: list[Op] = field(default_factory=list)
+    inputs: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def add(self, t: Tensor) -> int:
+        if len(t.shape) > fmt.MAX_DIMS:
+            raise MicronnError(f"tensor {t.name!r} has {len(t.shape)} dimensions; micronn supports up to 4")
+        self.tensors.append(t)
+        return len(self.tensors) - 1
+
+    def const(self, name: str, array: np.ndarray) -> int:
+        a = np.ascontiguousarray(array)
+        return self.add(Tensor(name, a.dtype.name, tuple(a.shape), data=a))
+
+    def root(self, i: int) -> int:
+        """The tensor whose memory tensor i uses."""
+        while self.tensors[i].alias_of is not None:
+            i = self.tensors[i].alias_of
+        return i
+
+
+@dataclass
+class Plan:
+    arena_size: int
+    lower_bound: int            # largest sum of simultaneously live buffers
+    offsets: dict[int, int]     # root tensor index -> arena offset
+
+
+def _lifetimes(g: Graph) -> dict[int, list[int]]:
+    """Root arena tensor -> [first op index that needs it, last op index]."""
+    n = len(g.ops)
+    life: dict[int, list[int]] = {}
+
+    def touch(i: int, k: int) -> None:
+        if i < 0 or g.tensors[i].is_const:
+            return
+        r = g.root(i)
+        span = life.setdefault(r, [k, k])
+        span[0], span[1] = min(span[0], k), max(span[1], k)
+
+    for i in g.inputs:
+        touch(i, -1)
+    for k, op in enumerate(g.ops):
+        for i in op.inputs + op.outputs:
+            touch(i, k)
+    for i in g.outputs:
+        touch(i, n)
+    return life
+
+
+def plan_arena(g: Graph) -> Plan:
+    """Greedy placement, largest buffers first, each at the lowest offset that
+    does not collide with a placed buffer whose lifetime overlaps its own."""
+    life = _lifetimes(g)
+    size = {r: fmt.align(g.tensors[r].nbytes, fmt.ARENA_ALIGN) for r in life}
+    order = sorted(life, key=lambda r: (-size[r], life[r][0], r))
+    placed: list[tuple[int, int, int]] = []     # (offset, end, root)
+    offsets: dict[int, int] = {}
+    for r in order:
+        first, last = life[r]
+        busy = sorted((o, e) for o, e, q in placed if life[q][0] <= last and first <= life[q][1])
+        at = 0
+        for o, e in busy:
+            if at + size[r] <= o:
+                break
+            at = max(at, e)
+        offsets[r] = at
+        placed.append((at, at + size[r], r))
+    arena = max((e for _, e, _ in placed), default=0)
+    lower = 0
+    for k in range(-1, len(g.ops) + 1):
+        lower = max(lower, sum(size[r] for r in life if life[r][0] <= k <= life[r][1]))
+    return Plan(arena, lower, offsets)

@@ -1,0 +1,91 @@
+"""Integer quantization arithmetic exactly as TensorFlow Lite (Micro) does it.
+
+The device only ever sees the integers computed here, so these functions
+decide bit-exactness: float32 versus float64 steps and rounding modes follow
+TFLite's kernel preparation code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT8_MIN, INT8_MAX = -128, 127
+
+
+def tflite_round(x: float) -> float:
+    """std::round: half away from zero."""
+    return math.copysign(math.floor(abs(x) + 0.5), x)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier: real ~= q * 2^(shift - 31), q in [2^30, 2^31)."""
+    if real == 0.0:
+        return 0, 0
+    mant, shift = math.frexp(real)
+    q = int(tflite_round(mant * (1 << 31)))
+    if q == 1 << 31:
+        q //= 2
+        shift += 1
+    if shift < -31:
+        return 0, 0
+    if shift > 30:
+        return (1 << 31) - 1, 30
+    return q, shift
+
+
+def conv_multipliers(input_scale: float, filter_scales, output_scale: float,
+                     per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Multipliers and shifts of a conv/depthwise/fully-connected layer.
+
+    Per-channel layers compute ``in * filter / out`` in double precision;
+    the per-tensor fully-connected path multiplies ``in * filter`` in float32
+    first (TFLite's GetQuantizedConvolutionMultipler).
+    """
+    fs = np.asarray(filter_scales, dtype=np.float32).reshape(-1)
+    mults, shifts = [], []
+    for s in fs:
+        if per_channel:
+            real = float(np.float64(np.float32(input_scale)) * np.float64(s) / np.float64(np.float32(output_scale)))
+        else:
+            prod = np.float32(np.float32(input_scale) * s)
+            real = float(np.float64(prod) / np.float64(np.float32(output_scale)))
+        q, sh = quantize_multiplier(real)
+        mults.append(q)
+        shifts.append(sh)
+    return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int32)
+
+
+def quantize_value(x: float, scale: float, zero_point: int) -> int:
+    """TFLite's Quantize helper: round(x / scale) in float32, plus the zero point."""
+    return int(tflite_round(float(np.float32(np.float32(x) / np.float32(scale))))) + int(zero_point)
+
+
+def activation_range(activation: str, scale: float, zero_point: int,
+                     qmin: int = INT8_MIN, qmax: int = INT8_MAX) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for a fused activation name."""
+    if activation in ("NONE", None):
+        return qmin, qmax
+    if activation == "RELU":
+        return max(qmin, quantize_value(0.0, scale, zero_point)), qmax
+    if activation == "RELU6":
+        return (max(qmin, quantize_value(0.0, scale, zero_point)),
+                min(qmax, quantize_value(6.0, scale, zero_point)))
+    if activation == "RELU_N1_TO_1":
+        return (max(qmin, quantize_value(-1.0, scale, zero_point)),
+                min(qmax, quantize_value(1.0, scale, zero_point)))
+    raise ValueError(f"fused activation {activation} has no integer range")
+
+
+def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
+    """(input_multiplier, input_left_shift, diff_min) of TFLite's int8 softmax."""
+    scaled_diff_int_bits = 5
+    real = min(float(beta) * float(np.float32(input_scale)) * (1 << (31 - scaled_diff_int_bits)),
+               float((1 << 31) - 1))
+    mult, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise ValueError("softmax multiplier below one")
+    radius = ((1 << scaled_diff_int_bits) - 1) * (1 << (31 - scaled_diff_int_bits)) / (1 << shift)
+    diff_min = -int(math.floor(radius))
+    return mult, shift, diff_min

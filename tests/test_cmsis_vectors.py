@@ -1,0 +1,95 @@
+"""CMSIS-NN's own reference vectors, each run as a single-op blob on the unix
+firmware and compared byte for byte. Cases are discovered from index.json."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from micronn import blob
+from micronn.graph import Graph, Op, Tensor
+
+from .conftest import shared_dir
+
+VEC = shared_dir() / "vectors" / "cmsis-nn"
+FAMILIES = ("fully_connected", "softmax")
+
+
+def _cases():
+    index = VEC / "index.json"
+    if not index.exists():
+        return []
+    cases = json.loads(index.read_text())["cases"]
+    return [c for c in cases if c["group"] == "s8" and c["family"] in FAMILIES]
+
+
+CASES = _cases()
+RAN: Counter = Counter()
+
+
+def _load(case):
+    meta = json.loads((VEC / case["json"]).read_text())
+    arrays = np.load(VEC / case["npz"])
+    return meta["parameters"], {k: arrays[k] for k in arrays.files}
+
+
+def _fully_connected(p, a):
+    g = Graph()
+    n, depth, outs = p["input_n"], p["accumulation_depth"], p["output_c"]
+    x = g.add(Tensor("input", "int8", (n, depth), 1.0, 0))
+    w = g.const("weights", a["weights"].astype(np.int8).reshape(outs, depth))
+    b = -1 if p.get("bias_is_null") else g.const("bias", a["bias"].astype(np.int32))
+    if p["quantization"] == "per_channel":
+        mult, shift = a["output_mult"].astype(np.int32), a["output_shift"].astype(np.int32)
+    else:
+        mult = np.array([p["output_multiplier"]], np.int32)
+        shift = np.array([p["output_shift"]], np.int32)
+    y = g.add(Tensor("output", "int8", (n, outs), 1.0, 0))
+    g.ops.append(Op("FULLY_CONNECTED", [x, w, b, g.const("mult", mult), g.const("shift", shift)], [y], dict(
+        input_offset=p["input_offset"], filter_offset=p["filter_offset"], output_offset=p["output_offset"],
+        act_min=p["activation_min"], act_max=p["activation_max"], batches=n, accum_depth=depth,
+        out_depth=outs)))
+    g.inputs, g.outputs = [x], [y]
+    return g, a["input"]
+
+
+def _softmax(p, a):
+    if p["output_dtype"] != "int8":
+        pytest.skip("int8 -> int16 softmax waits for int16 support")
+    g = Graph()
+    shape = (p["num_rows"], p["row_size"])
+    x = g.add(Tensor("input", "int8", shape, 1.0, 0))
+    y = g.add(Tensor("output", "int8", shape, 1 / 256, -128))
+    g.ops.append(Op("SOFTMAX", [x], [y], dict(
+        input_mult=p["input_multiplier"], input_left_shift=p["input_left_shift"], diff_min=p["diff_min"],
+        rows=shape[0], row_size=shape[1])))
+    g.inputs, g.outputs = [x], [y]
+    return g, a["input"]
+
+
+BUILD = {"fully_connected": _fully_connected, "softmax": _softmax}
+
+
+@pytest.mark.skipif(not CASES, reason=f"no CMSIS-NN vectors under {VEC}")
+@pytest.mark.parametrize("case", CASES, ids=[f"{c['family']}/{c['case']}" for c in CASES])
+def test_cmsis_case(unix, case):
+    p, a = _load(case)
+    g, x = BUILD[case["family"]](p, a)
+    unix.link.load(blob.write(g))
+    y, _ = unix.link.run(np.ascontiguousarray(x, dtype=np.int8).tobytes())
+    got = np.frombuffer(y, dtype=np.int8)
+    want = a["output_ref"].astype(np.int8).reshape(-1)
+    bad = np.flatnonzero(got != want)
+    assert bad.size == 0, f"{bad.size} of {want.size} outputs differ, first at {bad[:5]}: {got[bad[:5]]} != {want[bad[:5]]}"
+    RAN[case["family"]] += 1
+
+
+def test_cmsis_case_count():
+    """Print what ran; runs last in this module."""
+    if not CASES:
+        pytest.skip(f"no CMSIS-NN vectors under {VEC}")
+    print(f"\nCMSIS-NN s8 cases bit-exact: {dict(RAN)} of {dict(Counter(c['family'] for c in CASES))}")
+    assert sum(RAN.values()) > 0
