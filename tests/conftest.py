@@ -31,3 +31,15 @@ def unix():
     t = UnixTarget()
     yield t
     t.close()
+
+
+def micropython(script: str, cwd: Path, timeout: float = 60) -> str:
+    """Run a script on the unix firmware in cwd; return stdout, fail on a crash."""
+    import subprocess
+
+    exe = firmware_path("unix")
+    if not exe.exists():
+        pytest.skip("unix firmware not built: run `make firmware`")
+    p = subprocess.run([str(exe), "-c", script], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert p.returncode == 0, f"firmware exited {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}"
+    return p.stdout

@@ -83,7 +83,8 @@ def test_cmsis_case(unix, case):
     got = np.frombuffer(y, dtype=np.int8)
     want = a["output_ref"].astype(np.int8).reshape(-1)
     bad = np.flatnonzero(got != want)
-    assert bad.size == 0, f"{bad.size} of {want.size} outputs differ, first at {bad[:5]}: {got[bad[:5]]} != {want[bad[:5]]}"
+    assert bad.size == 0, (f"{bad.size} of {want.size} outputs differ, first at {bad[:5]}: "
+                           f"{got[bad[:5]]} != {want[bad[:5]]}")
     RAN[case["family"]] += 1
 
 

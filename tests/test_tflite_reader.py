@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from micronn import tflite
 from micronn.errors import MicronnError
 
-SHARED = Path(
-    os.environ.get("MICRONN_SHARED", Path(__file__).resolve().parents[2] / "shared")
-)
+SHARED = Path(os.environ.get("MICRONN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 MODELS = SHARED / "models"
 
 # Facts from MODELS.md: bytes, input (shape, scale, zp), output (shape, scale, zp), ops.
@@ -106,9 +105,7 @@ def check_against_tensorflow(model: tflite.Model, buf: bytes, sg) -> None:
             return buf[b.offset : b.offset + b.size] or None
         return None if b.data is None or len(b.data) == 0 else b.data.tobytes()
 
-    assert model.metadata == {
-        m.name.decode(): buffer_bytes(m.buffer) or b"" for m in ref.metadata or []
-    }
+    assert model.metadata == {m.name.decode(): buffer_bytes(m.buffer) or b"" for m in ref.metadata or []}
     sub = ref.subgraphs[0]
     assert model.inputs == list(sub.inputs)
     assert model.outputs == list(sub.outputs)
@@ -126,11 +123,7 @@ def check_against_tensorflow(model: tflite.Model, buf: bytes, sg) -> None:
         assert t.is_variable == r.isVariable
         q = r.quantization
         scale = None if q is None or q.scale is None or not len(q.scale) else q.scale
-        zp = (
-            None
-            if q is None or q.zeroPoint is None or not len(q.zeroPoint)
-            else q.zeroPoint
-        )
+        zp = None if q is None or q.zeroPoint is None or not len(q.zeroPoint) else q.zeroPoint
         for ours, theirs, dtype in (
             (t.scale, scale, np.float32),
             (t.zero_point, zp, np.int64),
@@ -150,21 +143,15 @@ def check_against_tensorflow(model: tflite.Model, buf: bytes, sg) -> None:
         builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
         assert op.opcode == op_names.get(builtin, f"BUILTIN_{builtin}")
         assert op.version == code.version
-        assert op.custom_code == (
-            None if code.customCode is None else code.customCode.decode()
-        )
+        assert op.custom_code == (None if code.customCode is None else code.customCode.decode())
         assert op.inputs == list(r.inputs)
         assert op.outputs == list(r.outputs)
-        assert op.intermediates == list(
-            r.intermediates if r.intermediates is not None else []
-        )
+        assert op.intermediates == list(r.intermediates if r.intermediates is not None else [])
         if r.builtinOptionsType == 0:
             assert op.options == {}
             continue
         fields = vars(r.builtinOptions)
-        assert {camel(k) for k in op.options} == set(fields), option_names[
-            r.builtinOptionsType
-        ]
+        assert {camel(k) for k in op.options} == set(fields), option_names[r.builtinOptionsType]
         for key, value in op.options.items():
             expected = fields[camel(key)]
             if key in ENUM_KEYS:
@@ -210,9 +197,7 @@ def test_models_md_facts(name):
         per_channel = op.opcode != "FULLY_CONNECTED"
         assert w.scale.size == (channels if per_channel else 1)
         assert w.array().shape == w.shape
-        assert {
-            t.dtype for t in (m.tensors[op.inputs[0]], m.tensors[op.outputs[0]])
-        } == {"int8"}
+        assert {t.dtype for t in (m.tensors[op.inputs[0]], m.tensors[op.outputs[0]])} == {"int8"}
 
 
 def test_model_quirks():
@@ -228,9 +213,7 @@ def test_model_quirks():
     assert speech.operators[0].options == {"new_shape": [-1, 49, 40, 1]}
 
     person = tflite.load(model_path("tflm_person_detection_int8"))
-    odd = [
-        t for t in person.tensors if len(t.shape) == 1 and t.quantized_dimension == 3
-    ]
+    odd = [t for t in person.tensors if len(t.shape) == 1 and t.quantized_dimension == 3]
     assert len(odd) == 14 and {t.dtype for t in odd} == {"int32"}
     # An old (TOCO) file: its operator codes only set deprecated_builtin_code.
     assert person.operators[0].opcode == "DEPTHWISE_CONV_2D"
@@ -264,9 +247,7 @@ def test_converted_keras_model(sg):
     tf = pytest.importorskip("tensorflow")
     keras = tf.keras
     inp = keras.Input((16, 16, 3), batch_size=1)
-    x = keras.layers.Conv2D(
-        8, (3, 5), strides=(2, 1), padding="same", activation="relu6"
-    )(inp)
+    x = keras.layers.Conv2D(8, (3, 5), strides=(2, 1), padding="same", activation="relu6")(inp)
     x = keras.layers.DepthwiseConv2D(
         (3, 3),
         depth_multiplier=2,
@@ -542,7 +523,5 @@ def test_byte_corruption():
             bad = bytearray(buf)
             for _ in range(rng.randint(1, 6)):
                 pool = structure if rng.random() < 0.8 else range(len(bad))
-                bad[rng.choice(pool)] = rng.choice(
-                    (0, 0xFF, 0x7F, 0x80, rng.randrange(256))
-                )
+                bad[rng.choice(pool)] = rng.choice((0, 0xFF, 0x7F, 0x80, rng.randrange(256)))
             load_or_reject(bytes(bad))

@@ -12,14 +12,14 @@ __all__ = ["MicronnError", "pack", "inspect", "__version__"]
 
 
 def pack(*args, **kwargs) -> bytes:
-    """Pack a model into a blob; see ``micronn.pack.pack``."""
-    from .pack import pack as _pack
+    """Pack a model into a blob; see ``micronn.packer.pack``."""
+    from .packer import pack as _pack
 
     return _pack(*args, **kwargs)
 
 
 def inspect(blob, **kwargs) -> dict:
-    """Describe a blob; see ``micronn.inspect.inspect``."""
-    from .inspect import inspect as _inspect
+    """Describe a blob; see ``micronn.inspector.inspect``."""
+    from .inspector import inspect as _inspect
 
     return _inspect(blob, **kwargs)

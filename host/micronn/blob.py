@@ -77,7 +77,7 @@ def write(g: Graph) -> bytes:
         macs += op.macs
 
     io = struct.pack(f"<{len(g.inputs) + len(g.outputs)}H", *(g.inputs + g.outputs))
-    meta = _meta_section(g.meta)
+    meta = _meta_section({**g.meta, "ARENA_LOWER_BOUND": plan.lower_bound} if g.meta else {})
     sections = [("TENSORS", bytes(tensors)), ("OPS", bytes(ops)), ("IO", io), ("CONST", bytes(const))]
     if meta:
         sections.append(("META", meta))

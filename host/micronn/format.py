@@ -158,7 +158,7 @@ DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5}
 DTYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
 STORAGE = {"ARENA": 0, "CONST": 1}
 META_KEYS = {"NAME": 1, "LABELS": 2, "PACKER": 3, "SOURCE_SHA256": 4, "INPUT_NAMES": 5,
-             "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8}
+             "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8, "ARENA_LOWER_BOUND": 9}
 META_TYPES = {"UTF8": 1, "BYTES": 2, "U32": 3, "F32_ARRAY": 4}
 
 # Operator parameter records. Each op also lists its tensor operands; an
@@ -227,10 +227,10 @@ def c_header() -> str:
         "#ifndef MICRONN_MNN_FORMAT_H",
         "#define MICRONN_MNN_FORMAT_H",
         "",
-        "#define MNN_MAGIC_0 0x%02x" % MAGIC[0],
-        "#define MNN_MAGIC_1 0x%02x" % MAGIC[1],
-        "#define MNN_MAGIC_2 0x%02x" % MAGIC[2],
-        "#define MNN_MAGIC_3 0x%02x" % MAGIC[3],
+        f"#define MNN_MAGIC_0 0x{MAGIC[0]:02x}",
+        f"#define MNN_MAGIC_1 0x{MAGIC[1]:02x}",
+        f"#define MNN_MAGIC_2 0x{MAGIC[2]:02x}",
+        f"#define MNN_MAGIC_3 0x{MAGIC[3]:02x}",
         f"#define MNN_VERSION_MAJOR {VERSION_MAJOR}",
         f"#define MNN_VERSION_MINOR {VERSION_MINOR}",
         f"#define MNN_ALIGN {ALIGN}",

@@ -23,6 +23,7 @@ import struct
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from micronn.errors import MicronnError
 
 __all__ = ["Model", "Operator", "Tensor", "load"]
@@ -45,8 +46,7 @@ class _Reader:
     def check(self, pos: int, n: int, what: str) -> None:
         if pos < 0 or n < 0 or pos + n > self.size:
             raise MicronnError(
-                f"tflite: truncated file: {what} needs {n} bytes at offset {pos},"
-                f" the file has {self.size}"
+                f"tflite: truncated file: {what} needs {n} bytes at offset {pos}, the file has {self.size}"
             )
 
     def unpack(self, fmt: str, pos: int, what: str) -> tuple:
@@ -375,9 +375,7 @@ class Tensor:
         if self.data is None:
             raise MicronnError(f"tflite: tensor {self.index} ({self.name}) has no data")
         if self.dtype in _NO_NUMPY:
-            raise MicronnError(
-                f"tflite: tensor {self.index} ({self.name}): {self.dtype} has no numpy dtype"
-            )
+            raise MicronnError(f"tflite: tensor {self.index} ({self.name}): {self.dtype} has no numpy dtype")
         dt = np.dtype(self.dtype).newbyteorder("<")
         size = math.prod(self.shape) * dt.itemsize
         if min(self.shape, default=0) < 0 or size != len(self.data):
@@ -432,9 +430,7 @@ def _read_source(src: object) -> bytes:
             with open(src, "rb") as f:
                 return f.read()
         except OSError as e:
-            raise MicronnError(
-                f"tflite: cannot read {os.fspath(src)}: {e.strerror or e}"
-            ) from e
+            raise MicronnError(f"tflite: cannot read {os.fspath(src)}: {e.strerror or e}") from e
     raise TypeError(f"tflite.load() wants a path or bytes, not {type(src).__name__}")
 
 
@@ -484,8 +480,7 @@ def _opcode(code: _Table) -> tuple[str, int, str | None]:
     builtin = max(deprecated, code.scalar("builtin_code", "i"))
     if builtin < 0:
         raise MicronnError(f"tflite: {code.what}: bad builtin code {builtin}")
-    ops = _BUILTIN_OPS
-    name = ops[builtin] if builtin < len(ops) else f"BUILTIN_{builtin}"
+    name = _BUILTIN_OPS[builtin] if builtin < len(_BUILTIN_OPS) else f"BUILTIN_{builtin}"
     return name, code.scalar("version", "i", 1), code.string("custom_code")
 
 
@@ -501,10 +496,7 @@ def _operator(op: _Table, index: int, opcodes: list, n_tensors: int) -> Operator
         for i in ids:
             _check_index(i, n_tensors, what, optional=kind == "input")
     options: dict = {}
-    for slot, known in (
-        ("builtin_options", _OPTIONS),
-        ("builtin_options_2", _OPTIONS_2),
-    ):
+    for slot, known in (("builtin_options", _OPTIONS), ("builtin_options_2", _OPTIONS_2)):
         union_type = op.scalar(f"{slot}_type", "B")
         if union_type in known:
             options = _decode_options(op, slot, *known[union_type])
@@ -531,10 +523,8 @@ def load(src: str | os.PathLike | bytes | bytearray | memoryview) -> Model:
     sg = subgraphs[0]
     tensor_tables = sg.tables("tensors", _TENSOR, "tensor")
     tensors = [_tensor(t, i, buffers) for i, t in enumerate(tensor_tables)]
-    operators = [
-        _operator(op, i, opcodes, len(tensors))
-        for i, op in enumerate(sg.tables("operators", _OPERATOR, "operator"))
-    ]
+    op_tables = sg.tables("operators", _OPERATOR, "operator")
+    operators = [_operator(op, i, opcodes, len(tensors)) for i, op in enumerate(op_tables)]
     inputs, outputs = sg.vector("inputs", "i") or [], sg.vector("outputs", "i") or []
     for kind, ids in (("input", inputs), ("output", outputs)):
         for i in ids:

@@ -1,0 +1,52 @@
+# micronn: `make demo` and `make test` work on a fresh Debian machine.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+BOARD ?= unix
+export MICRONN_SHARED ?= $(abspath ../shared)
+
+.PHONY: setup test demo firmware lint format-header clean distclean
+
+setup: .cache/apt.stamp $(VENV)/.stamp micropython
+
+.cache/apt.stamp: tools/setup-apt.sh
+	@mkdir -p .cache
+	tools/setup-apt.sh
+	@touch $@
+
+$(VENV)/.stamp: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[tf,dev]'
+	@touch $@
+
+# MicroPython source: $(MICROPY_DIR) if given, else Debian's source package, cached.
+micropython:
+ifndef MICROPY_DIR
+	tools/fetch-micropython.sh .cache/micropython-1.25.0
+endif
+
+firmware: setup
+	$(VENV)/bin/micronn firmware build --board $(BOARD)
+
+lint: setup
+	$(VENV)/bin/ruff check host tests device tools
+	$(PY) -m micronn.format --check
+
+format-header: setup
+	$(PY) -m micronn.format --write
+
+test: setup
+	$(VENV)/bin/micronn firmware build --board unix
+	$(MAKE) --no-print-directory lint
+	$(PY) -m pytest
+
+demo: setup
+	$(VENV)/bin/micronn firmware build --board unix
+	$(PY) tools/demo.py
+
+clean:
+	rm -rf build out
+
+distclean: clean
+	rm -rf .cache $(VENV)

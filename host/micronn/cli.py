@@ -1,0 +1,176 @@
+"""The ``micronn`` command: a thin table of commands over the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MicronnError
+
+
+def _read(path: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise MicronnError(f"{path}: {e.strerror}") from None
+
+
+def _load_npy(path: str) -> np.ndarray:
+    try:
+        data = np.load(path)
+    except (OSError, ValueError) as e:
+        raise MicronnError(f"{path}: cannot read as .npy/.npz ({e})") from None
+    if isinstance(data, np.lib.npyio.NpzFile):
+        return data["x"] if "x" in data.files else data[data.files[0]]
+    return data
+
+
+def _print_json(obj) -> None:
+    from .inspector import to_json
+
+    print(json.dumps(to_json(obj), indent=2))
+
+
+def cmd_pack(a) -> int:
+    from .packer import pack
+
+    data = pack(a.model, name=a.name, labels=a.labels, calib=a.calib, float_io=a.float_io,
+                progress=sys.stderr.isatty())
+    out = a.output or str(Path(a.model).with_suffix(".mnb"))
+    Path(out).write_bytes(data)
+    print(f"wrote {out} ({len(data):,} bytes)")
+    return 0
+
+
+def cmd_inspect(a) -> int:
+    from .inspector import describe, inspect
+
+    info = inspect(_read(a.blob))
+    if a.json:
+        _print_json(info)
+    else:
+        print(describe(info))
+    return 0
+
+
+def cmd_run(a) -> int:
+    from .run import run
+
+    y, times = run(_read(a.blob), _load_npy(a.input), a.target)
+    if a.output:
+        np.save(a.output, y)
+        print(f"wrote {a.output}: {y.shape} {y.dtype}, {len(times)} samples, "
+              f"median {int(np.median(times)) if times else 0} us per inference on {a.target}")
+    else:
+        np.set_printoptions(threshold=50)
+        print(y)
+    return 0
+
+
+def cmd_verify(a) -> int:
+    from .run import verify
+
+    x = _load_npy(a.input) if a.input else None
+    r = verify(_read(a.blob), _read(a.reference), a.target, samples=a.samples, seed=a.seed, x=x)
+    if a.json:
+        _print_json(r)
+    else:
+        if r["warning"]:
+            print(f"warning: {r['warning']}")
+        if r["bit_exact"]:
+            print(f"bit-exact: {r['samples']} samples, {r['values']} values equal to TFLite Micro on {a.target}")
+        else:
+            print(f"MISMATCH: {r['mismatched_values']} of {r['values']} values differ "
+                  f"(max {r['max_abs_diff']} steps) on {a.target}")
+            for m in r["first_mismatches"]:
+                print(f"  sample {m['sample']} index {m['index']}: got {m['got']}, TFLite Micro {m['want']}")
+    return 0 if r["bit_exact"] else 1
+
+
+def cmd_firmware(a) -> int:
+    from .firmware import build
+
+    if a.action == "build":
+        exe = build(a.board, a.micropython, a.jobs)
+        print(f"built {exe}")
+    return 0
+
+
+def _args_pack(p) -> None:
+    p.add_argument("model", help=".tflite (fully int8), .keras, .h5 or SavedModel folder")
+    p.add_argument("-o", "--output", help="output blob (default: MODEL.mnb)")
+    p.add_argument("--name", help="model name stored in the blob")
+    p.add_argument("--labels", help="text file with one class label per output value")
+    p.add_argument("--calib", help="calibration inputs (.npy/.npz) for Keras models")
+    p.add_argument("--float-io", action="store_true", help="Keras models: keep float input and output")
+
+
+def _args_inspect(p) -> None:
+    p.add_argument("blob")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _args_run(p) -> None:
+    p.add_argument("blob")
+    p.add_argument("--input", required=True, help="samples X.npy, shape (N, *input_shape[1:]), int8 or float32")
+    p.add_argument("-o", "--output", help="write outputs Y.npy (N, *output_shape[1:]) int8")
+    p.add_argument("--target", default="unix", help="where to run (default: unix)")
+
+
+def _args_verify(p) -> None:
+    p.add_argument("blob")
+    p.add_argument("--reference", required=True, help="the .tflite the blob was packed from")
+    p.add_argument("--target", default="unix")
+    p.add_argument("--samples", type=int, default=20, help="random inputs (all 256 for single-value inputs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input", help="use these samples (.npy) instead of random ones")
+    p.add_argument("--json", action="store_true")
+
+
+def _args_firmware(p) -> None:
+    p.add_argument("action", choices=["build"])
+    p.add_argument("--board", default="unix")
+    p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
+    p.add_argument("-j", "--jobs", type=int)
+
+
+COMMANDS = {
+    "pack": ("pack a model into a blob (.mnb)", _args_pack, cmd_pack),
+    "inspect": ("show a blob's ops, tensors and memory", _args_inspect, cmd_inspect),
+    "run": ("run samples through a blob on a target", _args_run, cmd_run),
+    "verify": ("compare a blob on a target with TFLite Micro, bit for bit", _args_verify, cmd_verify),
+    "firmware": ("build MicroPython firmware with micronn", _args_firmware, cmd_firmware),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="micronn", description="int8 neural networks for MicroPython boards")
+    p.add_argument("--version", action="version", version=f"micronn {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_, add_args, func) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_, description=help_)
+        add_args(sp)
+        sp.set_defaults(func=func)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parser().parse_args(argv)
+    try:
+        return a.func(a)
+    except MicronnError as e:
+        print(f"micronn: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("micronn: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

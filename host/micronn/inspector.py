@@ -1,0 +1,103 @@
+"""``micronn.inspect()``: what a blob holds and what it needs on the board."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import blob as blobmod
+from . import format as fmt
+
+
+def op_macs(kind: str, p: dict) -> int:
+    if kind == "FULLY_CONNECTED":
+        return p["batches"] * p["accum_depth"] * p["out_depth"]
+    return 0
+
+
+def _io(t: dict) -> dict:
+    return {"shape": list(t["shape"]), "dtype": t["dtype"], "scale": t["scale"], "zero_point": t["zero_point"]}
+
+
+def inspect(data) -> dict:
+    """A JSON-friendly description of a blob (bytes or a path)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        with open(data, "rb") as f:
+            data = f.read()
+    b = blobmod.read(data)
+    h, tensors, meta = b["header"], b["tensors"], b["meta"]
+    ops = []
+    for k, op in enumerate(b["ops"]):
+        idx = [i for i in op["inputs"] + op["outputs"] if i != fmt.NO_TENSOR]
+        ops.append({
+            "index": k,
+            "type": op["kind"],
+            "inputs": [list(tensors[i]["shape"]) for i in op["inputs"] if i != fmt.NO_TENSOR
+                       and tensors[i]["storage"] == "ARENA"],
+            "outputs": [list(tensors[i]["shape"]) for i in op["outputs"]],
+            "macs": op_macs(op["kind"], op["params"]),
+            "weight_bytes": sum(tensors[i]["nbytes"] for i in idx if tensors[i]["storage"] == "CONST"),
+            "arena": [[tensors[i]["offset"], tensors[i]["nbytes"]] for i in idx if tensors[i]["storage"] == "ARENA"],
+            "params": op["params"],
+        })
+    return {
+        "name": meta.get("NAME"),
+        "packer": meta.get("PACKER"),
+        "format_version": f"{h['version_major']}.{h['version_minor']}",
+        "blob_bytes": h["total_size"],
+        "source_bytes": meta.get("SOURCE_BYTES"),
+        "arena_bytes": h["arena_size"] + h["scratch_size"],
+        "arena_lower_bound": meta.get("ARENA_LOWER_BOUND"),
+        "scratch_bytes": h["scratch_size"],
+        "const_bytes": h["const_size"],
+        "macs": sum(o["macs"] for o in ops),
+        "input": _io(tensors[b["inputs"][0]]),
+        "output": _io(tensors[b["outputs"][0]]),
+        "labels": meta.get("LABELS"),
+        "ops": ops,
+        "tensor_count": len(tensors),
+    }
+
+
+def _kib(n) -> str:
+    return "-" if n is None else f"{n:,} B ({n / 1024:.1f} KiB)"
+
+
+def describe(info: dict) -> str:
+    """inspect()'s result as a table for people."""
+    lines = [f"model {info['name']!r} ({info['packer']}, format {info['format_version']})",
+             f"input  {tuple(info['input']['shape'])} {info['input']['dtype']} "
+             f"scale {info['input']['scale']:.6g} zero point {info['input']['zero_point']}",
+             f"output {tuple(info['output']['shape'])} {info['output']['dtype']} "
+             f"scale {info['output']['scale']:.6g} zero point {info['output']['zero_point']}", ""]
+    lines.append(f"{'#':>3}  {'op':<16} {'in':<18} {'out':<16} {'MACs':>10} {'weights':>9}  arena (offset+bytes)")
+    for o in info["ops"]:
+        ins = " ".join("x".join(map(str, s)) for s in o["inputs"])
+        outs = " ".join("x".join(map(str, s)) for s in o["outputs"])
+        arena = " ".join(f"{a}+{n}" for a, n in o["arena"])
+        lines.append(f"{o['index']:>3}  {o['type']:<16} {ins:<18} {outs:<16} {o['macs']:>10,} "
+                     f"{o['weight_bytes']:>9,}  {arena}")
+    lb = info["arena_lower_bound"]
+    ratio = f" ({info['arena_bytes'] / lb:.0%} of the lower bound)" if lb else ""
+    lines += ["",
+              f"MACs              {info['macs']:,}",
+              f"arena             {_kib(info['arena_bytes'])}{ratio}",
+              f"arena lower bound {_kib(lb)}",
+              f"constants         {_kib(info['const_bytes'])}",
+              f"blob              {_kib(info['blob_bytes'])}",
+              f"source .tflite    {_kib(info['source_bytes'])}"]
+    if info["labels"]:
+        lines.append(f"labels            {', '.join(info['labels'][:8])}{' ...' if len(info['labels']) > 8 else ''}")
+    return "\n".join(lines)
+
+
+def to_json(info: dict) -> dict:
+    """inspect()'s result with numpy scalars turned into plain numbers."""
+    def fix(v):
+        if isinstance(v, dict):
+            return {k: fix(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [fix(x) for x in v]
+        if isinstance(v, np.generic):
+            return v.item()
+        return v
+    return fix(info)

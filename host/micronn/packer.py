@@ -1,0 +1,79 @@
+"""``micronn.pack()``: a model file in, blob bytes out."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from . import __version__, blob, tflite
+from .errors import MicronnError
+from .graph import Graph
+from .lower import lower
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def load_tflite(model, *, calib=None, float_io: bool = False, progress: bool = False) -> tuple[bytes, str]:
+    """The int8 .tflite bytes of ``model`` and a default name for it.
+
+    ``model`` is a .tflite path or bytes, or a Keras model (object, .keras/.h5
+    file or SavedModel folder), which is quantized with ``calib``."""
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        return bytes(model), "model"
+    if isinstance(model, (str, os.PathLike)):
+        p = Path(model)
+        if not p.exists():
+            raise MicronnError(f"{p}: no such file or folder")
+        if p.suffix == ".tflite":
+            return p.read_bytes(), p.stem
+        if p.suffix in KERAS_SUFFIXES or p.is_dir():
+            from .convert import keras_to_tflite
+
+            return keras_to_tflite(p, calib, float_io=float_io, progress=progress), p.stem
+        raise MicronnError(f"{p}: unknown model type (expected .tflite, .keras, .h5 or a SavedModel folder)")
+    if hasattr(model, "predict"):
+        from .convert import keras_to_tflite
+
+        return keras_to_tflite(model, calib, float_io=float_io, progress=progress), getattr(model, "name", "model")
+    raise MicronnError(f"cannot pack a {type(model).__name__}")
+
+
+def build_graph(data: bytes, *, name: str | None = None, labels=None) -> Graph:
+    """Lower .tflite bytes to a graph with its metadata."""
+    g = lower(tflite.load(data))
+    if labels is not None:
+        labels = [str(s) for s in labels]
+        out = g.tensors[g.outputs[0]]
+        if len(labels) != out.nbytes:
+            raise MicronnError(f"{len(labels)} labels for an output of {out.nbytes} values")
+        if any("\n" in s for s in labels):
+            raise MicronnError("labels must not contain newlines")
+    g.meta = {
+        "NAME": name or "model",
+        "LABELS": labels,
+        "PACKER": f"micronn {__version__}",
+        "SOURCE_SHA256": hashlib.sha256(data).digest(),
+        "SOURCE_BYTES": len(data),
+        "INPUT_NAMES": [g.tensors[i].name for i in g.inputs],
+        "OUTPUT_NAMES": [g.tensors[i].name for i in g.outputs],
+    }
+    return g
+
+
+def read_labels(path) -> list[str]:
+    return [s.strip() for s in Path(path).read_text().splitlines() if s.strip()]
+
+
+def pack(model, *, name: str | None = None, labels=None, calib=None, float_io: bool = False,
+         progress: bool = False) -> bytes:
+    """Pack a model into micronn blob bytes.
+
+    model: a fully-int8 .tflite (path or bytes), or a Keras model / .keras /
+    .h5 / SavedModel folder together with ``calib`` (representative inputs).
+    labels: class names, one per output value (or a path to a text file).
+    """
+    data, default_name = load_tflite(model, calib=calib, float_io=float_io, progress=progress)
+    if isinstance(labels, (str, os.PathLike)):
+        labels = read_labels(labels)
+    return blob.write(build_graph(data, name=name or default_name, labels=labels))

@@ -1,0 +1,27 @@
+"""The oracle: TensorFlow Lite Micro's reference interpreter (PyPI tflite-micro)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import MicronnError
+
+
+def tflm_run(model: bytes, x: np.ndarray) -> np.ndarray:
+    """Run every sample of x (shape (N, *input_shape[1:])) through TFLite Micro."""
+    try:
+        from tflite_micro.python.tflite_micro import runtime
+    except ImportError as e:
+        raise MicronnError("the reference needs tflite-micro: pip install 'micronn[tf]'") from e
+    it = runtime.Interpreter.from_bytes(bytes(model))
+    ind, outd = it.get_input_details(0), it.get_output_details(0)
+    shape = tuple(int(d) for d in ind["shape"])
+    x = np.asarray(x)
+    if x.dtype != ind["dtype"]:
+        raise MicronnError(f"reference input must be {np.dtype(ind['dtype']).name}, not {x.dtype}")
+    ys = []
+    for sample in x:
+        it.set_input(sample.reshape(shape), 0)
+        it.invoke()
+        ys.append(np.array(it.get_output(0)).reshape(tuple(int(d) for d in outd["shape"]))[0])
+    return np.stack(ys) if ys else np.zeros((0,), outd["dtype"])

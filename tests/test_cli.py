@@ -1,0 +1,82 @@
+"""The micronn command, end to end on the unix firmware."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+from micronn import blob
+from micronn.packer import build_graph
+from micronn.reference import tflm_run
+
+from .conftest import need_shared
+
+
+def cli(*args, cwd=None):
+    p = subprocess.run([sys.executable, "-m", "micronn.cli", *map(str, args)], capture_output=True, text=True,
+                       cwd=cwd, timeout=300)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_hello_world_pack_inspect_verify_run(tmp_path, unix):
+    model = need_shared("models", "tflm_hello_world_int8.tflite")
+    out = tmp_path / "hello.mnb"
+    rc, so, se = cli("pack", model, "-o", out, "--name", "hello")
+    assert rc == 0, se
+    assert out.exists() and f"{out.stat().st_size:,} bytes" in so
+
+    rc, so, _ = cli("inspect", out, "--json")
+    info = json.loads(so)
+    assert rc == 0 and info["name"] == "hello" and info["macs"] == 288
+    assert [o["type"] for o in info["ops"]] == ["FULLY_CONNECTED"] * 3
+    assert info["arena_bytes"] >= info["arena_lower_bound"] > 0
+    assert info["source_bytes"] == model.stat().st_size
+    rc, so, _ = cli("inspect", out)
+    assert rc == 0 and "FULLY_CONNECTED" in so and "arena lower bound" in so
+
+    rc, so, se = cli("verify", out, "--reference", model, "--target", "unix")
+    assert rc == 0, so + se
+    assert "bit-exact: 256 samples, 256 values equal to TFLite Micro" in so
+
+    x = np.arange(-128, 128, dtype=np.int8).reshape(256, 1)
+    np.save(tmp_path / "x.npy", x)
+    rc, so, se = cli("run", out, "--input", tmp_path / "x.npy", "-o", tmp_path / "y.npy", "--target", "unix")
+    assert rc == 0, se
+    y = np.load(tmp_path / "y.npy")
+    assert y.shape == (256, 1) and y.dtype == np.int8
+    assert np.array_equal(y, tflm_run(model.read_bytes(), x))
+
+
+def test_verify_reports_mismatches(tmp_path, unix):
+    model = need_shared("models", "tflm_hello_world_int8.tflite")
+    g = build_graph(model.read_bytes())
+    w = next(t for t in g.tensors if t.is_const and t.dtype == "int8" and t.data.size == 256)
+    w.data = np.where(w.data > 0, w.data - 5, w.data).astype(np.int8)     # damage one layer
+    (tmp_path / "bad.mnb").write_bytes(blob.write(g))
+    rc, so, _ = cli("verify", tmp_path / "bad.mnb", "--reference", model)
+    assert rc == 1
+    assert "MISMATCH:" in so and "got" in so and "TFLite Micro" in so
+
+
+def test_errors_are_one_line(tmp_path):
+    rc, _, se = cli("inspect", tmp_path / "missing.mnb")
+    assert rc == 1 and se.startswith("micronn: error:") and "Traceback" not in se
+    (tmp_path / "junk.tflite").write_bytes(b"\x00" * 64)
+    rc, _, se = cli("pack", tmp_path / "junk.tflite")
+    assert rc == 1 and se.startswith("micronn: error: tflite:") and "Traceback" not in se
+    (tmp_path / "junk.mnb").write_bytes(b"MNNB" + bytes(100))
+    rc, _, se = cli("inspect", tmp_path / "junk.mnb")
+    assert rc == 1 and "version" in se
+
+
+def test_float_model_is_refused_on_the_host(tmp_path):
+    tf = __import__("pytest").importorskip("tensorflow")
+    keras = tf.keras
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    data = tf.lite.TFLiteConverter.from_keras_model(m).convert()
+    (tmp_path / "float.tflite").write_bytes(data)
+    rc, _, se = cli("pack", tmp_path / "float.tflite")
+    assert rc == 1 and "float32; micronn runs int8 activations" in se

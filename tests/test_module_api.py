@@ -1,0 +1,113 @@
+"""The device API of the micronn module, exercised on the unix firmware."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from micronn import blob, pack
+from micronn.reference import tflm_run
+from micronn.run import quantize
+
+from .conftest import micropython, need_shared
+from .test_format import _graph
+
+
+def test_model_api(tmp_path):
+    data = blob.write(_graph())
+    arena = blob.read(data)["header"]["arena_size"]
+    (tmp_path / "m.mnb").write_bytes(data)
+    out = micropython(r"""
+import micronn
+from array import array
+blob = open('m.mnb', 'rb').read()
+m = micronn.Model(blob)
+print(repr(m))
+print(m.input_shape, m.input_dtype, m.input_zero_point, m.output_shape, m.output_zero_point)
+print(m.arena_size, m.blob_size == len(blob), m.name, m.labels, m.ops, m.macs)
+x = bytes(range(8))
+y = m.run(x)
+print(type(y).__name__, list(y))
+print(list(m.run(array('b', range(8)))) == list(y), list(m.run(bytearray(x))) == list(y))
+buf = bytearray(4)
+print(m.run(x, out=buf) is buf, list(array('b', buf)) == list(y))
+f = array('f', [0.0] * 4)
+m.run(x, out=f)
+print(all(abs(f[i] - m.output_scale * (y[i] - m.output_zero_point)) < 1e-6 for i in range(4)))
+print(m.predict(x)[0] in m.labels)
+for bad in (bytes(7), array('h', range(8)), 5, array('f', [0.0] * 3)):
+    try:
+        m.run(bad)
+    except (ValueError, TypeError) as e:
+        print(type(e).__name__, e)
+try:
+    m.run(x, out=bytearray(3))
+except ValueError as e:
+    print(e)
+arena = bytearray(m.arena_size)
+m2 = micronn.Model(blob, arena=arena)
+print(list(m2.run(x)) == list(y))
+try:
+    micronn.Model(blob, arena=bytearray(1))
+except ValueError as e:
+    print(e)
+m3 = micronn.Model(open('m.mnb', 'rb'))
+print(list(m3.run(x)) == list(y))
+m4 = micronn.Model(memoryview(b'x' + blob)[1:])
+print(list(m4.run(x)) == list(y))
+""", tmp_path)
+    lines = out.splitlines()
+    assert lines[0] == "<Model 't' 1 ops in (1,8) int8 out (1,4) int8 arena 0.0 KiB>"
+    assert lines[1] == "(1, 8) int8 3 (1, 4) -1"
+    assert lines[2].startswith(f"{arena} True t ['a', 'b', 'c', 'd'] ('FULLY_CONNECTED',) 32")
+    assert lines[3].startswith("array [")
+    assert lines[4:8] == ["True True", "True True", "True", "True"]
+    assert lines[8] == "ValueError micronn: input has 7 bytes; expected 8"
+    assert lines[9].startswith("TypeError micronn: input array typecode 'h' is not supported")
+    assert lines[10].startswith("TypeError micronn: input must be bytes")
+    assert lines[11] == "ValueError micronn: input has 3 floats; expected 8"
+    assert lines[12] == "micronn: out= has 3 bytes; expected 4"
+    assert lines[13] == "True"
+    assert lines[14] == f"micronn: arena has 1 bytes; the model needs {arena}"
+    assert lines[15:] == ["True", "True"]
+
+
+def test_arena_allocation_failure_says_how_much(tmp_path):
+    g = _graph()
+    data = bytearray(blob.write(g))
+    # Same blob, but claiming a 1.5 GB scratch area.
+    import struct
+    import zlib
+
+    from micronn import format as fmt
+    struct.pack_into("<I", data, fmt.HEADER.offsets["scratch_size"], 1_500_000_000)
+    struct.pack_into("<I", data, fmt.HEADER.offsets["crc32"], zlib.crc32(data[fmt.HEADER.offsets["crc32"] + 4:]))
+    (tmp_path / "big.mnb").write_bytes(bytes(data))
+    out = micropython("""
+import micronn
+try:
+    micronn.Model(open('big.mnb', 'rb').read())
+except MemoryError as e:
+    print(e)
+""", tmp_path)
+    need = 1_500_000_000 + blob.read(bytes(data))["header"]["arena_size"]
+    assert out.strip() == f"micronn: the arena needs {need} bytes; free memory or pass arena=bytearray({need})"
+
+
+def test_float_input_is_quantized_like_tflite(tmp_path):
+    model = need_shared("models", "tflm_hello_world_int8.tflite")
+    data = pack(model)
+    (tmp_path / "h.mnb").write_bytes(data)
+    xs = np.linspace(-1, 7, 101, dtype=np.float32)
+    (tmp_path / "x.bin").write_bytes(xs.tobytes())
+    out = micropython("""
+import micronn
+from array import array
+m = micronn.Model(open('h.mnb', 'rb').read())
+xs = array('f', open('x.bin', 'rb').read())
+print(' '.join(str(m.run(array('f', [v]))[0]) for v in xs))
+""", tmp_path)
+    got = np.array(out.split(), dtype=np.int8)
+    info = blob.read(data)
+    t = info["tensors"][info["inputs"][0]]
+    want = tflm_run(model.read_bytes(), quantize(xs.reshape(-1, 1), t["scale"], t["zero_point"]))
+    assert np.array_equal(got, want.reshape(-1))
