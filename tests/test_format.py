@@ -105,3 +105,7 @@ def test_planner_aliases_share_memory():
     plan = plan_arena(g)
     assert g.root(b) == a and set(plan.offsets) == {a, c}
     assert plan.arena_size == 128
+
+
+def test_format_doc_tables_are_generated_from_format_py():
+    assert fmt.DOC_PATH.read_text() == fmt.doc_text(fmt.DOC_PATH.read_text()), "run: python -m micronn.format --write"
