@@ -259,6 +259,224 @@ static mnn_status_t check_softmax(const op_ctx_t *c) {
     return MNN_OK;
 }
 
+#define GEOM_MAX (1u << 24)
+
+static void read_geom(const uint8_t *p, mnn_geom_t *g) {
+    g->batches = rd_u32(p + MNN_P_CONV_2D_BATCHES);
+    g->in_h = rd_u32(p + MNN_P_CONV_2D_IN_H);
+    g->in_w = rd_u32(p + MNN_P_CONV_2D_IN_W);
+    g->in_c = rd_u32(p + MNN_P_CONV_2D_IN_C);
+    g->out_h = rd_u32(p + MNN_P_CONV_2D_OUT_H);
+    g->out_w = rd_u32(p + MNN_P_CONV_2D_OUT_W);
+    g->out_c = rd_u32(p + MNN_P_CONV_2D_OUT_C);
+    g->k_h = rd_u32(p + MNN_P_CONV_2D_K_H);
+    g->k_w = rd_u32(p + MNN_P_CONV_2D_K_W);
+    g->stride_h = rd_u32(p + MNN_P_CONV_2D_STRIDE_H);
+    g->stride_w = rd_u32(p + MNN_P_CONV_2D_STRIDE_W);
+    g->dil_h = rd_u32(p + MNN_P_CONV_2D_DIL_H);
+    g->dil_w = rd_u32(p + MNN_P_CONV_2D_DIL_W);
+    g->pad_top = rd_i32(p + MNN_P_CONV_2D_PAD_TOP);
+    g->pad_left = rd_i32(p + MNN_P_CONV_2D_PAD_LEFT);
+}
+
+// Geometry of conv, depthwise and pooling: every size positive and small
+// enough that no index computation can overflow; returns the input and
+// output byte counts.
+static mnn_status_t check_geom(const op_ctx_t *c, const mnn_geom_t *g, uint32_t *in_n, uint32_t *out_n) {
+    mnn_error_t *err = c->err;
+    const uint32_t v[] = {
+        g->batches, g->in_h, g->in_w, g->in_c, g->out_h, g->out_w, g->out_c, g->k_h, g->k_w,
+        g->stride_h, g->stride_w, g->dil_h, g->dil_w,
+    };
+    for (uint32_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+        CHECK(v[k] >= 1 && v[k] < GEOM_MAX, MNN_E_OP, "geometry value", c->op, v[k], GEOM_MAX);
+    }
+    uint64_t reach_h = (uint64_t)g->out_h * g->stride_h + (uint64_t)g->k_h * g->dil_h;
+    uint64_t reach_w = (uint64_t)g->out_w * g->stride_w + (uint64_t)g->k_w * g->dil_w;
+    CHECK(reach_h < GEOM_MAX && reach_w < GEOM_MAX, MNN_E_OP, "window reach", c->op, (uint32_t)reach_h, GEOM_MAX);
+    CHECK(g->pad_top > -(int32_t)GEOM_MAX && g->pad_top < (int32_t)GEOM_MAX && g->pad_left > -(int32_t)GEOM_MAX
+        && g->pad_left < (int32_t)GEOM_MAX, MNN_E_OP, "padding", c->op, (uint32_t)g->pad_top, GEOM_MAX);
+    uint64_t in = (uint64_t)g->batches * g->in_h * g->in_w * g->in_c;
+    uint64_t out = (uint64_t)g->batches * g->out_h * g->out_w * g->out_c;
+    CHECK(in <= UINT32_MAX && out <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    *in_n = (uint32_t)in;
+    *out_n = (uint32_t)out;
+    return MNN_OK;
+}
+
+#define TRY(x) \
+    do { \
+        mnn_status_t st_ = (x); \
+        if (st_ != MNN_OK) { \
+            return st_; \
+        } \
+    } while (0)
+
+// Operands 0..4 of conv and depthwise: input, weights, bias?, mult, shift; output is 5.
+static mnn_status_t check_conv_operands(const op_ctx_t *c, const mnn_geom_t *g, uint32_t in_n, uint32_t out_n,
+    uint32_t w_n) {
+    uint32_t ch4 = g->out_c * 4;
+    mnn_error_t *err = c->err;
+    CHECK(g->out_c < GEOM_MAX / 4, MNN_E_OP, "output channels", c->op, g->out_c, GEOM_MAX / 4);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, w_n, "weights size", 0);
+    WANT(2, MNN_DTYPE_INT32, MNN_STORAGE_CONST, ch4, "bias size", 1);
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, ch4, "multiplier size", 0);
+    WANT(4, MNN_DTYPE_INT32, MNN_STORAGE_CONST, ch4, "shift size", 0);
+    WANT(5, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, out_n, "output size", 0);
+    return check_shifts(c, 4);
+}
+
+static mnn_status_t check_offset(const op_ctx_t *c, int32_t off, const char *what) {
+    mnn_error_t *err = c->err;
+    CHECK(off >= -255 && off <= 255, MNN_E_OP, what, c->op, (uint32_t)off, 255);
+    return MNN_OK;
+}
+
+static mnn_status_t check_conv(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n, groups = rd_u32(p + MNN_P_CONV_2D_GROUPS);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(groups >= 1 && g.in_c % groups == 0 && g.out_c % groups == 0, MNN_E_OP, "groups", c->op, groups, g.in_c);
+    uint64_t w_n = (uint64_t)g.out_c * g.k_h * g.k_w * (g.in_c / groups);
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_CONV_2D_INPUT_OFFSET), "input offset"));
+    TRY(check_conv_operands(c, &g, in_n, out_n, (uint32_t)w_n));
+    return check_activation(c, rd_i32(p + MNN_P_CONV_2D_OUTPUT_OFFSET), rd_i32(p + MNN_P_CONV_2D_ACT_MIN),
+        rd_i32(p + MNN_P_CONV_2D_ACT_MAX));
+}
+
+static mnn_status_t check_depthwise(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n, dm = rd_u32(p + MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(dm >= 1 && (uint64_t)g.in_c * dm == g.out_c, MNN_E_OP, "depth multiplier", c->op, dm, g.out_c);
+    uint64_t w_n = (uint64_t)g.out_c * g.k_h * g.k_w;
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_INPUT_OFFSET), "input offset"));
+    TRY(check_conv_operands(c, &g, in_n, out_n, (uint32_t)w_n));
+    return check_activation(c, rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_ACT_MIN), rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_ACT_MAX));
+}
+
+static mnn_status_t check_pool(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n;
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(g.in_c == g.out_c && g.dil_h == 1 && g.dil_w == 1, MNN_E_OP, "pool channels or dilation", c->op,
+        g.out_c, g.in_c);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, out_n, "output size", 0);
+    return check_activation(c, 0, rd_i32(p + MNN_P_MAX_POOL_2D_ACT_MIN), rd_i32(p + MNN_P_MAX_POOL_2D_ACT_MAX));
+}
+
+static mnn_status_t check_binary(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint64_t n = 1, reach1 = 0, reach2 = 0;
+    for (int d = 0; d < 4; d++) {
+        uint32_t dim = rd_u32(p + MNN_P_ADD_DIMS + 4 * d);
+        uint32_t s1 = rd_u32(p + MNN_P_ADD_STRIDE1 + 4 * d), s2 = rd_u32(p + MNN_P_ADD_STRIDE2 + 4 * d);
+        CHECK(dim >= 1 && dim < GEOM_MAX && s1 < GEOM_MAX && s2 < GEOM_MAX, MNN_E_OP, "broadcast shape", c->op,
+            dim, GEOM_MAX);
+        n *= dim;
+        reach1 += (uint64_t)(dim - 1) * s1;
+        reach2 += (uint64_t)(dim - 1) * s2;
+    }
+    CHECK(n <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    uint32_t n1 = tensor_nbytes(c, 0), n2 = tensor_nbytes(c, 1);
+    CHECK(reach1 < n1 && reach2 < n2, MNN_E_OP, "broadcast strides reach past an input", c->op,
+        (uint32_t)reach1, n1);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n1, "input 1", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n2, "input 2", 0);
+    WANT(2, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)n, "output size", 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_ADD_INPUT1_OFFSET), "input 1 offset"));
+    TRY(check_offset(c, rd_i32(p + MNN_P_ADD_INPUT2_OFFSET), "input 2 offset"));
+    int32_t ls = rd_i32(p + MNN_P_ADD_LEFT_SHIFT);
+    CHECK(ls >= 0 && ls <= 20, MNN_E_OP, "left shift", c->op, (uint32_t)ls, 20);
+    static const uint8_t shifts[] = { MNN_P_ADD_INPUT1_SHIFT, MNN_P_ADD_INPUT2_SHIFT, MNN_P_ADD_OUTPUT_SHIFT };
+    for (int k = 0; k < 3; k++) {
+        int32_t s = rd_i32(p + shifts[k]);
+        CHECK(s >= -31 && s <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s, 30);
+    }
+    return check_activation(c, rd_i32(p + MNN_P_ADD_OUTPUT_OFFSET), rd_i32(p + MNN_P_ADD_ACT_MIN),
+        rd_i32(p + MNN_P_ADD_ACT_MAX));
+}
+
+static mnn_status_t check_lut(const op_ctx_t *c) {
+    uint32_t n = rd_u32(c->params + MNN_P_LUT_COUNT);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, 256, "table size", 0);
+    WANT(2, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "output size", 0);
+    return MNN_OK;
+}
+
+static mnn_status_t check_concat(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    uint32_t outer = rd_u32(c->params + MNN_P_CONCATENATION_OUTER);
+    CHECK(c->n_in >= 1 && c->n_in <= MNN_CONCAT_MAX_INPUTS, MNN_E_OP, "input count", c->op, c->n_in,
+        MNN_CONCAT_MAX_INPUTS);
+    CHECK(outer >= 1, MNN_E_OP, "outer size", c->op, outer, 1);
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < c->n_in; k++) {
+        uint32_t n = tensor_nbytes(c, k);
+        CHECK(n % outer == 0, MNN_E_OP, "input size not a multiple of outer", c->op, n, outer);
+        WANT(k, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "input", 0);
+        total += n;
+    }
+    CHECK(total <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    WANT(c->n_in, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)total, "output size", 0);
+    return MNN_OK;
+}
+
+static mnn_status_t check_pad(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint64_t in = 1, out = 1;
+    for (int d = 0; d < 4; d++) {
+        uint32_t dim = rd_u32(p + MNN_P_PAD_IN_DIMS + 4 * d);
+        uint32_t b = rd_u32(p + MNN_P_PAD_BEFORE + 4 * d), a = rd_u32(p + MNN_P_PAD_AFTER + 4 * d);
+        CHECK(dim >= 1 && dim < GEOM_MAX && b < GEOM_MAX && a < GEOM_MAX, MNN_E_OP, "pad shape", c->op, dim,
+            GEOM_MAX);
+        in *= dim;
+        out *= (uint64_t)dim + a + b;
+        CHECK(out <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    }
+    int32_t v = rd_i32(p + MNN_P_PAD_VALUE);
+    CHECK(v >= -128 && v <= 127, MNN_E_OP, "pad value", c->op, (uint32_t)v, 127);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
+    return MNN_OK;
+}
+
+static mnn_status_t check_mean(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t outer = rd_u32(p + MNN_P_MEAN_OUTER), reduce = rd_u32(p + MNN_P_MEAN_REDUCE);
+    uint32_t inner = rd_u32(p + MNN_P_MEAN_INNER);
+    float scale = rd_f32(p + MNN_P_MEAN_SCALE), bias = rd_f32(p + MNN_P_MEAN_BIAS);
+    CHECK(outer >= 1 && reduce >= 1 && inner >= 1 && reduce < GEOM_MAX, MNN_E_OP, "mean shape", c->op, reduce, 1);
+    uint64_t in = (uint64_t)outer * reduce * inner, out = (uint64_t)outer * inner;
+    CHECK(in <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    CHECK((uint64_t)inner * 4 <= c->m->scratch_size, MNN_E_OP, "scratch too small", c->op, c->m->scratch_size,
+        inner * 4);
+    CHECK(scale >= -1e6f && scale <= 1e6f && bias >= -1e9f && bias <= 1e9f, MNN_E_OP, "mean scale", c->op, 0, 0);
+    int32_t off = rd_i32(p + MNN_P_MEAN_OUTPUT_OFFSET);
+    CHECK(off >= -128 && off <= 127, MNN_E_OP, "output offset", c->op, (uint32_t)off, 127);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
+    return MNN_OK;
+}
+
 typedef struct {
     uint8_t n_in;
     uint8_t n_out;
@@ -268,22 +486,28 @@ typedef struct {
 } op_desc_t;
 
 static const op_desc_t *op_desc(uint32_t opcode) {
-    static const op_desc_t fc = {
-        MNN_OPERANDS_FULLY_CONNECTED_IN, MNN_OPERANDS_FULLY_CONNECTED_OUT,
-        MNN_P_FULLY_CONNECTED_RECORD_SIZE, check_fully_connected, "FULLY_CONNECTED",
+    #define OP(name, check) \
+    [MNN_OPCODE_##name] = { MNN_OPERANDS_##name##_IN, MNN_OPERANDS_##name##_OUT, MNN_P_##name##_RECORD_SIZE, \
+                            check, #name }
+    static const op_desc_t table[MNN_OPCODE_MAX + 1] = {
+        OP(FULLY_CONNECTED, check_fully_connected),
+        OP(SOFTMAX, check_softmax),
+        OP(CONV_2D, check_conv),
+        OP(DEPTHWISE_CONV_2D, check_depthwise),
+        OP(MAX_POOL_2D, check_pool),
+        OP(AVERAGE_POOL_2D, check_pool),
+        OP(ADD, check_binary),
+        OP(MUL, check_binary),
+        OP(LUT, check_lut),
+        OP(CONCATENATION, check_concat),
+        OP(PAD, check_pad),
+        OP(MEAN, check_mean),
     };
-    static const op_desc_t softmax = {
-        MNN_OPERANDS_SOFTMAX_IN, MNN_OPERANDS_SOFTMAX_OUT,
-        MNN_P_SOFTMAX_RECORD_SIZE, check_softmax, "SOFTMAX",
-    };
-    switch (opcode) {
-        case MNN_OPCODE_FULLY_CONNECTED:
-            return &fc;
-        case MNN_OPCODE_SOFTMAX:
-            return &softmax;
-        default:
-            return NULL;
+    #undef OP
+    if (opcode > MNN_OPCODE_MAX || table[opcode].check == NULL) {
+        return NULL;
     }
+    return &table[opcode];
 }
 
 const char *mnn_opcode_name(uint8_t opcode) {
@@ -305,7 +529,8 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
         uint32_t psize = rd_u16(p + MNN_OP_PARAMS_SIZE);
         const op_desc_t *d = op_desc(opcode);
         CHECK(d != NULL, MNN_E_OP_UNSUPPORTED, "op code", k, opcode, MNN_OPCODE_MAX);
-        CHECK(n_in == d->n_in && n_out == d->n_out, MNN_E_OP, "operand count", k, n_in, d->n_in);
+        CHECK((n_in == d->n_in || (d->n_in == 0 && n_in >= 1)) && n_out == d->n_out, MNN_E_OP, "operand count",
+            k, n_in, d->n_in);
         uint32_t idx_bytes = (2 * (n_in + n_out) + 3) & ~3u;
         CHECK(psize >= d->params_size, MNN_E_OP, "parameter record size", k, psize, d->params_size);
         CHECK(size % 4 == 0 && size == MNN_OP_RECORD_SIZE + idx_bytes + psize, MNN_E_OP, "record size",
@@ -504,6 +729,120 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 tensor_t t;
                 read_tensor(m, rd_u16(idx + 6), &t);
                 a->per_channel = t.nbytes > 4;
+                break;
+            }
+            case MNN_OPCODE_CONV_2D: {
+                mnn_conv_args_t *a = &op->u.conv;
+                read_geom(prm, &a->g);
+                a->groups = rd_u32(prm + MNN_P_CONV_2D_GROUPS);
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->input_offset = rd_i32(prm + MNN_P_CONV_2D_INPUT_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_CONV_2D_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_CONV_2D_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_CONV_2D_ACT_MAX);
+                break;
+            }
+            case MNN_OPCODE_DEPTHWISE_CONV_2D: {
+                mnn_dwconv_args_t *a = &op->u.dw;
+                read_geom(prm, &a->g);
+                a->depth_mult = rd_u32(prm + MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT);
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->input_offset = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_INPUT_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_ACT_MAX);
+                break;
+            }
+            case MNN_OPCODE_MAX_POOL_2D:
+            case MNN_OPCODE_AVERAGE_POOL_2D: {
+                mnn_pool_args_t *a = &op->u.pool;
+                read_geom(prm, &a->g);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->act_min = rd_i32(prm + MNN_P_MAX_POOL_2D_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_MAX_POOL_2D_ACT_MAX);
+                break;
+            }
+            case MNN_OPCODE_ADD:
+            case MNN_OPCODE_MUL: {
+                mnn_binary_args_t *a = &op->u.bin;
+                for (int d = 0; d < 4; d++) {
+                    a->dims[d] = rd_u32(prm + MNN_P_ADD_DIMS + 4 * d);
+                    a->stride1[d] = rd_u32(prm + MNN_P_ADD_STRIDE1 + 4 * d);
+                    a->stride2[d] = rd_u32(prm + MNN_P_ADD_STRIDE2 + 4 * d);
+                }
+                a->input1 = PTR(0);
+                a->input2 = PTR(1);
+                a->output = PTR(2);
+                a->input1_offset = rd_i32(prm + MNN_P_ADD_INPUT1_OFFSET);
+                a->input2_offset = rd_i32(prm + MNN_P_ADD_INPUT2_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_ADD_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_ADD_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_ADD_ACT_MAX);
+                a->left_shift = rd_i32(prm + MNN_P_ADD_LEFT_SHIFT);
+                a->input1_mult = rd_i32(prm + MNN_P_ADD_INPUT1_MULT);
+                a->input1_shift = rd_i32(prm + MNN_P_ADD_INPUT1_SHIFT);
+                a->input2_mult = rd_i32(prm + MNN_P_ADD_INPUT2_MULT);
+                a->input2_shift = rd_i32(prm + MNN_P_ADD_INPUT2_SHIFT);
+                a->output_mult = rd_i32(prm + MNN_P_ADD_OUTPUT_MULT);
+                a->output_shift = rd_i32(prm + MNN_P_ADD_OUTPUT_SHIFT);
+                break;
+            }
+            case MNN_OPCODE_LUT: {
+                mnn_lut_args_t *a = &op->u.lut;
+                a->input = PTR(0);
+                a->table = PTR(1);
+                a->output = PTR(2);
+                a->count = rd_u32(prm + MNN_P_LUT_COUNT);
+                break;
+            }
+            case MNN_OPCODE_CONCATENATION: {
+                mnn_concat_args_t *a = &op->u.concat;
+                a->n_inputs = n_in;
+                a->outer = rd_u32(prm + MNN_P_CONCATENATION_OUTER);
+                for (uint32_t j = 0; j < n_in; j++) {
+                    tensor_t t;
+                    read_tensor(m, rd_u16(idx + 2 * j), &t);
+                    a->inputs[j] = PTR(j);
+                    a->chunk[j] = t.nbytes / a->outer;
+                }
+                a->output = PTR(n_in);
+                break;
+            }
+            case MNN_OPCODE_PAD: {
+                mnn_pad_args_t *a = &op->u.pad;
+                for (int d = 0; d < 4; d++) {
+                    a->in_dims[d] = rd_u32(prm + MNN_P_PAD_IN_DIMS + 4 * d);
+                    a->before[d] = rd_u32(prm + MNN_P_PAD_BEFORE + 4 * d);
+                    a->after[d] = rd_u32(prm + MNN_P_PAD_AFTER + 4 * d);
+                }
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->value = rd_i32(prm + MNN_P_PAD_VALUE);
+                break;
+            }
+            case MNN_OPCODE_MEAN: {
+                mnn_mean_args_t *a = &op->u.mean;
+                a->outer = rd_u32(prm + MNN_P_MEAN_OUTER);
+                a->reduce = rd_u32(prm + MNN_P_MEAN_REDUCE);
+                a->inner = rd_u32(prm + MNN_P_MEAN_INNER);
+                a->exact = rd_u32(prm + MNN_P_MEAN_EXACT) != 0;
+                a->scale = rd_f32(prm + MNN_P_MEAN_SCALE);
+                a->bias = rd_f32(prm + MNN_P_MEAN_BIAS);
+                a->output_offset = rd_i32(prm + MNN_P_MEAN_OUTPUT_OFFSET);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->scratch = (int32_t *)(void *)(arena + m->arena_size);
                 break;
             }
             case MNN_OPCODE_SOFTMAX: {

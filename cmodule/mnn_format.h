@@ -72,6 +72,8 @@
 #define MNN_META_RECORD_SIZE                  8
 
 #define MNN_HDR_FLAG_HAS_META                     1
+#define MNN_HDR_FLAG_FLOAT_INPUT                  2
+#define MNN_HDR_FLAG_FLOAT_OUTPUT                 4
 
 #define MNN_SECTION_TENSORS                      1
 #define MNN_SECTION_OPS                          2
@@ -107,8 +109,18 @@
 
 #define MNN_OPCODE_FULLY_CONNECTED              1
 #define MNN_OPCODE_SOFTMAX                      2
+#define MNN_OPCODE_CONV_2D                      3
+#define MNN_OPCODE_DEPTHWISE_CONV_2D            4
+#define MNN_OPCODE_MAX_POOL_2D                  5
+#define MNN_OPCODE_AVERAGE_POOL_2D              6
+#define MNN_OPCODE_ADD                          7
+#define MNN_OPCODE_MUL                          8
+#define MNN_OPCODE_LUT                          9
+#define MNN_OPCODE_CONCATENATION                10
+#define MNN_OPCODE_PAD                          11
+#define MNN_OPCODE_MEAN                         12
 
-#define MNN_OPCODE_MAX 2
+#define MNN_OPCODE_MAX 12
 
 // FULLY_CONNECTED: inputs input, weights, bias?, mult, shift; outputs output
 #define MNN_OPERANDS_FULLY_CONNECTED_IN 5
@@ -134,5 +146,182 @@
 #define MNN_P_SOFTMAX_ROWS                       12  // u32: rows
 #define MNN_P_SOFTMAX_ROW_SIZE                   16  // u32: values per row (softmax axis)
 #define MNN_P_SOFTMAX_RECORD_SIZE                 20
+
+// CONV_2D: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_CONV_2D_IN 5
+#define MNN_OPERANDS_CONV_2D_OUT 1
+// int8 2-D convolution, NHWC: weights int8 [out_c, k_h, k_w, in_c/groups]; bias, mult, shift int32 [out_c].
+#define MNN_P_CONV_2D_BATCHES                     0  // u32: N
+#define MNN_P_CONV_2D_IN_H                        4  // u32: input height
+#define MNN_P_CONV_2D_IN_W                        8  // u32: input width
+#define MNN_P_CONV_2D_IN_C                       12  // u32: input channels
+#define MNN_P_CONV_2D_OUT_H                      16  // u32: output height
+#define MNN_P_CONV_2D_OUT_W                      20  // u32: output width
+#define MNN_P_CONV_2D_OUT_C                      24  // u32: output channels
+#define MNN_P_CONV_2D_K_H                        28  // u32: kernel height
+#define MNN_P_CONV_2D_K_W                        32  // u32: kernel width
+#define MNN_P_CONV_2D_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_CONV_2D_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_CONV_2D_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_CONV_2D_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_CONV_2D_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_CONV_2D_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_CONV_2D_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_CONV_2D_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_CONV_2D_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_CONV_2D_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_CONV_2D_GROUPS                     76  // u32: channel groups; weights have in_c / groups input channels
+#define MNN_P_CONV_2D_RECORD_SIZE                 80
+
+// DEPTHWISE_CONV_2D: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_DEPTHWISE_CONV_2D_IN 5
+#define MNN_OPERANDS_DEPTHWISE_CONV_2D_OUT 1
+// int8 depthwise convolution: weights int8 [1, k_h, k_w, out_c]; out_c = in_c * depth_mult.
+#define MNN_P_DEPTHWISE_CONV_2D_BATCHES                     0  // u32: N
+#define MNN_P_DEPTHWISE_CONV_2D_IN_H                        4  // u32: input height
+#define MNN_P_DEPTHWISE_CONV_2D_IN_W                        8  // u32: input width
+#define MNN_P_DEPTHWISE_CONV_2D_IN_C                       12  // u32: input channels
+#define MNN_P_DEPTHWISE_CONV_2D_OUT_H                      16  // u32: output height
+#define MNN_P_DEPTHWISE_CONV_2D_OUT_W                      20  // u32: output width
+#define MNN_P_DEPTHWISE_CONV_2D_OUT_C                      24  // u32: output channels
+#define MNN_P_DEPTHWISE_CONV_2D_K_H                        28  // u32: kernel height
+#define MNN_P_DEPTHWISE_CONV_2D_K_W                        32  // u32: kernel width
+#define MNN_P_DEPTHWISE_CONV_2D_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_DEPTHWISE_CONV_2D_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_DEPTHWISE_CONV_2D_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_DEPTHWISE_CONV_2D_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_DEPTHWISE_CONV_2D_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_DEPTHWISE_CONV_2D_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_DEPTHWISE_CONV_2D_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_DEPTHWISE_CONV_2D_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_DEPTHWISE_CONV_2D_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_DEPTHWISE_CONV_2D_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT                 76  // u32: output channels per input channel
+#define MNN_P_DEPTHWISE_CONV_2D_RECORD_SIZE                 80
+
+// MAX_POOL_2D: inputs input; outputs output
+#define MNN_OPERANDS_MAX_POOL_2D_IN 1
+#define MNN_OPERANDS_MAX_POOL_2D_OUT 1
+// int8 max pooling (in_c == out_c, dilation 1; same quantization in and out).
+#define MNN_P_MAX_POOL_2D_BATCHES                     0  // u32: N
+#define MNN_P_MAX_POOL_2D_IN_H                        4  // u32: input height
+#define MNN_P_MAX_POOL_2D_IN_W                        8  // u32: input width
+#define MNN_P_MAX_POOL_2D_IN_C                       12  // u32: input channels
+#define MNN_P_MAX_POOL_2D_OUT_H                      16  // u32: output height
+#define MNN_P_MAX_POOL_2D_OUT_W                      20  // u32: output width
+#define MNN_P_MAX_POOL_2D_OUT_C                      24  // u32: output channels
+#define MNN_P_MAX_POOL_2D_K_H                        28  // u32: kernel height
+#define MNN_P_MAX_POOL_2D_K_W                        32  // u32: kernel width
+#define MNN_P_MAX_POOL_2D_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_MAX_POOL_2D_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_MAX_POOL_2D_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_MAX_POOL_2D_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_MAX_POOL_2D_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_MAX_POOL_2D_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_MAX_POOL_2D_ACT_MIN                    60  // i32: lowest output value
+#define MNN_P_MAX_POOL_2D_ACT_MAX                    64  // i32: highest output value
+#define MNN_P_MAX_POOL_2D_RECORD_SIZE                 68
+
+// AVERAGE_POOL_2D: inputs input; outputs output
+#define MNN_OPERANDS_AVERAGE_POOL_2D_IN 1
+#define MNN_OPERANDS_AVERAGE_POOL_2D_OUT 1
+// int8 average pooling over the taps inside the input, rounding half away from zero.
+#define MNN_P_AVERAGE_POOL_2D_BATCHES                     0  // u32: N
+#define MNN_P_AVERAGE_POOL_2D_IN_H                        4  // u32: input height
+#define MNN_P_AVERAGE_POOL_2D_IN_W                        8  // u32: input width
+#define MNN_P_AVERAGE_POOL_2D_IN_C                       12  // u32: input channels
+#define MNN_P_AVERAGE_POOL_2D_OUT_H                      16  // u32: output height
+#define MNN_P_AVERAGE_POOL_2D_OUT_W                      20  // u32: output width
+#define MNN_P_AVERAGE_POOL_2D_OUT_C                      24  // u32: output channels
+#define MNN_P_AVERAGE_POOL_2D_K_H                        28  // u32: kernel height
+#define MNN_P_AVERAGE_POOL_2D_K_W                        32  // u32: kernel width
+#define MNN_P_AVERAGE_POOL_2D_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_AVERAGE_POOL_2D_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_AVERAGE_POOL_2D_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_AVERAGE_POOL_2D_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_AVERAGE_POOL_2D_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_AVERAGE_POOL_2D_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_AVERAGE_POOL_2D_ACT_MIN                    60  // i32: lowest output value
+#define MNN_P_AVERAGE_POOL_2D_ACT_MAX                    64  // i32: highest output value
+#define MNN_P_AVERAGE_POOL_2D_RECORD_SIZE                 68
+
+// ADD: inputs input1, input2; outputs output
+#define MNN_OPERANDS_ADD_IN 2
+#define MNN_OPERANDS_ADD_OUT 1
+// int8 addition with broadcasting (TFLite's scheme).
+#define MNN_P_ADD_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_ADD_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_ADD_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_ADD_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_ADD_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_ADD_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_ADD_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_ADD_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_ADD_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_ADD_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_ADD_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_ADD_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_ADD_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_ADD_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_ADD_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_ADD_RECORD_SIZE                 96
+
+// MUL: inputs input1, input2; outputs output
+#define MNN_OPERANDS_MUL_IN 2
+#define MNN_OPERANDS_MUL_OUT 1
+// int8 multiplication with broadcasting.
+#define MNN_P_MUL_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_MUL_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_MUL_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_MUL_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_MUL_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_MUL_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_MUL_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_MUL_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_MUL_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_MUL_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_MUL_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_MUL_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_MUL_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_MUL_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_MUL_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_MUL_RECORD_SIZE                 96
+
+// LUT: inputs input, table; outputs output
+#define MNN_OPERANDS_LUT_IN 2
+#define MNN_OPERANDS_LUT_OUT 1
+// Any int8 -> int8 elementwise op: table int8 [256], output = table[input + 128].
+#define MNN_P_LUT_COUNT                       0  // u32: elements
+#define MNN_P_LUT_RECORD_SIZE                  4
+
+// CONCATENATION: inputs input*; outputs output
+#define MNN_OPERANDS_CONCATENATION_IN 0  // variable
+#define MNN_OPERANDS_CONCATENATION_OUT 1
+// Concatenation of 1..8 int8 tensors with one quantization.
+#define MNN_P_CONCATENATION_OUTER                       0  // u32: blocks; each input contributes nbytes / outer bytes per block
+#define MNN_P_CONCATENATION_RECORD_SIZE                  4
+
+// PAD: inputs input; outputs output
+#define MNN_OPERANDS_PAD_IN 1
+#define MNN_OPERANDS_PAD_OUT 1
+// int8 constant padding.
+#define MNN_P_PAD_IN_DIMS                     0  // u32[4]: input shape as 4-D
+#define MNN_P_PAD_BEFORE                     16  // u32[4]: padding before, per axis
+#define MNN_P_PAD_AFTER                      32  // u32[4]: padding after, per axis
+#define MNN_P_PAD_VALUE                      48  // i32: the pad value (the zero point)
+#define MNN_P_PAD_RECORD_SIZE                 52
+
+// MEAN: inputs input; outputs output
+#define MNN_OPERANDS_MEAN_IN 1
+#define MNN_OPERANDS_MEAN_OUT 1
+// int8 mean over the middle axis of [outer, reduce, inner], as TFLite Micro computes it.
+#define MNN_P_MEAN_OUTER                       0  // u32: outer size
+#define MNN_P_MEAN_REDUCE                      4  // u32: size of the reduced (middle) axis
+#define MNN_P_MEAN_INNER                       8  // u32: inner size; needs inner * 4 bytes of scratch
+#define MNN_P_MEAN_EXACT                      12  // u32: 1: integer mean (same quantization); 0: float rescale
+#define MNN_P_MEAN_SCALE                      16  // f32: input scale / output scale
+#define MNN_P_MEAN_BIAS                       20  // f32: -input zero point * scale
+#define MNN_P_MEAN_OUTPUT_OFFSET              24  // i32: output zero point
+#define MNN_P_MEAN_RECORD_SIZE                 28
 
 #endif // MICRONN_MNN_FORMAT_H

@@ -14,6 +14,36 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
             case MNN_OPCODE_SOFTMAX:
                 mnn_softmax_s8(&op->u.softmax);
                 break;
+            case MNN_OPCODE_CONV_2D:
+                mnn_conv_s8(&op->u.conv);
+                break;
+            case MNN_OPCODE_DEPTHWISE_CONV_2D:
+                mnn_depthwise_conv_s8(&op->u.dw);
+                break;
+            case MNN_OPCODE_MAX_POOL_2D:
+                mnn_max_pool_s8(&op->u.pool);
+                break;
+            case MNN_OPCODE_AVERAGE_POOL_2D:
+                mnn_avg_pool_s8(&op->u.pool);
+                break;
+            case MNN_OPCODE_ADD:
+                mnn_add_s8(&op->u.bin);
+                break;
+            case MNN_OPCODE_MUL:
+                mnn_mul_s8(&op->u.bin);
+                break;
+            case MNN_OPCODE_LUT:
+                mnn_lut_s8(&op->u.lut);
+                break;
+            case MNN_OPCODE_CONCATENATION:
+                mnn_concat_s8(&op->u.concat);
+                break;
+            case MNN_OPCODE_PAD:
+                mnn_pad_s8(&op->u.pad);
+                break;
+            case MNN_OPCODE_MEAN:
+                mnn_mean_s8(&op->u.mean);
+                break;
         }
     }
 }

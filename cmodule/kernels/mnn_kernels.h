@@ -42,4 +42,137 @@ typedef struct {
 
 void mnn_softmax_s8(const mnn_softmax_args_t *a);
 
+// Convolution geometry shared by conv, depthwise conv and pooling. Padding
+// is explicit (top/left); taps outside the input are skipped.
+typedef struct {
+    uint32_t batches;
+    uint32_t in_h, in_w, in_c;
+    uint32_t out_h, out_w, out_c;
+    uint32_t k_h, k_w;
+    uint32_t stride_h, stride_w;
+    uint32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+} mnn_geom_t;
+
+// 2-D convolution, NHWC, weights [out_c, k_h, k_w, in_c / groups].
+typedef struct {
+    mnn_geom_t g;
+    uint32_t groups;
+    const int8_t *input;
+    const int8_t *weights;
+    const int32_t *bias;     // [out_c] or NULL
+    const int32_t *mult;     // [out_c]
+    const int32_t *shift;    // [out_c]
+    int8_t *output;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} mnn_conv_args_t;
+
+void mnn_conv_s8(const mnn_conv_args_t *a);
+
+// Depthwise convolution, weights [1, k_h, k_w, out_c], out_c = in_c * depth_mult.
+typedef struct {
+    mnn_geom_t g;
+    uint32_t depth_mult;
+    const int8_t *input;
+    const int8_t *weights;
+    const int32_t *bias;
+    const int32_t *mult;
+    const int32_t *shift;
+    int8_t *output;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} mnn_dwconv_args_t;
+
+void mnn_depthwise_conv_s8(const mnn_dwconv_args_t *a);
+
+// Max and average pooling (out_c == in_c, dilation 1); input and output
+// share one quantization.
+typedef struct {
+    mnn_geom_t g;
+    const int8_t *input;
+    int8_t *output;
+    int32_t act_min;
+    int32_t act_max;
+} mnn_pool_args_t;
+
+void mnn_max_pool_s8(const mnn_pool_args_t *a);
+void mnn_avg_pool_s8(const mnn_pool_args_t *a);
+
+// Elementwise binary ops over a 4-D output with broadcasting: element
+// (i0,i1,i2,i3) of input k is at sum(i_d * stride_k[d]) (stride 0 broadcasts).
+typedef struct {
+    uint32_t dims[4];
+    uint32_t stride1[4];
+    uint32_t stride2[4];
+    const int8_t *input1;
+    const int8_t *input2;
+    int8_t *output;
+    int32_t input1_offset;
+    int32_t input2_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+    // ADD: inputs are scaled to a common scale first (TFLite's scheme).
+    int32_t left_shift;
+    int32_t input1_mult, input1_shift;
+    int32_t input2_mult, input2_shift;
+    int32_t output_mult, output_shift;
+} mnn_binary_args_t;
+
+void mnn_add_s8(const mnn_binary_args_t *a);
+void mnn_mul_s8(const mnn_binary_args_t *a);
+
+// Any int8 -> int8 elementwise function as a 256-entry table (index q + 128).
+typedef struct {
+    const int8_t *input;
+    int8_t *output;
+    const int8_t *table;
+    uint32_t count;
+} mnn_lut_args_t;
+
+void mnn_lut_s8(const mnn_lut_args_t *a);
+
+// Concatenation: outer blocks; each input contributes chunk[k] bytes per block.
+#define MNN_CONCAT_MAX_INPUTS 8
+typedef struct {
+    const int8_t *inputs[MNN_CONCAT_MAX_INPUTS];
+    uint32_t chunk[MNN_CONCAT_MAX_INPUTS];
+    uint32_t n_inputs;
+    uint32_t outer;
+    int8_t *output;
+} mnn_concat_args_t;
+
+void mnn_concat_s8(const mnn_concat_args_t *a);
+
+// Padding of a 4-D tensor with a constant value.
+typedef struct {
+    uint32_t in_dims[4];
+    uint32_t before[4];
+    uint32_t after[4];
+    const int8_t *input;
+    int8_t *output;
+    int32_t value;
+} mnn_pad_args_t;
+
+void mnn_pad_s8(const mnn_pad_args_t *a);
+
+// Mean over the middle axis of [outer, reduce, inner] (e.g. H*W of NHWC).
+typedef struct {
+    uint32_t outer, reduce, inner;
+    const int8_t *input;
+    int8_t *output;
+    int32_t *scratch;       // inner int32 sums
+    uint8_t exact;          // 1: same quantization, integer mean; 0: TFLite's float rescale
+    float scale;            // input_scale / output_scale
+    float bias;             // -input_zero_point * scale
+    int32_t output_offset;
+} mnn_mean_args_t;
+
+void mnn_mean_s8(const mnn_mean_args_t *a);
+
 #endif // MICRONN_KERNELS_H

@@ -92,11 +92,15 @@ def write(g: Graph) -> bytes:
         body += _pad(data)
         pos += fmt.align(len(data))
     total = fmt.align(table_end) + len(body)
+    flags = 0
+    for name, on in (("HAS_META", bool(meta)), ("FLOAT_INPUT", g.float_input), ("FLOAT_OUTPUT", g.float_output)):
+        flags |= fmt.HEADER_FLAGS[name] if on else 0
     header = fmt.HEADER.pack(
         magic=list(fmt.MAGIC), version_major=fmt.VERSION_MAJOR, version_minor=fmt.VERSION_MINOR,
-        header_size=fmt.HEADER.size, section_count=len(sections), total_size=total, crc32=0,
-        flags=fmt.HEADER_FLAGS["HAS_META"] if meta else 0, arena_size=fmt.align(plan.arena_size, fmt.ARENA_ALIGN),
-        scratch_size=0, tensor_count=len(g.tensors), op_count=len(g.ops), input_count=len(g.inputs),
+        header_size=fmt.HEADER.size, section_count=len(sections), total_size=total, crc32=0, flags=flags,
+        arena_size=fmt.align(plan.arena_size, fmt.ARENA_ALIGN),
+        scratch_size=fmt.align(max((op.scratch for op in g.ops), default=0), fmt.ARENA_ALIGN),
+        tensor_count=len(g.tensors), op_count=len(g.ops), input_count=len(g.inputs),
         output_count=len(g.outputs), const_size=len(const), macs=min(macs, 0xFFFFFFFF))
     blob = bytearray(_pad(header + table))
     blob += body

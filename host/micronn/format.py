@@ -150,7 +150,7 @@ META_ENTRY = Record("meta", "MNN_META", [
 
 # --- enumerations ---------------------------------------------------------
 
-HEADER_FLAGS = {"HAS_META": 1 << 0}
+HEADER_FLAGS = {"HAS_META": 1 << 0, "FLOAT_INPUT": 1 << 1, "FLOAT_OUTPUT": 1 << 2}
 SECTION_IDS = {"TENSORS": 1, "OPS": 2, "IO": 3, "CONST": 4, "META": 5}
 SECTION_FLAGS = {"OPTIONAL": 1 << 0}
 REQUIRED_SECTIONS = ("TENSORS", "OPS", "IO", "CONST")
@@ -198,6 +198,89 @@ _op("SOFTMAX", 2, ("input",), ("output",), [
     F("rows", "u32", "rows"),
     F("row_size", "u32", "values per row (softmax axis)"),
 ], "int8 softmax over the last axis; output scale 1/256, zero point -128.")
+
+
+_GEOM = [
+    F("batches", "u32", "N"),
+    F("in_h", "u32", "input height"),
+    F("in_w", "u32", "input width"),
+    F("in_c", "u32", "input channels"),
+    F("out_h", "u32", "output height"),
+    F("out_w", "u32", "output width"),
+    F("out_c", "u32", "output channels"),
+    F("k_h", "u32", "kernel height"),
+    F("k_w", "u32", "kernel width"),
+    F("stride_h", "u32", "vertical stride"),
+    F("stride_w", "u32", "horizontal stride"),
+    F("dil_h", "u32", "vertical dilation"),
+    F("dil_w", "u32", "horizontal dilation"),
+    F("pad_top", "i32", "rows of implicit padding above the input"),
+    F("pad_left", "i32", "columns of implicit padding left of the input"),
+]
+
+# Geometry comes first in conv, depthwise and pooling records, so its offsets are shared.
+_op("CONV_2D", 3, ("input", "weights", "bias?", "mult", "shift"), ("output",), [
+    *_GEOM, F("input_offset", "i32", "-input zero point"), *_REQUANT,
+    F("groups", "u32", "channel groups; weights have in_c / groups input channels"),
+], "int8 2-D convolution, NHWC: weights int8 [out_c, k_h, k_w, in_c/groups]; bias, mult, shift int32 [out_c].")
+
+_op("DEPTHWISE_CONV_2D", 4, ("input", "weights", "bias?", "mult", "shift"), ("output",), [
+    *_GEOM, F("input_offset", "i32", "-input zero point"), *_REQUANT,
+    F("depth_mult", "u32", "output channels per input channel"),
+], "int8 depthwise convolution: weights int8 [1, k_h, k_w, out_c]; out_c = in_c * depth_mult.")
+
+_POOL = [
+    *_GEOM,
+    F("act_min", "i32", "lowest output value"),
+    F("act_max", "i32", "highest output value"),
+]
+_op("MAX_POOL_2D", 5, ("input",), ("output",), _POOL,
+    "int8 max pooling (in_c == out_c, dilation 1; same quantization in and out).")
+_op("AVERAGE_POOL_2D", 6, ("input",), ("output",), _POOL,
+    "int8 average pooling over the taps inside the input, rounding half away from zero.")
+
+_BINARY = [
+    F("dims", "u32", "output shape as 4-D", 4),
+    F("stride1", "u32", "element strides of input 1 per output axis (0 broadcasts)", 4),
+    F("stride2", "u32", "element strides of input 2 per output axis (0 broadcasts)", 4),
+    F("input1_offset", "i32", "-zero point of input 1"),
+    F("input2_offset", "i32", "-zero point of input 2"),
+    *_REQUANT,
+    F("left_shift", "i32", "ADD: left shift of both inputs"),
+    F("input1_mult", "i32", "ADD: input 1 multiplier"),
+    F("input1_shift", "i32", "ADD: input 1 shift"),
+    F("input2_mult", "i32", "ADD: input 2 multiplier"),
+    F("input2_shift", "i32", "ADD: input 2 shift"),
+    F("output_mult", "i32", "output multiplier"),
+    F("output_shift", "i32", "output shift"),
+]
+_op("ADD", 7, ("input1", "input2"), ("output",), _BINARY, "int8 addition with broadcasting (TFLite's scheme).")
+_op("MUL", 8, ("input1", "input2"), ("output",), _BINARY, "int8 multiplication with broadcasting.")
+
+_op("LUT", 9, ("input", "table"), ("output",), [
+    F("count", "u32", "elements"),
+], "Any int8 -> int8 elementwise op: table int8 [256], output = table[input + 128].")
+
+_op("CONCATENATION", 10, ("input*",), ("output",), [
+    F("outer", "u32", "blocks; each input contributes nbytes / outer bytes per block"),
+], "Concatenation of 1..8 int8 tensors with one quantization.")
+
+_op("PAD", 11, ("input",), ("output",), [
+    F("in_dims", "u32", "input shape as 4-D", 4),
+    F("before", "u32", "padding before, per axis", 4),
+    F("after", "u32", "padding after, per axis", 4),
+    F("value", "i32", "the pad value (the zero point)"),
+], "int8 constant padding.")
+
+_op("MEAN", 12, ("input",), ("output",), [
+    F("outer", "u32", "outer size"),
+    F("reduce", "u32", "size of the reduced (middle) axis"),
+    F("inner", "u32", "inner size; needs inner * 4 bytes of scratch"),
+    F("exact", "u32", "1: integer mean (same quantization); 0: float rescale"),
+    F("scale", "f32", "input scale / output scale"),
+    F("bias", "f32", "-input zero point * scale"),
+    F("output_offset", "i32", "output zero point"),
+], "int8 mean over the middle axis of [outer, reduce, inner], as TFLite Micro computes it.")
 
 
 def align(n: int, a: int = ALIGN) -> int:
@@ -257,7 +340,8 @@ def c_header() -> str:
     for name, rec in OP_PARAMS.items():
         ins, outs = OP_OPERANDS[name]
         out.append(f"// {name}: inputs {', '.join(ins)}; outputs {', '.join(outs)}")
-        out.append(f"#define MNN_OPERANDS_{name}_IN {len(ins)}")
+        variadic = ins[-1].endswith("*")
+        out.append(f"#define MNN_OPERANDS_{name}_IN {0 if variadic else len(ins)}{'  // variable' if variadic else ''}")
         out.append(f"#define MNN_OPERANDS_{name}_OUT {len(outs)}")
         out += _c_record(rec)
     out.append("#endif // MICRONN_MNN_FORMAT_H")
@@ -287,7 +371,8 @@ def markdown() -> str:
         ins, outs = OP_OPERANDS[name]
         out.append(f"### {name} (op code {OPCODES[name]})")
         out.append("")
-        out.append(f"Inputs: {', '.join(ins)} (`?`: optional, may be {NO_TENSOR:#x}); outputs: {', '.join(outs)}.")
+        out.append(f"Inputs: {', '.join(ins)} (`?`: optional, may be {NO_TENSOR:#x}; `*`: 1 to 8 inputs); "
+                   f"outputs: {', '.join(outs)}.")
         out.append("")
         out += _md_record(rec)
     return "\n".join(out)

@@ -43,6 +43,7 @@ class Op:
     outputs: list[int]
     params: dict
     macs: int = 0
+    scratch: int = 0            # bytes of kernel scratch memory it needs
     source: str = ""            # where it came from, for messages and inspect
 
 
@@ -53,6 +54,8 @@ class Graph:
     inputs: list[int] = field(default_factory=list)
     outputs: list[int] = field(default_factory=list)
     meta: dict[str, object] = field(default_factory=dict)
+    float_input: bool = False   # the model's interface is float: the board quantizes
+    float_output: bool = False  # ... and dequantizes
 
     def add(self, t: Tensor) -> int:
         if len(t.shape) > fmt.MAX_DIMS:

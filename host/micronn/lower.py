@@ -23,6 +23,15 @@ class Lowering:
         self.g = Graph()
         self.map: dict[int, int] = {}           # tflite tensor index -> graph tensor index
         self.values: dict[int, np.ndarray] = {}  # tflite tensor index -> folded constant value
+        self.inputs = list(model.inputs)        # int8 graph inputs/outputs (after float boundaries)
+        self.outputs = list(model.outputs)
+        self.skip: set[int] = set()             # ops absorbed by another lowering
+        self.consumers: dict[int, list[tfl.Operator]] = {}
+        for op in model.operators:
+            for i in op.inputs:
+                if i >= 0:
+                    self.consumers.setdefault(i, []).append(op)
+        self.producer = {o: op for op in model.operators for o in op.outputs}
 
     def fail(self, op: tfl.Operator, why: str) -> MicronnError:
         return MicronnError(f"op {op.index} ({op.opcode}): {why}")
@@ -66,7 +75,7 @@ class Lowering:
             return self.map[i]
         t = self.tensor(i)
         by = f" by op {op.index} ({op.opcode})" if op else ""
-        if i not in self.model.inputs:
+        if i not in self.inputs:
             if self.value(i) is not None:
                 raise MicronnError(f"tensor {i} ({t.name}): a constant where an activation was expected{by}")
             raise MicronnError(f"tensor {i} ({t.name}) is used{by} before any op produces it")
@@ -89,21 +98,44 @@ class Lowering:
         m = self.model
         if m.subgraph_count != 1:
             raise MicronnError(f"the model has {m.subgraph_count} subgraphs; micronn runs single-subgraph models")
-        for i in m.inputs:
+        self._float_boundaries()
+        for i in self.inputs:
             self.act(i)
         for op in m.operators:
-            if fold(self, op):
+            if op.index in self.skip or fold(self, op):
                 continue
             fn = LOWERINGS.get(op.opcode)
             if fn is None:
                 raise self.fail(op, f"not supported by micronn (version {op.version})")
             fn(self, op)
-        self.g.inputs = [self.act(i) for i in m.inputs]
-        self.g.outputs = [self.act(i) for i in m.outputs]
+        self.g.inputs = [self.act(i) for i in self.inputs]
+        self.g.outputs = [self.act(i) for i in self.outputs]
         if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
             raise MicronnError(f"the model has {len(self.g.inputs)} inputs and {len(self.g.outputs)} outputs; "
                                "micronn runs single-input, single-output models")
         return self.g
+
+    def _float_boundaries(self) -> None:
+        """A float model interface (QUANTIZE first, DEQUANTIZE last) becomes the
+        board's job: the graph itself stays int8."""
+        for k, i in enumerate(self.inputs):
+            uses = self.consumers.get(i, [])
+            if self.tensor(i).dtype == "float32" and len(uses) == 1 and uses[0].opcode == "QUANTIZE":
+                self.inputs[k] = uses[0].outputs[0]
+                self.skip.add(uses[0].index)
+                self.g.float_input = True
+        for k, o in enumerate(self.outputs):
+            op = self.producer.get(o)
+            if self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE":
+                self.outputs[k] = op.inputs[0]
+                self.skip.add(op.index)
+                self.g.float_output = True
+
+    def sole_consumer(self, op: tfl.Operator, opcode: str) -> tfl.Operator | None:
+        uses = self.consumers.get(op.outputs[0], [])
+        if len(uses) == 1 and uses[0].opcode == opcode and op.outputs[0] not in self.outputs:
+            return uses[0]
+        return None
 
 
 # --- host-side constant folding (shape arithmetic the converter emits) -------
@@ -255,10 +287,336 @@ def lower_reshape(low: Lowering, op: tfl.Operator) -> None:
     yout.alias_of = x
 
 
+def _nhwc(low: Lowering, op: tfl.Operator, x: int) -> tuple[int, int, int, int]:
+    shape = low.g.tensors[x].shape
+    if len(shape) != 4:
+        raise low.fail(op, f"input of shape {shape}; expected 4-D NHWC")
+    return shape
+
+
+def _out_size(n: int, k: int, stride: int, dil: int, padding: str) -> tuple[int, int]:
+    """TFLite's output size and leading padding for one spatial axis."""
+    eff = (k - 1) * dil + 1
+    out = (n + stride - 1) // stride if padding == "SAME" else (n + stride - eff) // stride
+    total = max((out - 1) * stride + eff - n, 0)
+    return out, total // 2
+
+
+def _geom(batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_h, d_w, p_t, p_l) -> dict:
+    return dict(batches=batches, in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+                k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w, pad_top=p_t, pad_left=p_l)
+
+
+def _conv_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yout: Tensor, out_c: int):
+    if wt.scale is None:
+        raise low.fail(op, "weights are not quantized")
+    if wt.zero_point is not None and np.any(wt.zero_point != 0):
+        raise low.fail(op, "weights must be symmetric (zero point 0)")
+    scales = np.broadcast_to(np.asarray(wt.scale, np.float32), (out_c,)) if len(wt.scale) == 1 else wt.scale
+    if len(scales) != out_c:
+        raise low.fail(op, f"{len(scales)} weight scales for {out_c} output channels")
+    mult, shift = quant.conv_multipliers(xin.scale, scales, yout.scale, per_channel=True)
+    bias = None
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        bias = low.const_of(op, 2, "int32").array().astype(np.int32).reshape(-1)
+        if bias.size != out_c:
+            raise low.fail(op, f"bias has {bias.size} values; expected {out_c}")
+    return mult, shift, bias
+
+
+def _dilated_pattern(low: Lowering, op: tfl.Operator):
+    """SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND, as the converter writes a
+    dilated convolution: returns (input, dilation, pad_top_left, out_hw, final op) or None."""
+    stb = low.producer.get(op.inputs[0])
+    if stb is None or stb.opcode != "SPACE_TO_BATCH_ND" or stb.index not in low.skip:
+        return None
+    bts = low.sole_consumer(op, "BATCH_TO_SPACE_ND")
+    if bts is None:
+        raise low.fail(op, "SPACE_TO_BATCH_ND before a convolution must be undone by BATCH_TO_SPACE_ND")
+    block = [int(v) for v in low.value(stb.inputs[1]).reshape(-1)]
+    pads = low.value(stb.inputs[2]).reshape(-1, 2).astype(int)
+    crops = low.value(bts.inputs[2]).reshape(-1, 2).astype(int)
+    if [int(v) for v in low.value(bts.inputs[1]).reshape(-1)] != block or len(block) != 2:
+        raise low.fail(op, "SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND use different blocks")
+    if op.options.get("padding") != "VALID" or op.options.get("stride_h", 1) != 1 or op.options.get("stride_w", 1) != 1:
+        raise low.fail(op, "a dilated convolution through SPACE_TO_BATCH_ND must be VALID with stride 1")
+    return stb.inputs[0], block, pads, crops, bts
+
+
+def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
+    g = low.g
+    dil = [op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)]
+    stride = [op.options.get("stride_h", 1), op.options.get("stride_w", 1)]
+    pattern = _dilated_pattern(low, op)
+    src = pattern[0] if pattern else op.inputs[0]
+    x = low.act(src, op)
+    n, in_h, in_w, in_c = _nhwc(low, op, x)
+    wt = low.const_of(op, 1, "int8")
+    w = wt.array().astype(np.int8)
+    if w.ndim != 4:
+        raise low.fail(op, f"weights of rank {w.ndim}; expected 4")
+    if depthwise:
+        _, k_h, k_w, out_c = w.shape
+        if out_c % in_c:
+            raise low.fail(op, f"{out_c} output channels for {in_c} input channels")
+        extra = dict(depth_mult=out_c // in_c)
+        fc = 1
+    else:
+        out_c, k_h, k_w, fc = w.shape
+        if in_c % fc or out_c % (in_c // fc):
+            raise low.fail(op, f"weights with {fc} input channels do not divide {in_c} input channels")
+        extra = dict(groups=in_c // fc)
+    final = op
+    if pattern:
+        _, block, pads, crops, final = pattern
+        dil = [d * b for d, b in zip(dil, block, strict=True)]
+        eff_h, eff_w = (k_h - 1) * dil[0] + 1, (k_w - 1) * dil[1] + 1
+        out_h = in_h + pads[0].sum() - eff_h + 1 - crops[0].sum()
+        out_w = in_w + pads[1].sum() - eff_w + 1 - crops[1].sum()
+        pad_t, pad_l = int(pads[0][0] - crops[0][0]), int(pads[1][0] - crops[1][0])
+        low.skip.add(final.index)
+    else:
+        out_h, pad_t = _out_size(in_h, k_h, stride[0], dil[0], op.options.get("padding", "SAME"))
+        out_w, pad_l = _out_size(in_w, k_w, stride[1], dil[1], op.options.get("padding", "SAME"))
+    if out_h <= 0 or out_w <= 0:
+        raise low.fail(op, f"the kernel {k_h}x{k_w} does not fit the input {in_h}x{in_w}")
+    # quantization comes from the op's own tensors; the output tensor is the pattern's last one
+    y = low.out(final, 0, (n, int(out_h), int(out_w), out_c))
+    xin, yout = g.tensors[x], g.tensors[y]
+    if pattern:
+        act_src = low.tensor(op.outputs[0])
+        if (act_src.scale[0], act_src.zero_point[0]) != (yout.scale, yout.zero_point):
+            raise low.fail(op, "BATCH_TO_SPACE_ND changes the quantization")
+    mult, shift, bias = _conv_quant(low, op, wt, xin, yout, out_c)
+    lo, hi = _activation(low, op, yout)
+    b = -1 if bias is None else g.const(f"{wt.name}/bias", bias)
+    inputs = [x, g.const(wt.name, w), b, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
+    params = dict(_geom(n, in_h, in_w, in_c, int(out_h), int(out_w), out_c, k_h, k_w, stride[0], stride[1],
+                        dil[0], dil[1], pad_t, pad_l),
+                  input_offset=-xin.zero_point, output_offset=yout.zero_point, act_min=lo, act_max=hi, **extra)
+    kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+    macs = n * int(out_h) * int(out_w) * out_c * k_h * k_w * fc
+    g.ops.append(Op(kind, inputs, [y], params, macs=macs, source=f"op {op.index} {op.opcode}"))
+
+
+def lower_conv(low: Lowering, op: tfl.Operator) -> None:
+    _lower_conv_like(low, op, depthwise=False)
+
+
+def lower_depthwise(low: Lowering, op: tfl.Operator) -> None:
+    _lower_conv_like(low, op, depthwise=True)
+
+
+def lower_space_to_batch(low: Lowering, op: tfl.Operator) -> None:
+    """Only as the first half of a dilated convolution (handled by the conv)."""
+    uses = low.consumers.get(op.outputs[0], [])
+    if not (len(uses) == 1 and uses[0].opcode in ("CONV_2D", "DEPTHWISE_CONV_2D")):
+        raise low.fail(op, "supported only in front of a convolution (dilated convolution)")
+    if low.value(op.inputs[1]) is None or low.value(op.inputs[2]) is None:
+        raise low.fail(op, "block shape and paddings must be constant")
+    low.skip.add(op.index)
+
+
+def lower_batch_to_space(low: Lowering, op: tfl.Operator) -> None:
+    raise low.fail(op, "supported only after a convolution that follows SPACE_TO_BATCH_ND")
+
+
+def lower_pool(low: Lowering, op: tfl.Operator) -> None:
+    g = low.g
+    x = low.act(op.inputs[0], op)
+    n, in_h, in_w, c = _nhwc(low, op, x)
+    k_h, k_w = op.options["filter_height"], op.options["filter_width"]
+    s_h, s_w = op.options["stride_h"], op.options["stride_w"]
+    out_h, pad_t = _out_size(in_h, k_h, s_h, 1, op.options["padding"])
+    out_w, pad_l = _out_size(in_w, k_w, s_w, 1, op.options["padding"])
+    y = low.out(op, 0, (n, out_h, out_w, c))
+    xin, yout = g.tensors[x], g.tensors[y]
+    if (xin.scale, xin.zero_point) != (yout.scale, yout.zero_point):
+        raise low.fail(op, "pooling must keep the quantization of its input")
+    lo, hi = _activation(low, op, yout)
+    kind = "MAX_POOL_2D" if op.opcode == "MAX_POOL_2D" else "AVERAGE_POOL_2D"
+    params = dict(_geom(n, in_h, in_w, c, out_h, out_w, c, k_h, k_w, s_h, s_w, 1, 1, pad_t, pad_l),
+                  act_min=lo, act_max=hi)
+    g.ops.append(Op(kind, [x], [y], params, source=f"op {op.index} {op.opcode}"))
+
+
+def _broadcast(low: Lowering, op: tfl.Operator, a: tuple, b: tuple) -> tuple[tuple, list, list]:
+    nd = max(len(a), len(b))
+    if nd > 4:
+        raise low.fail(op, f"{nd}-D broadcasting is not supported")
+    a4, b4 = (1,) * (4 - len(a)) + tuple(a), (1,) * (4 - len(b)) + tuple(b)
+    out = []
+    for da, db in zip(a4, b4, strict=True):
+        if da != db and 1 not in (da, db):
+            raise low.fail(op, f"shapes {a} and {b} do not broadcast")
+        out.append(max(da, db))
+
+    def strides(s):
+        natural = [int(np.prod(s[d + 1:])) for d in range(4)]
+        return [0 if s[d] == 1 and out[d] != 1 else natural[d] for d in range(4)]
+
+    shape = tuple(out[4 - nd:]) if nd else (1,)
+    return shape, [out, strides(a4), strides(b4)], out
+
+
+def lower_binary(low: Lowering, op: tfl.Operator) -> None:
+    g = low.g
+    x1, x2 = low.act(op.inputs[0], op), low.act(op.inputs[1], op)
+    t1, t2 = g.tensors[x1], g.tensors[x2]
+    shape, (dims, s1, s2), _ = _broadcast(low, op, t1.shape, t2.shape)
+    y = low.out(op, 0, shape)
+    yout = g.tensors[y]
+    lo, hi = _activation(low, op, yout)
+    p = dict(dims=dims, stride1=s1, stride2=s2, input1_offset=-t1.zero_point, input2_offset=-t2.zero_point,
+             output_offset=yout.zero_point, act_min=lo, act_max=hi)
+    if op.opcode == "ADD":
+        p.update(quant.add_params(t1.scale, t2.scale, yout.scale))
+    else:
+        m, sh = quant.mul_params(t1.scale, t2.scale, yout.scale)
+        p.update(output_mult=m, output_shift=sh)
+    g.ops.append(Op(op.opcode, [x1, x2], [y], p, source=f"op {op.index} {op.opcode}"))
+
+
+LUT_OPS = ("LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "ELU")
+
+
+def lower_lut(low: Lowering, op: tfl.Operator) -> None:
+    from .lut import lut
+
+    g = low.g
+    x = low.act(op.inputs[0], op)
+    xin = g.tensors[x]
+    y = low.out(op, 0, xin.shape)
+    yout = g.tensors[y]
+    options = {k: v for k, v in op.options.items() if k == "alpha"}
+    table = lut(op.opcode, xin.scale, xin.zero_point, yout.scale, yout.zero_point, **options)
+    t = g.const(f"{op.opcode.lower()}/table", np.asarray(table, np.int8))
+    g.ops.append(Op("LUT", [x, t], [y], dict(count=xin.nbytes), source=f"op {op.index} {op.opcode}"))
+
+
+def lower_quantize(low: Lowering, op: tfl.Operator) -> None:
+    if low.tensor(op.inputs[0]).dtype != "int8":
+        raise low.fail(op, "float QUANTIZE is supported only on the model input")
+    lower_lut(low, op)
+
+
+def lower_concat(low: Lowering, op: tfl.Operator) -> None:
+    g = low.g
+    xs = [low.act(i, op) for i in op.inputs]
+    shapes = [g.tensors[x].shape for x in xs]
+    nd = len(shapes[0])
+    axis = op.options.get("axis", 0) % nd
+    if any(len(s) != nd or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
+        raise low.fail(op, f"shapes {shapes} do not concatenate on axis {axis}")
+    if len(xs) > 8:
+        raise low.fail(op, f"{len(xs)} inputs; micronn concatenates at most 8")
+    out_shape = shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
+    y = low.out(op, 0, out_shape)
+    yout = g.tensors[y]
+    for x in xs:
+        if (g.tensors[x].scale, g.tensors[x].zero_point) != (yout.scale, yout.zero_point):
+            raise low.fail(op, "inputs must share the output's quantization")
+    if op.options.get("fused_activation_function", "NONE") != "NONE":
+        raise low.fail(op, "a fused activation on CONCATENATION is not supported")
+    outer = int(np.prod(out_shape[:axis]))
+    g.ops.append(Op("CONCATENATION", xs, [y], dict(outer=outer), source=f"op {op.index} CONCATENATION"))
+
+
+def lower_pad(low: Lowering, op: tfl.Operator) -> None:
+    g = low.g
+    x = low.act(op.inputs[0], op)
+    xin = g.tensors[x]
+    pads = low.value(op.inputs[1])
+    if pads is None:
+        raise low.fail(op, "paddings must be constant")
+    pads = pads.reshape(-1, 2).astype(int)
+    nd = len(xin.shape)
+    if nd > 4 or pads.shape[0] != nd or (pads < 0).any():
+        raise low.fail(op, f"paddings {pads.tolist()} do not fit the input {xin.shape}")
+    out_shape = tuple(int(d + a + b) for d, (a, b) in zip(xin.shape, pads, strict=True))
+    y = low.out(op, 0, out_shape)
+    yout = g.tensors[y]
+    if (xin.scale, xin.zero_point) != (yout.scale, yout.zero_point):
+        raise low.fail(op, "padding must keep the quantization")
+    value = yout.zero_point
+    if op.opcode == "PADV2" and len(op.inputs) > 2:
+        v = low.value(op.inputs[2])
+        if v is None or low.tensor(op.inputs[2]).dtype != "int8":
+            raise low.fail(op, "the pad value must be a constant int8")
+        value = int(v.reshape(-1)[0])
+    ext = 4 - nd
+    dims = [1] * ext + list(xin.shape)
+    before = [0] * ext + [int(a) for a, _ in pads]
+    after = [0] * ext + [int(b) for _, b in pads]
+    g.ops.append(Op("PAD", [x], [y], dict(in_dims=dims, before=before, after=after, value=value),
+                    source=f"op {op.index} {op.opcode}"))
+
+
+def lower_mean(low: Lowering, op: tfl.Operator) -> None:
+    g = low.g
+    x = low.act(op.inputs[0], op)
+    xin = g.tensors[x]
+    axes = low.value(op.inputs[1])
+    if axes is None:
+        raise low.fail(op, "axes must be constant")
+    nd = len(xin.shape)
+    axes = sorted({int(a) % nd for a in axes.reshape(-1)})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise low.fail(op, f"MEAN over non-adjacent axes {axes} is not supported")
+    outer = int(np.prod(xin.shape[:axes[0]]))
+    reduce = int(np.prod([xin.shape[a] for a in axes]))
+    inner = int(np.prod(xin.shape[axes[-1] + 1:]))
+    keep = op.options.get("keep_dims", False)
+    out_shape = tuple(1 if d in axes else s for d, s in enumerate(xin.shape)) if keep else \
+        tuple(s for d, s in enumerate(xin.shape) if d not in axes)
+    y = low.out(op, 0, out_shape or (1,))
+    yout = g.tensors[y]
+    exact = (xin.scale, xin.zero_point) == (yout.scale, yout.zero_point)
+    scale = np.float32(np.float32(xin.scale) / np.float32(yout.scale))
+    bias = np.float32(np.float32(-xin.zero_point) * scale)
+    g.ops.append(Op("MEAN", [x], [y], dict(outer=outer, reduce=reduce, inner=inner, exact=int(exact),
+                                           scale=float(scale), bias=float(bias), output_offset=yout.zero_point),
+                    scratch=4 * inner, source=f"op {op.index} MEAN"))
+
+
+def lower_alias(low: Lowering, op: tfl.Operator) -> None:
+    """SQUEEZE / EXPAND_DIMS: like RESHAPE, the output shares the input's memory."""
+    x = low.act(op.inputs[0], op)
+    shape = list(low.g.tensors[x].shape)
+    if op.opcode == "SQUEEZE":
+        dims = op.options.get("squeeze_dims") or [d for d, s in enumerate(shape) if s == 1]
+        dims = {d % len(shape) for d in dims}
+        shape = [s for d, s in enumerate(shape) if d not in dims]
+    else:
+        axis = low.value(op.inputs[1])
+        if axis is None:
+            raise low.fail(op, "axis must be constant")
+        a = int(axis.reshape(-1)[0])
+        shape.insert(a if a >= 0 else len(shape) + 1 + a, 1)
+    y = low.out(op, 0, tuple(shape))
+    low.g.tensors[y].alias_of = x
+
+
 LOWERINGS = {
     "FULLY_CONNECTED": lower_fully_connected,
     "SOFTMAX": lower_softmax,
     "RESHAPE": lower_reshape,
+    "SQUEEZE": lower_alias,
+    "EXPAND_DIMS": lower_alias,
+    "CONV_2D": lower_conv,
+    "DEPTHWISE_CONV_2D": lower_depthwise,
+    "SPACE_TO_BATCH_ND": lower_space_to_batch,
+    "BATCH_TO_SPACE_ND": lower_batch_to_space,
+    "MAX_POOL_2D": lower_pool,
+    "AVERAGE_POOL_2D": lower_pool,
+    "ADD": lower_binary,
+    "MUL": lower_binary,
+    "CONCATENATION": lower_concat,
+    "PAD": lower_pad,
+    "PADV2": lower_pad,
+    "MEAN": lower_mean,
+    "QUANTIZE": lower_quantize,
+    **{name: lower_lut for name in LUT_OPS},
 }
 
 

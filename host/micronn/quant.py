@@ -89,3 +89,21 @@ def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
     radius = ((1 << scaled_diff_int_bits) - 1) * (1 << (31 - scaled_diff_int_bits)) / (1 << shift)
     diff_min = -int(math.floor(radius))
     return mult, shift, diff_min
+
+
+def add_params(s1: float, s2: float, s_out: float) -> dict:
+    """TFLite int8 ADD: both inputs scaled to twice the larger input scale, left-shifted by 20."""
+    left_shift = 20
+    s1, s2, s_out = (float(np.float32(v)) for v in (s1, s2, s_out))
+    twice_max = 2.0 * max(s1, s2)
+    m1, sh1 = quantize_multiplier(s1 / twice_max)
+    m2, sh2 = quantize_multiplier(s2 / twice_max)
+    mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * s_out))
+    return dict(left_shift=left_shift, input1_mult=m1, input1_shift=sh1, input2_mult=m2, input2_shift=sh2,
+                output_mult=mo, output_shift=sho)
+
+
+def mul_params(s1: float, s2: float, s_out: float) -> tuple[int, int]:
+    """TFLite int8 MUL: one multiplier for in1 * in2 / out, in double precision."""
+    s1, s2, s_out = (float(np.float32(v)) for v in (s1, s2, s_out))
+    return quantize_multiplier(s1 * s2 / s_out)

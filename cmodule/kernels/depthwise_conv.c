@@ -1,0 +1,43 @@
+// Depthwise convolution (int8, per-channel requantization), any depth
+// multiplier, kernel size, stride, dilation and padding. Portable C.
+#include "mnn_kernels.h"
+#include "mnn_fixedpoint.h"
+
+void mnn_depthwise_conv_s8(const mnn_dwconv_args_t *a) {
+    const mnn_geom_t *g = &a->g;
+    const uint32_t dm = a->depth_mult;
+    int8_t *y = a->output;
+    for (uint32_t b = 0; b < g->batches; b++) {
+        const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
+        for (uint32_t oy = 0; oy < g->out_h; oy++) {
+            const int32_t iy0 = (int32_t)(oy * g->stride_h) - g->pad_top;
+            for (uint32_t ox = 0; ox < g->out_w; ox++) {
+                const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
+                for (uint32_t oc = 0; oc < g->out_c; oc++) {
+                    const uint32_t ic = oc / dm;
+                    int32_t acc = 0;
+                    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+                        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+                        if (iy < 0 || iy >= (int32_t)g->in_h) {
+                            continue;
+                        }
+                        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+                            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+                            if (ix < 0 || ix >= (int32_t)g->in_w) {
+                                continue;
+                            }
+                            int32_t x = xb[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic];
+                            acc += (x + a->input_offset) * a->weights[(ky * g->k_w + kx) * g->out_c + oc];
+                        }
+                    }
+                    if (a->bias) {
+                        acc += a->bias[oc];
+                    }
+                    acc = mnn_requantize(acc, a->mult[oc], a->shift[oc]) + a->output_offset;
+                    acc = acc < a->act_min ? a->act_min : acc;
+                    *y++ = (int8_t)(acc > a->act_max ? a->act_max : acc);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+// Elementwise int8 ops: ADD and MUL with TFLite's broadcasting, and table
+// lookups for every unary op (the host computes the table).
+#include "mnn_kernels.h"
+#include "mnn_fixedpoint.h"
+
+static inline int32_t add_one(const mnn_binary_args_t *a, int32_t x1, int32_t x2) {
+    int32_t s1 = (x1 + a->input1_offset) * (1 << a->left_shift);
+    int32_t s2 = (x2 + a->input2_offset) * (1 << a->left_shift);
+    int32_t sum = mnn_requantize(s1, a->input1_mult, a->input1_shift)
+        + mnn_requantize(s2, a->input2_mult, a->input2_shift);
+    return mnn_requantize(sum, a->output_mult, a->output_shift) + a->output_offset;
+}
+
+static inline int32_t mul_one(const mnn_binary_args_t *a, int32_t x1, int32_t x2) {
+    return mnn_requantize((x1 + a->input1_offset) * (x2 + a->input2_offset), a->output_mult, a->output_shift)
+           + a->output_offset;
+}
+
+#define BINARY(name, one) \
+    void name(const mnn_binary_args_t *a) { \
+        int8_t *y = a->output; \
+        for (uint32_t i0 = 0; i0 < a->dims[0]; i0++) { \
+            for (uint32_t i1 = 0; i1 < a->dims[1]; i1++) { \
+                for (uint32_t i2 = 0; i2 < a->dims[2]; i2++) { \
+                    const int8_t *p1 = a->input1 + i0 * a->stride1[0] + i1 * a->stride1[1] + i2 * a->stride1[2]; \
+                    const int8_t *p2 = a->input2 + i0 * a->stride2[0] + i1 * a->stride2[1] + i2 * a->stride2[2]; \
+                    for (uint32_t i3 = 0; i3 < a->dims[3]; i3++) { \
+                        int32_t v = one(a, p1[i3 * a->stride1[3]], p2[i3 * a->stride2[3]]); \
+                        v = v < a->act_min ? a->act_min : v; \
+                        *y++ = (int8_t)(v > a->act_max ? a->act_max : v); \
+                    } \
+                } \
+            } \
+        } \
+    }
+
+BINARY(mnn_add_s8, add_one)
+BINARY(mnn_mul_s8, mul_one)
+
+void mnn_lut_s8(const mnn_lut_args_t *a) {
+    const int8_t *table = a->table + 128;
+    for (uint32_t i = 0; i < a->count; i++) {
+        a->output[i] = table[a->input[i]];
+    }
+}

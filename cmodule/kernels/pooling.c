@@ -1,0 +1,71 @@
+// Max and average pooling (int8). Only taps inside the input count, as in
+// TFLite; the average rounds half away from zero.
+#include "mnn_kernels.h"
+
+typedef int32_t (*pool_fn)(const int8_t *x, const mnn_geom_t *g, int32_t iy0, int32_t ix0);
+
+static int32_t window_max(const int8_t *x, const mnn_geom_t *g, int32_t iy0, int32_t ix0) {
+    int32_t m = -128;
+    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+        int32_t iy = iy0 + (int32_t)ky;
+        if (iy < 0 || iy >= (int32_t)g->in_h) {
+            continue;
+        }
+        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+            int32_t ix = ix0 + (int32_t)kx;
+            if (ix >= 0 && ix < (int32_t)g->in_w) {
+                int32_t v = x[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c];
+                m = v > m ? v : m;
+            }
+        }
+    }
+    return m;
+}
+
+static int32_t window_avg(const int8_t *x, const mnn_geom_t *g, int32_t iy0, int32_t ix0) {
+    int32_t sum = 0, count = 0;
+    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+        int32_t iy = iy0 + (int32_t)ky;
+        if (iy < 0 || iy >= (int32_t)g->in_h) {
+            continue;
+        }
+        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+            int32_t ix = ix0 + (int32_t)kx;
+            if (ix >= 0 && ix < (int32_t)g->in_w) {
+                sum += x[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c];
+                count++;
+            }
+        }
+    }
+    if (count == 0) {
+        return 0;
+    }
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+static void pool(const mnn_pool_args_t *a, pool_fn fn) {
+    const mnn_geom_t *g = &a->g;
+    int8_t *y = a->output;
+    for (uint32_t b = 0; b < g->batches; b++) {
+        const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
+        for (uint32_t oy = 0; oy < g->out_h; oy++) {
+            const int32_t iy0 = (int32_t)(oy * g->stride_h) - g->pad_top;
+            for (uint32_t ox = 0; ox < g->out_w; ox++) {
+                const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
+                for (uint32_t c = 0; c < g->in_c; c++) {
+                    int32_t v = fn(xb + c, g, iy0, ix0);
+                    v = v < a->act_min ? a->act_min : v;
+                    *y++ = (int8_t)(v > a->act_max ? a->act_max : v);
+                }
+            }
+        }
+    }
+}
+
+void mnn_max_pool_s8(const mnn_pool_args_t *a) {
+    pool(a, window_max);
+}
+
+void mnn_avg_pool_s8(const mnn_pool_args_t *a) {
+    pool(a, window_avg);
+}
