@@ -470,8 +470,14 @@ static mnn_status_t check_mean(const op_ctx_t *c) {
     CHECK((uint64_t)inner * 4 <= c->m->scratch_size, MNN_E_OP, "scratch too small", c->op, c->m->scratch_size,
         inner * 4);
     CHECK(scale >= -1e6f && scale <= 1e6f && bias >= -1e9f && bias <= 1e9f, MNN_E_OP, "mean scale", c->op, 0, 0);
-    int32_t off = rd_i32(p + MNN_P_MEAN_OUTPUT_OFFSET);
+    int32_t off = rd_i32(p + MNN_P_MEAN_OUTPUT_OFFSET), mode = rd_i32(p + MNN_P_MEAN_MODE);
+    int32_t shift = rd_i32(p + MNN_P_MEAN_SHIFT);
     CHECK(off >= -128 && off <= 127, MNN_E_OP, "output offset", c->op, (uint32_t)off, 127);
+    CHECK(mode >= MNN_MEAN_FLOAT && mode <= MNN_MEAN_SCALED, MNN_E_OP, "mean mode", c->op, (uint32_t)mode, 2);
+    CHECK(shift >= -31 && shift <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)shift, 30);
+    TRY(check_offset(c, rd_i32(p + MNN_P_MEAN_INPUT_OFFSET), "input offset"));
+    // The sum of reduce values of |x + offset| <= 255 must fit in int32.
+    CHECK(reduce < (1u << 23), MNN_E_OP, "mean reduce size", c->op, reduce, 1u << 23);
     WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
     WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
     return MNN_OK;
@@ -605,6 +611,7 @@ mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_er
     uint32_t crc = mnn_crc32(0, b + MNN_HDR_CRC32 + 4, total - (MNN_HDR_CRC32 + 4));
     CHECK(crc == rd_u32(b + MNN_HDR_CRC32), MNN_E_CRC, "crc32", -1, crc, rd_u32(b + MNN_HDR_CRC32));
 
+    m->flags = rd_u32(b + MNN_HDR_FLAGS);
     m->arena_size = rd_u32(b + MNN_HDR_ARENA_SIZE);
     m->scratch_size = rd_u32(b + MNN_HDR_SCRATCH_SIZE);
     m->tensor_count = (uint16_t)rd_u16(b + MNN_HDR_TENSOR_COUNT);
@@ -836,7 +843,10 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->outer = rd_u32(prm + MNN_P_MEAN_OUTER);
                 a->reduce = rd_u32(prm + MNN_P_MEAN_REDUCE);
                 a->inner = rd_u32(prm + MNN_P_MEAN_INNER);
-                a->exact = rd_u32(prm + MNN_P_MEAN_EXACT) != 0;
+                a->mode = rd_u32(prm + MNN_P_MEAN_MODE);
+                a->input_offset = rd_i32(prm + MNN_P_MEAN_INPUT_OFFSET);
+                a->mult = rd_i32(prm + MNN_P_MEAN_MULT);
+                a->shift = rd_i32(prm + MNN_P_MEAN_SHIFT);
                 a->scale = rd_f32(prm + MNN_P_MEAN_SCALE);
                 a->bias = rd_f32(prm + MNN_P_MEAN_BIAS);
                 a->output_offset = rd_i32(prm + MNN_P_MEAN_OUTPUT_OFFSET);

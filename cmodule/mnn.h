@@ -66,6 +66,7 @@ typedef struct {
     const uint8_t *blob;
     uint32_t size;
     uint16_t version_minor;
+    uint32_t flags;         // MNN_HDR_FLAG_* (FLOAT_INPUT, FLOAT_OUTPUT)
     uint16_t tensor_count;
     uint16_t op_count;
     uint16_t input_count;

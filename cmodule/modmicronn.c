@@ -203,13 +203,25 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
     }
 }
 
+// A new array of the given typecode holding a copy of n items at data.
+static mp_obj_t new_array(char typecode, size_t n, void *data) {
+    mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(typecode == 'f' ? MP_QSTR_f : MP_QSTR_b),
+                         mp_obj_new_memoryview(typecode == 'f' ? 'f' : 'B', n, data) };
+    return MP_OBJ_TYPE_GET_SLOT(&mp_type_array, make_new)(&mp_type_array, 2, 0, args);
+}
+
 static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
     const uint8_t *src = self->arena + self->out.offset;
     size_t n = self->out.nbytes;
     if (out == mp_const_none) {
-        mp_obj_t mv = mp_obj_new_memoryview('B', n, (void *)src);
-        mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(MP_QSTR_b), mv };
-        return MP_OBJ_TYPE_GET_SLOT(&mp_type_array, make_new)(&mp_type_array, 2, 0, args);
+        if (!(self->model.flags & MNN_HDR_FLAG_FLOAT_OUTPUT)) {
+            return new_array('b', n, (void *)src);
+        }
+        float *tmp = m_new(float, n);
+        mnn_dequantize_s8((const int8_t *)src, tmp, n, self->out.scale, self->out.zero_point);
+        mp_obj_t arr = new_array('f', n, tmp);
+        m_del(float, tmp, n);
+        return arr;
     }
     mp_buffer_info_t bi;
     if (!mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
@@ -304,6 +316,12 @@ static const char *dtype_name(uint8_t dtype) {
     }
 }
 
+// The dtype the model presents: float32 when the board (de)quantizes for it.
+static const char *io_dtype(const micronn_model_obj_t *self, bool is_in) {
+    uint32_t flag = is_in ? MNN_HDR_FLAG_FLOAT_INPUT : MNN_HDR_FLAG_FLOAT_OUTPUT;
+    return (self->model.flags & flag) ? "float32" : dtype_name(is_in ? self->in.dtype : self->out.dtype);
+}
+
 static mp_obj_t str_or_none(const char *s, size_t n) {
     return s ? mp_obj_new_str(s, n) : mp_const_none;
 }
@@ -322,11 +340,11 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
             dest[0] = shape_tuple(out);
             break;
         case MP_QSTR_input_dtype:
-            dest[0] = mp_obj_new_str(dtype_name(in->dtype), strlen(dtype_name(in->dtype)));
+        case MP_QSTR_output_dtype: {
+            const char *n = io_dtype(self, attr == MP_QSTR_input_dtype);
+            dest[0] = mp_obj_new_str(n, strlen(n));
             break;
-        case MP_QSTR_output_dtype:
-            dest[0] = mp_obj_new_str(dtype_name(out->dtype), strlen(dtype_name(out->dtype)));
-            break;
+        }
         case MP_QSTR_input_scale:
             dest[0] = mp_obj_new_float(in->scale);
             break;
@@ -398,10 +416,10 @@ static void micronn_model_print(const mp_print_t *print, mp_obj_t self_in, mp_pr
     }
     mp_printf(print, "%u ops in ", (unsigned)self->model.op_count);
     print_shape(print, &self->in);
-    mp_printf(print, " %s out ", dtype_name(self->in.dtype));
+    mp_printf(print, " %s out ", io_dtype(self, true));
     print_shape(print, &self->out);
     uint32_t arena = self->model.arena_size + self->model.scratch_size;
-    mp_printf(print, " %s arena %u.%u KiB>", dtype_name(self->out.dtype), (unsigned)(arena / 1024),
+    mp_printf(print, " %s arena %u.%u KiB>", io_dtype(self, false), (unsigned)(arena / 1024),
         (unsigned)(arena % 1024 * 10 / 1024));
 }
 

@@ -10,6 +10,7 @@
 #                microseconds, then the output) e error (payload: "Type: message")
 import struct
 import sys
+from array import array
 
 import micronn
 
@@ -94,6 +95,7 @@ def serve(rx=None, tx=None):
         micropython.kbd_intr(-1)  # payload bytes may contain Ctrl-C
     model = None
     out = None
+    float_in = False
     try:
         while True:
             try:
@@ -107,8 +109,9 @@ def serve(rx=None, tx=None):
                 if kind == ord("R"):
                     if model is None:
                         raise ValueError("no model loaded")
+                    x = array("f", payload) if float_in else payload
                     t0 = ticks_us()
-                    model.run(payload, out)
+                    model.run(x, out)
                     dt = ticks_diff(ticks_us(), t0)
                     link.send(ord("r"), struct.pack("<I", dt & 0xFFFFFFFF) + out)
                 elif kind == ord("L") or kind == ord("O"):
@@ -121,7 +124,8 @@ def serve(rx=None, tx=None):
                     n = 1
                     for d in model.output_shape:
                         n *= d
-                    out = bytearray(n)
+                    float_in = model.input_dtype == "float32"
+                    out = array("f", bytes(4 * n)) if model.output_dtype == "float32" else bytearray(n)
                     link.send(ord("k"), repr(info(model)).encode())
                 elif kind == ord("I"):
                     link.send(ord("k"), repr(info(model)).encode())

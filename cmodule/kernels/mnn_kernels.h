@@ -167,9 +167,12 @@ typedef struct {
     const int8_t *input;
     int8_t *output;
     int32_t *scratch;       // inner int32 sums
-    uint8_t exact;          // 1: same quantization, integer mean; 0: TFLite's float rescale
-    float scale;            // input_scale / output_scale
-    float bias;             // -input_zero_point * scale
+    uint32_t mode;          // MNN_MEAN_FLOAT, _TRUNC or _SCALED (mnn_format.h)
+    float scale;            // FLOAT: input_scale / output_scale
+    float bias;             // FLOAT: -input_zero_point * scale
+    int32_t input_offset;   // SCALED
+    int32_t mult;           // SCALED
+    int32_t shift;          // SCALED
     int32_t output_offset;
 } mnn_mean_args_t;
 

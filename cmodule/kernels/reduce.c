@@ -1,9 +1,10 @@
-// MEAN over the middle axis of [outer, reduce, inner], as TFLite Micro
-// computes it: an integer mean when input and output share quantization,
-// else TFLite's float32 rescale (kept free of fused multiply-adds).
+// MEAN over the middle axis of [outer, reduce, inner], in each of the three
+// ways TFLite Micro computes an int8 mean (the host picks the mode).
 #include <math.h>
 
+#include "mnn_format.h"
 #include "mnn_kernels.h"
+#include "mnn_fixedpoint.h"
 
 void mnn_mean_s8(const mnn_mean_args_t *a) {
     for (uint32_t o = 0; o < a->outer; o++) {
@@ -17,10 +18,15 @@ void mnn_mean_s8(const mnn_mean_args_t *a) {
                 a->scratch[i] += x[r * a->inner + i];
             }
         }
+        const int32_t n = (int32_t)a->reduce;
         for (uint32_t i = 0; i < a->inner; i++) {
             int32_t v;
-            if (a->exact) {
-                v = a->scratch[i] / (int32_t)a->reduce;
+            if (a->mode == MNN_MEAN_TRUNC) {
+                v = a->scratch[i] / n;
+            } else if (a->mode == MNN_MEAN_SCALED) {
+                int32_t acc = mnn_requantize(a->scratch[i] + a->input_offset * n, a->mult, a->shift);
+                acc += a->output_offset;
+                v = acc < -128 ? -128 : (acc > 127 ? 127 : acc);
             } else {
                 volatile float mean = (float)a->scratch[i] / (float)a->reduce;
                 volatile float scaled = mean * a->scale;

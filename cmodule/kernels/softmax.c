@@ -94,7 +94,7 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
         for (uint32_t i = 0; i < n; i++) {
             int32_t diff = x[i] - max;
             if (diff >= a->diff_min) {
-                int32_t scaled = mnn_srdhm(diff * (1 << a->input_left_shift), a->input_mult);
+                int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
                 sum += mnn_rdivpot(exp_negative(scaled), ACCUM_INT_BITS);
             }
         }
@@ -107,7 +107,7 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
             int32_t diff = x[i] - max;
             int32_t out = -128;
             if (diff >= a->diff_min) {
-                int32_t scaled = mnn_srdhm(diff * (1 << a->input_left_shift), a->input_mult);
+                int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
                 int32_t e = exp_negative(scaled);
                 // For rows of hundreds of near-equal values the exponent
                 // passes 31; the (non-negative) quotient is then 0.

@@ -276,11 +276,19 @@ _op("MEAN", 12, ("input",), ("output",), [
     F("outer", "u32", "outer size"),
     F("reduce", "u32", "size of the reduced (middle) axis"),
     F("inner", "u32", "inner size; needs inner * 4 bytes of scratch"),
-    F("exact", "u32", "1: integer mean (same quantization); 0: float rescale"),
-    F("scale", "f32", "input scale / output scale"),
-    F("bias", "f32", "-input zero point * scale"),
+    F("mode", "u32", "MEAN_MODES value: which of TFLite Micro's three int8 means"),
+    F("scale", "f32", "FLOAT: input scale / output scale"),
+    F("bias", "f32", "FLOAT: -input zero point * scale"),
+    F("input_offset", "i32", "SCALED: -input zero point"),
+    F("mult", "i32", "SCALED: multiplier of input scale / (reduce * output scale)"),
+    F("shift", "i32", "SCALED: its shift"),
     F("output_offset", "i32", "output zero point"),
 ], "int8 mean over the middle axis of [outer, reduce, inner], as TFLite Micro computes it.")
+
+# TFLite Micro's int8 MEANs: FLOAT (float32 rescale of the mean), TRUNC (same
+# quantization: sum / n truncated), SCALED (4-D over H and W: the offset sum
+# requantized by in_scale / (n * out_scale)).
+MEAN_MODES = {"FLOAT": 0, "TRUNC": 1, "SCALED": 2}
 
 
 def align(n: int, a: int = ALIGN) -> int:
@@ -335,6 +343,7 @@ def c_header() -> str:
     out += _c_enum("MNN_META", META_KEYS)
     out += _c_enum("MNN_META_TYPE", META_TYPES)
     out += _c_enum("MNN_OPCODE", OPCODES)
+    out += _c_enum("MNN_MEAN", MEAN_MODES)
     out.append(f"#define MNN_OPCODE_MAX {max(OPCODES.values())}")
     out.append("")
     for name, rec in OP_PARAMS.items():
@@ -364,7 +373,7 @@ def markdown() -> str:
         out += _md_record(rec)
     for title, values in (("section ids", SECTION_IDS), ("dtypes", DTYPES), ("storage", STORAGE),
                           ("metadata keys", META_KEYS), ("metadata value types", META_TYPES),
-                          ("op codes", OPCODES)):
+                          ("op codes", OPCODES), ("mean modes", MEAN_MODES)):
         out.append(f"**{title}**: " + ", ".join(f"`{k}` = {v}" for k, v in values.items()))
         out.append("")
     for name, rec in OP_PARAMS.items():

@@ -25,6 +25,7 @@ class Tensor:
     zero_point: int = 0
     data: np.ndarray | None = None      # constant tensors only
     alias_of: int | None = None         # shares the memory of another tensor
+    source: int = -1                    # index of the tensor in the source .tflite, if any
     offset: int = -1                    # arena or constant offset, set when writing
 
     @property

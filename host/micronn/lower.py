@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import format as fmt
 from . import quant
 from . import tflite as tfl
 from .errors import MicronnError
@@ -81,7 +82,7 @@ class Lowering:
             raise MicronnError(f"tensor {i} ({t.name}) is used{by} before any op produces it")
         scale, zp = self._quant(i, f"input tensor {i} ({t.name})")
         shape = tuple(int(d) for d in t.shape) or (1,)
-        self.map[i] = self.g.add(Tensor(t.name, "int8", shape, scale, zp))
+        self.map[i] = self.g.add(Tensor(t.name, "int8", shape, scale, zp, source=i))
         return self.map[i]
 
     def out(self, op: tfl.Operator, k: int, shape: tuple[int, ...]) -> int:
@@ -89,7 +90,7 @@ class Lowering:
         i = op.outputs[k]
         t = self.tensor(i)
         scale, zp = self._quant(i, f"output {k} of op {op.index} ({op.opcode})")
-        self.map[i] = self.g.add(Tensor(t.name, "int8", tuple(int(d) for d in shape) or (1,), scale, zp))
+        self.map[i] = self.g.add(Tensor(t.name, "int8", tuple(int(d) for d in shape) or (1,), scale, zp, source=i))
         return self.map[i]
 
     # -- the graph -------------------------------------------------------------
@@ -571,12 +572,19 @@ def lower_mean(low: Lowering, op: tfl.Operator) -> None:
         tuple(s for d, s in enumerate(xin.shape) if d not in axes)
     y = low.out(op, 0, out_shape or (1,))
     yout = g.tensors[y]
-    exact = (xin.scale, xin.zero_point) == (yout.scale, yout.zero_point)
-    scale = np.float32(np.float32(xin.scale) / np.float32(yout.scale))
-    bias = np.float32(np.float32(-xin.zero_point) * scale)
-    g.ops.append(Op("MEAN", [x], [y], dict(outer=outer, reduce=reduce, inner=inner, exact=int(exact),
-                                           scale=float(scale), bias=float(bias), output_offset=yout.zero_point),
-                    scratch=4 * inner, source=f"op {op.index} MEAN"))
+    if len(xin.shape) == 4 and axes == [1, 2]:
+        mode = "SCALED"
+    elif (xin.scale, xin.zero_point) == (yout.scale, yout.zero_point):
+        mode = "TRUNC"
+    else:
+        mode = "FLOAT"
+    f32 = np.float32
+    scale = f32(f32(xin.scale) / f32(yout.scale))
+    bias = f32(f32(-xin.zero_point) * scale)
+    mult, shift = quant.quantize_multiplier(float(f32(xin.scale)) / (reduce * float(f32(yout.scale))))
+    p = dict(outer=outer, reduce=reduce, inner=inner, mode=fmt.MEAN_MODES[mode], scale=float(scale),
+             bias=float(bias), input_offset=-xin.zero_point, mult=mult, shift=shift, output_offset=yout.zero_point)
+    g.ops.append(Op("MEAN", [x], [y], p, scratch=4 * inner, source=f"op {op.index} MEAN"))
 
 
 def lower_alias(low: Lowering, op: tfl.Operator) -> None:

@@ -19,9 +19,27 @@ def tflm_run(model: bytes, x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.dtype != ind["dtype"]:
         raise MicronnError(f"reference input must be {np.dtype(ind['dtype']).name}, not {x.dtype}")
+    if x.ndim == len(shape) - 1 or x.shape[1:] != shape[1:]:
+        x = x.reshape((-1,) + shape[1:])
     ys = []
     for sample in x:
         it.set_input(sample.reshape(shape), 0)
         it.invoke()
         ys.append(np.array(it.get_output(0)).reshape(tuple(int(d) for d in outd["shape"]))[0])
     return np.stack(ys) if ys else np.zeros((0,), outd["dtype"])
+
+
+def tflm_tensors(model: bytes, sample: np.ndarray, indices) -> dict[int, np.ndarray]:
+    """The given tensors of one TFLite Micro inference (for tracing). The indices
+    must exist: the binding does not check them."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(bytes(model), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
+    shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
+    it.set_input(np.asarray(sample).reshape(shape), 0)
+    it.invoke()
+    out = {}
+    for i in indices:
+        t = it.GetTensor(int(i), 0)
+        out[int(i)] = np.array((t[0] if isinstance(t, list) else t)["tensor_data"])
+    return out

@@ -28,16 +28,34 @@ def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return np.clip(r + zero_point, -128, 127).astype(np.int8)
 
 
-def prepare_input(data: bytes, x: np.ndarray) -> np.ndarray:
-    """Check x against the blob's input and return it as int8 samples (N, *shape[1:])."""
+def io(data: bytes) -> dict:
+    """Shapes, dtypes and quantization of a blob's input and output, as the board presents them."""
+    from . import format as fmt
+
     info = blobmod.read(data)
-    t = info["tensors"][info["inputs"][0]]
-    shape = tuple(t["shape"])
+    flags = info["header"]["flags"]
+    out = {}
+    for key, idx, flag in (("input", info["inputs"][0], "FLOAT_INPUT"), ("output", info["outputs"][0],
+                                                                         "FLOAT_OUTPUT")):
+        t = info["tensors"][idx]
+        out[key] = {"shape": tuple(t["shape"]), "scale": t["scale"], "zero_point": t["zero_point"],
+                    "dtype": "float32" if flags & fmt.HEADER_FLAGS[flag] else t["dtype"]}
+    return out
+
+
+def prepare_input(data: bytes, x: np.ndarray) -> np.ndarray:
+    """Check x against the blob's input; samples (N, *shape[1:]) of the dtype the board takes."""
+    t = io(data)["input"]
+    shape = t["shape"]
     x = np.asarray(x)
     per_sample = int(np.prod(shape[1:])) if len(shape) > 1 else 1
     if x.ndim == 0 or int(np.prod(x.shape[1:])) != per_sample:
         raise MicronnError(f"input of shape {x.shape} does not fit the model input {shape}: "
                            f"expected (N, {', '.join(map(str, shape[1:]))})")
+    if t["dtype"] == "float32":
+        if not np.issubdtype(x.dtype, np.floating):
+            raise MicronnError(f"the model takes float32 input, not {x.dtype}")
+        return x.astype(np.float32)
     if x.dtype == np.int8:
         return x
     if np.issubdtype(x.dtype, np.floating):
@@ -46,30 +64,35 @@ def prepare_input(data: bytes, x: np.ndarray) -> np.ndarray:
 
 
 def run(data: bytes, x: np.ndarray, target: str = "unix") -> tuple[np.ndarray, list[int]]:
-    """Outputs (N, *output_shape[1:]) int8 and the board's microseconds per sample."""
+    """Outputs (N, *output_shape[1:]) and the board's microseconds per sample."""
     xq = prepare_input(data, x)
-    info = blobmod.read(data)
-    oshape = tuple(info["tensors"][info["outputs"][0]]["shape"])
+    o = io(data)["output"]
+    dtype = np.dtype(o["dtype"])
     ys, times = [], []
     with open_target(target) as t:
         t.link.load(data)
         for i, s in enumerate(xq):
             y, us = t.link.run(np.ascontiguousarray(s).tobytes())
-            ys.append(np.frombuffer(y, dtype=np.int8))
+            ys.append(np.frombuffer(y, dtype=dtype))
             times.append(us)
             _progress(i, len(xq), f"running on {target}")
-    y = np.stack(ys).reshape((len(ys),) + oshape[1:]) if ys else np.zeros((0,) + oshape[1:], np.int8)
+    shape = (len(ys),) + o["shape"][1:]
+    y = np.stack(ys).reshape(shape) if ys else np.zeros(shape, dtype)
     return y, times
 
 
 def sample_inputs(data: bytes, samples: int, seed: int = 0) -> np.ndarray:
-    """Random int8 inputs; all 256 values when the input is a single number."""
-    info = blobmod.read(data)
-    shape = tuple(info["tensors"][info["inputs"][0]]["shape"])
-    per_sample = shape[1:] if len(shape) > 1 else ()
+    """Random inputs: int8 values (all 256 when the input is a single number), or for a
+    float-input model floats spread a little beyond the input's quantized range."""
+    t = io(data)["input"]
+    per_sample = t["shape"][1:] if len(t["shape"]) > 1 else ()
+    rng = np.random.default_rng(seed)
+    if t["dtype"] == "float32":
+        lo, hi = (t["scale"] * (q - t["zero_point"]) for q in (-128, 127))
+        pad = 0.1 * (hi - lo)
+        return rng.uniform(lo - pad, hi + pad, size=(samples,) + per_sample).astype(np.float32)
     if int(np.prod(per_sample)) == 1:
         return np.arange(-128, 128, dtype=np.int8).reshape((256,) + per_sample)
-    rng = np.random.default_rng(seed)
     return rng.integers(-128, 128, size=(samples,) + per_sample, dtype=np.int8)
 
 
@@ -87,11 +110,43 @@ def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 2
     got, _ = run(data, xq, target)
     want = tflm_run(reference, xq).reshape(got.shape)
     diff = np.argwhere(got != want)
+    cast = float if got.dtype.kind == "f" else int
     mismatches = []
     for idx in diff[:10]:
         idx = tuple(int(i) for i in idx)
-        mismatches.append({"sample": idx[0], "index": list(idx[1:]), "got": int(got[idx]),
-                           "want": int(want[idx])})
+        mismatches.append({"sample": idx[0], "index": list(idx[1:]), "got": cast(got[idx]),
+                           "want": cast(want[idx])})
     return {"samples": int(len(xq)), "values": int(got.size), "mismatched_values": int(len(diff)),
-            "max_abs_diff": int(np.abs(got.astype(int) - want.astype(int)).max()) if got.size else 0,
+            "max_abs_diff": cast(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0,
             "bit_exact": len(diff) == 0, "first_mismatches": mismatches, "warning": warning}
+
+
+def trace(reference: bytes, sample: np.ndarray, target: str = "unix") -> list[dict]:
+    """Run one sample and compare the output of every op with TFLite Micro's
+    tensor; the first op that differs is where to look."""
+    import copy
+
+    from .packer import build_graph
+    from .reference import tflm_tensors
+
+    g = build_graph(reference)
+    want = tflm_tensors(reference, sample, [t.source for t in g.tensors if t.source >= 0])
+    rows = []
+    with open_target(target) as t:
+        for k, op in enumerate(g.ops):
+            out = op.outputs[0]
+            src = g.tensors[out].source
+            gk = copy.copy(g)
+            gk.outputs, gk.float_output = [out], False
+            data = blobmod.write(gk)
+            t.link.load(data)
+            x = prepare_input(data, np.asarray(sample)[None])[0]
+            y, _ = t.link.run(np.ascontiguousarray(x).tobytes())
+            got = np.frombuffer(y, np.int8)
+            ref = want.get(src)
+            same = ref is not None and ref.size == got.size and np.array_equal(ref.reshape(-1), got)
+            diff = int(np.abs(ref.reshape(-1).astype(int) - got).max()) if ref is not None and ref.size == got.size \
+                else None
+            rows.append({"op": k, "kind": op.kind, "source": op.source, "tensor": src, "equal": bool(same),
+                         "max_abs_diff": diff})
+    return rows
