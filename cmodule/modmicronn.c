@@ -360,6 +360,18 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         case MP_QSTR_arena_size:
             dest[0] = mp_obj_new_int_from_uint(self->model.arena_size + self->model.scratch_size);
             break;
+        case MP_QSTR_ram_size: {
+            // Heap this model holds: the object, its op records and the arena
+            // (each rounded up to whole GC blocks); the blob is not counted.
+            size_t blk = MICROPY_BYTES_PER_GC_BLOCK;
+            size_t ops = self->model.op_count ? self->model.op_count : 1;
+            size_t n = (sizeof(*self) + blk - 1) / blk * blk + (ops * sizeof(mnn_op_t) + blk - 1) / blk * blk;
+            if (self->arena_obj == MP_OBJ_NULL) {
+                n += (self->arena_len + blk - 1) / blk * blk;
+            }
+            dest[0] = mp_obj_new_int_from_uint(n);
+            break;
+        }
         case MP_QSTR_blob_size:
             dest[0] = mp_obj_new_int_from_uint(self->model.size);
             break;

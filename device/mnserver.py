@@ -83,6 +83,7 @@ def info(model):
         "output_scale": model.output_scale,
         "output_zero_point": model.output_zero_point,
         "arena_size": model.arena_size,
+        "ram_size": model.ram_size,
         "blob_size": model.blob_size,
         "ops": model.ops,
     }

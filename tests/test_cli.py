@@ -56,9 +56,11 @@ def test_verify_reports_mismatches(tmp_path, unix):
     w = next(t for t in g.tensors if t.is_const and t.dtype == "int8" and t.data.size == 256)
     w.data = np.where(w.data > 0, w.data - 5, w.data).astype(np.int8)     # damage one layer
     (tmp_path / "bad.mnb").write_bytes(blob.write(g))
-    rc, so, _ = cli("verify", tmp_path / "bad.mnb", "--reference", model)
+    rc, so, _ = cli("verify", tmp_path / "bad.mnb", "--reference", model, "--trace")
     assert rc == 1
     assert "MISMATCH:" in so and "got" in so and "TFLite Micro" in so
+    # the trace runs the reference's own ops: the damaged blob is not traced, the model is (all equal)
+    assert "trace of sample" in so and "DIFFERS" not in so
 
 
 def test_errors_are_one_line(tmp_path):
@@ -80,3 +82,16 @@ def test_float_model_is_refused_on_the_host(tmp_path):
     (tmp_path / "float.tflite").write_bytes(data)
     rc, _, se = cli("pack", tmp_path / "float.tflite")
     assert rc == 1 and "float32; micronn runs int8 activations" in se
+
+
+def test_unsupported_op_fails_on_the_host(tmp_path):
+    tf = __import__("pytest").importorskip("tensorflow")
+    from micronn.convert import keras_to_tflite
+
+    keras = tf.keras
+    m = keras.Sequential([keras.Input((4, 4, 2)), keras.layers.Conv2DTranspose(3, 3, strides=2)])
+    calib = np.random.default_rng(0).normal(size=(16, 4, 4, 2)).astype(np.float32)
+    (tmp_path / "tconv.tflite").write_bytes(keras_to_tflite(m, calib))
+    rc, _, se = cli("pack", tmp_path / "tconv.tflite")
+    assert rc == 1 and "Traceback" not in se
+    assert "(TRANSPOSE_CONV): not supported by micronn" in se and se.startswith("micronn: error: op ")

@@ -109,3 +109,17 @@ def test_planner_aliases_share_memory():
 
 def test_format_doc_tables_are_generated_from_format_py():
     assert fmt.DOC_PATH.read_text() == fmt.doc_text(fmt.DOC_PATH.read_text()), "run: python -m micronn.format --write"
+
+
+def test_planner_runs_elementwise_ops_in_place():
+    g = Graph()
+    ids = [g.add(Tensor(f"t{i}", "int8", (1, 64))) for i in range(5)]
+    table = g.const("table", np.zeros(256, np.int8))
+    g.ops.append(Op("SOFTMAX", [ids[0]], [ids[1]], {}))
+    g.ops.append(Op("LUT", [ids[1], table], [ids[2]], {}))       # t1 dies here: t2 takes its place
+    g.ops.append(Op("LUT", [ids[2], table], [ids[3]], {}))       # and again
+    g.ops.append(Op("SOFTMAX", [ids[3]], [ids[4]], {}))
+    g.inputs, g.outputs = [ids[0]], [ids[4]]
+    plan = plan_arena(g)
+    assert plan.offset(g, ids[1]) == plan.offset(g, ids[2]) == plan.offset(g, ids[3])
+    assert plan.arena_size == 2 * 64

@@ -54,7 +54,7 @@ def write(g: Graph) -> bytes:
                 const += _pad(raw)
             t.offset = seen[raw]
         else:
-            t.offset = plan.offsets.get(g.root(i), 0)
+            t.offset = plan.offset(g, i)
 
     tensors = bytearray()
     for t in g.tensors:

@@ -88,7 +88,20 @@ def cmd_verify(a) -> int:
                   f"(max {r['max_abs_diff']} steps) on {a.target}")
             for m in r["first_mismatches"]:
                 print(f"  sample {m['sample']} index {m['index']}: got {m['got']}, TFLite Micro {m['want']}")
+            if a.trace and r["first_mismatches"]:
+                _print_trace(a, r["first_mismatches"][0]["sample"], x)
     return 0 if r["bit_exact"] else 1
+
+
+def _print_trace(a, sample: int, x) -> None:
+    from .run import sample_inputs, trace
+
+    reference, data = _read(a.reference), _read(a.blob)
+    xs = x if x is not None else sample_inputs(data, a.samples, a.seed)
+    print(f"trace of sample {sample}, op by op against TFLite Micro's tensors:")
+    for row in trace(reference, xs[sample], a.target):
+        state = "equal" if row["equal"] else f"DIFFERS (max {row['max_abs_diff']})"
+        print(f"  {row['op']:>3} {row['kind']:<18} {row['source']:<28} {state}")
 
 
 def cmd_firmware(a) -> int:
@@ -128,6 +141,7 @@ def _args_verify(p) -> None:
     p.add_argument("--samples", type=int, default=20, help="random inputs (all 256 for single-value inputs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help="use these samples (.npy) instead of random ones")
+    p.add_argument("--trace", action="store_true", help="on a mismatch, compare every op's output to find the first")
     p.add_argument("--json", action="store_true")
 
 

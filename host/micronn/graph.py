@@ -81,16 +81,52 @@ class Plan:
     lower_bound: int            # largest sum of simultaneously live buffers
     offsets: dict[int, int]     # root tensor index -> arena offset
 
+    def offset(self, g: Graph, i: int) -> int:
+        r = g.root(i)
+        return self.offsets[self.shared.get(r, r)]
+
+    shared: dict[int, int] = field(default_factory=dict)    # in-place output root -> buffer root
+
+
+# Ops whose kernels read element i before writing element i, so their output
+# may overwrite an input of the same size that dies there.
+IN_PLACE = {"LUT", "ADD", "MUL"}
+
+
+def _in_place(g: Graph) -> dict[int, int]:
+    """Output root -> input root it may share memory with."""
+    last: dict[int, int] = {}
+    for k, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i >= 0 and not g.tensors[i].is_const:
+                last[g.root(i)] = k
+    keep = {g.root(i) for i in g.inputs + g.outputs}
+    share: dict[int, int] = {}
+    for k, op in enumerate(g.ops):
+        if op.kind not in IN_PLACE:
+            continue
+        out = g.root(op.outputs[0])
+        for i in op.inputs:
+            if i < 0 or g.tensors[i].is_const:
+                continue
+            r = share.get(g.root(i), g.root(i))
+            if last.get(g.root(i)) == k and g.root(i) not in keep and g.tensors[i].nbytes == g.tensors[out].nbytes:
+                share[out] = r
+                break
+    return share
+
 
 def _lifetimes(g: Graph) -> dict[int, list[int]]:
-    """Root arena tensor -> [first op index that needs it, last op index]."""
+    """Buffer (root tensor) -> [first op index that needs it, last op index]."""
     n = len(g.ops)
     life: dict[int, list[int]] = {}
+    share = _in_place(g)
 
     def touch(i: int, k: int) -> None:
         if i < 0 or g.tensors[i].is_const:
             return
         r = g.root(i)
+        r = share.get(r, r)
         span = life.setdefault(r, [k, k])
         span[0], span[1] = min(span[0], k), max(span[1], k)
 
@@ -126,4 +162,4 @@ def plan_arena(g: Graph) -> Plan:
     lower = 0
     for k in range(-1, len(g.ops) + 1):
         lower = max(lower, sum(size[r] for r in life if life[r][0] <= k <= life[r][1]))
-    return Plan(arena, lower, offsets)
+    return Plan(arena, lower, offsets, _in_place(g))

@@ -43,3 +43,33 @@ def tflm_tensors(model: bytes, sample: np.ndarray, indices) -> dict[int, np.ndar
         t = it.GetTensor(int(i), 0)
         out[int(i)] = np.array((t[0] if isinstance(t, list) else t)["tensor_data"])
     return out
+
+
+def tflm_arena_total(model: bytes) -> int:
+    """TFLite Micro's "Arena allocation total" for a model (print_allocations())."""
+    import os
+    import re
+    import sys
+    import tempfile
+
+    from tflite_micro.python.tflite_micro import runtime
+
+    it = runtime.Interpreter.from_bytes(bytes(model))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 1)
+        os.dup2(f.fileno(), 2)
+        try:
+            it.print_allocations()
+        finally:
+            for fd, old in zip((1, 2), saved, strict=True):
+                os.dup2(old, fd)
+                os.close(old)
+        f.seek(0)
+        text = f.read().decode(errors="replace")
+    m = re.search(r"Arena allocation total (\d+) bytes", text)
+    if not m:
+        raise MicronnError("tflite-micro did not report its arena total")
+    return int(m.group(1))
