@@ -95,3 +95,27 @@ def test_unsupported_op_fails_on_the_host(tmp_path):
     rc, _, se = cli("pack", tmp_path / "tconv.tflite")
     assert rc == 1 and "Traceback" not in se
     assert "(TRANSPOSE_CONV): not supported by micronn" in se and se.startswith("micronn: error: op ")
+
+
+def test_pack_keras_file_with_calibration_labels_and_float_io(tmp_path, unix):
+    tf = __import__("pytest").importorskip("tensorflow")
+    keras = tf.keras
+    keras.utils.set_random_seed(5)
+    m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                          keras.layers.Flatten(), keras.layers.Dense(3), keras.layers.Softmax()])
+    m.save(tmp_path / "m.keras")
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "calib.npy", rng.uniform(0, 1, (32, 8, 8, 1)).astype(np.float32))
+    (tmp_path / "labels.txt").write_text("cat\ndog\nbird\n")
+    for extra in ([], ["--float-io"]):
+        out = tmp_path / f"m{len(extra)}.mnb"
+        rc, _, se = cli("pack", tmp_path / "m.keras", "--calib", tmp_path / "calib.npy", "--labels",
+                        tmp_path / "labels.txt", "-o", out, *extra)
+        assert rc == 0, se
+        info = unix.link.load(out.read_bytes())
+        assert info["input_dtype"] == ("float32" if extra else "int8")
+        assert info["output_dtype"] == ("float32" if extra else "int8")
+        rc, so, se = cli("inspect", out, "--json")
+        assert rc == 0 and json.loads(so)["labels"] == ["cat", "dog", "bird"]
+    rc, _, se = cli("pack", tmp_path / "m.keras", "-o", tmp_path / "x.mnb")
+    assert rc == 1 and "needs calibration data" in se
