@@ -147,7 +147,7 @@ def _args_verify(p) -> None:
 
 def _args_firmware(p) -> None:
     p.add_argument("action", choices=["build"])
-    p.add_argument("--board", default="unix")
+    p.add_argument("--board", default="unix", help="a folder of boards/ (unix, qemu-m3, ...)")
     p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
     p.add_argument("-j", "--jobs", type=int)
 

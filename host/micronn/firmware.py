@@ -11,7 +11,25 @@ from .errors import MicronnError
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MICROPY = ROOT / ".cache" / "micropython-1.25.0"
-BOARDS = ("unix",)
+BOARDS_DIR = ROOT / "boards"
+
+
+def boards() -> list[str]:
+    return sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
+
+
+def profile(board: str) -> dict:
+    """The machine-readable profile boards/BOARD/board.json."""
+    import json
+
+    p = BOARDS_DIR / board / "board.json"
+    if not p.exists():
+        raise MicronnError(f"unknown board {board!r} (available: {', '.join(boards())})")
+    return json.loads(p.read_text())
+
+
+def firmware_file(board: str) -> Path:
+    return ROOT / "build" / board / profile(board)["firmware"]
 
 
 def micropython_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -55,18 +73,41 @@ def _run(cmd: list[str], what: str, log: Path | None = None, cwd: Path | None = 
                            + "\n" + "".join(tail).rstrip())
 
 
+def _board_hash(board: str) -> str:
+    """Changes to a board's files (flags, linker script) need a clean build."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for d in (BOARDS_DIR / board, BOARDS_DIR / "qemu-common"):
+        for f in sorted(d.glob("*")) if d.exists() else []:
+            h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
 def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | None = None) -> Path:
     """Build firmware for ``board``; returns the firmware file."""
-    if board not in BOARDS:
-        raise MicronnError(f"unknown board {board!r} (available: {', '.join(BOARDS)})")
+    import shutil
+
+    prof = profile(board)
     mp = micropython_dir(micropython)
     jobs = jobs or os.cpu_count() or 1
     out = ROOT / "build" / board
+    stamp = out / ".board-hash"
+    digest = _board_hash(board)
+    if out.exists() and (not stamp.exists() or stamp.read_text() != digest):
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
     _run(["make", "-C", str(mp / "mpy-cross"), f"-j{jobs}"], "building mpy-cross", out / "mpy-cross.log")
-    _run(["make", "-C", str(mp / "ports" / "unix"), f"-j{jobs}", f"VARIANT_DIR={ROOT / 'boards' / 'unix'}",
-          f"BUILD={out}", f"USER_C_MODULES={ROOT}"], f"building {board} firmware", out / "build.log")
-    exe = out / "micropython"
+    if prof["port"] == "unix":
+        args = [f"VARIANT_DIR={BOARDS_DIR / board}"]
+    elif prof["port"] == "qemu":
+        args = [f"BOARD={board}", f"BOARD_DIR={BOARDS_DIR / board}"]
+    else:
+        raise MicronnError(f"board {board!r}: port {prof['port']!r} is not built here")
+    _run(["make", "-C", str(mp / "ports" / prof["port"]), f"-j{jobs}", *args, f"BUILD={out}",
+          f"USER_C_MODULES={ROOT}"], f"building {board} firmware", out / "build.log")
+    exe = firmware_file(board)
     if not exe.exists():
         raise MicronnError(f"the build finished but {exe} is missing")
     return exe

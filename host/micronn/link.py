@@ -92,6 +92,11 @@ class Link:
         (us,) = struct.unpack_from("<I", data)
         return data[4:], us
 
+    def ping(self, data: bytes = b"micronn") -> None:
+        kind, got = self.request(PING, data)
+        if kind != OK or got != data:
+            raise MicronnError(f"{self.name}: the server did not answer a ping")
+
     def quit(self) -> None:
         self.request(QUIT)
 

@@ -1,7 +1,9 @@
 """Targets a blob can run on, all reached through ``micronn.link.Link``.
 
 ``unix``: the unix-port firmware as a child process, the protocol over its
-stdin/stdout pipes.
+stdin/stdout pipes. ``qemu-*``: a QEMU board whose UART is a pty, reached
+exactly like a real board on a USB serial port: pyserial, mpremote's raw REPL,
+then the inference server. ``--port DEV``: a real board.
 """
 
 from __future__ import annotations
@@ -82,8 +84,156 @@ class UnixTarget:
         self.close()
 
 
-def open_target(spec: str) -> UnixTarget:
-    """A target by name: ``unix``."""
+class SerialTarget:
+    """A board on a serial port running micronn firmware: raw REPL, then the server."""
+
+    def __init__(self, port: str, timeout: float = 60.0, name: str | None = None):
+        from mpremote.transport import TransportError
+        from mpremote.transport_serial import SerialTransport
+
+        self.name = name or port
+        self.port = port
+        try:
+            self.transport = SerialTransport(port, baudrate=115200, timeout=timeout)
+            self.transport.enter_raw_repl(soft_reset=False)
+        except TransportError as e:
+            raise MicronnError(f"{self.name}: no MicroPython raw REPL on {port} ({e})") from None
+        self.link = Link(self.transport.serial, name=self.name)
+
+    def exec(self, code: str) -> str:
+        """Run code in the raw REPL (before the server starts); its output."""
+        from mpremote.transport import TransportError
+
+        try:
+            out, err = self.transport.exec_raw(code)
+        except TransportError as e:
+            raise MicronnError(f"{self.name}: {e}") from None
+        if err:
+            raise MicronnError(f"{self.name}: {err.decode(errors='replace').strip()}")
+        return out.decode(errors="replace")
+
+    def serve(self) -> None:
+        """Start the inference server; from here on the line carries frames."""
+        from mpremote.transport import TransportError
+
+        try:
+            self.transport.exec_raw_no_follow("import mnserver\nmnserver.serve()")
+        except TransportError as e:
+            raise MicronnError(f"{self.name}: could not start the server ({e})") from None
+        self.link.ping()
+
+    def close(self) -> None:
+        try:
+            self.link.quit()
+            self.transport.follow(timeout=5)
+        except Exception:  # noqa: BLE001 - closing a link that may already be broken
+            pass
+        try:
+            self.transport.exit_raw_repl()
+            self.transport.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class QemuBoard:
+    """A QEMU board of boards/ with its UART on a pty."""
+
+    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None):
+        import re
+        import tempfile
+
+        from .firmware import firmware_file, profile
+
+        self.board = board
+        prof = profile(board)
+        if prof["port"] != "qemu":
+            raise MicronnError(f"{board} is not a QEMU board")
+        elf = firmware_file(board)
+        if not elf.exists():
+            raise MicronnError(f"{elf} not found: build it with `micronn firmware build --board {board}`")
+        q = prof["qemu"]
+        cmd = [q["system"], "-machine", q["machine"], "-nographic", "-monitor", "none", "-serial", "pty",
+               "-kernel", str(elf), *q.get("args", [])]
+        if icount:
+            cmd += ["-icount", "shift=0"]
+        self._romfs_file = None
+        if romfs is not None:
+            r = prof["romfs"]
+            if len(romfs) > r["size"]:
+                raise MicronnError(f"ROMFS image of {len(romfs)} bytes exceeds {board}'s {r['size']} bytes")
+            self._romfs_file = tempfile.NamedTemporaryFile(suffix=".romfs")
+            self._romfs_file.write(romfs)
+            self._romfs_file.flush()
+            cmd += ["-device", f"loader,file={self._romfs_file.name},addr={r['base']:#x},force-raw=on"]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.pty = None
+        seen = []
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        while ready:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line)
+            m = re.search(r"char device redirected to (\S+)", line)
+            if m:
+                self.pty = m.group(1)
+                break
+        if self.pty is None:
+            self.kill()
+            raise MicronnError(f"QEMU did not start {board}: {''.join(seen).strip()}")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+        if self._romfs_file:
+            self._romfs_file.close()
+
+
+class QemuTarget(SerialTarget):
+    """A QEMU board started for this session, spoken to over its pty."""
+
+    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, timeout: float = 120.0):
+        self.qemu = QemuBoard(board, icount=icount, romfs=romfs)
+        try:
+            super().__init__(self.qemu.pty, timeout=timeout, name=board)
+        except BaseException:
+            self.qemu.kill()
+            raise
+
+    def close(self) -> None:
+        super().close()
+        self.qemu.kill()
+
+
+def open_target(spec: str):
+    """A running inference server: ``unix``, a QEMU board name, or a serial device path."""
     if spec == "unix":
         return UnixTarget()
-    raise MicronnError(f"unknown target {spec!r} (available: unix)")
+    if spec.startswith("qemu-"):
+        t = QemuTarget(spec)
+    elif spec.startswith("/dev/") or spec.upper().startswith("COM"):
+        t = SerialTarget(spec)
+    else:
+        from .firmware import boards
+
+        raise MicronnError(f"unknown target {spec!r} (available: unix, {', '.join(b for b in boards() if b != 'unix')}"
+                           ", or a serial port)")
+    try:
+        t.serve()
+    except BaseException:
+        t.close()
+        raise
+    return t

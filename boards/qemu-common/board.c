@@ -1,0 +1,101 @@
+// micronn QEMU boards: a ticks clock and the ROMFS segment.
+#include "py/mphal.h"
+#include "py/mperrno.h"
+#include "py/runtime.h"
+#include "extmod/vfs.h"
+
+// Ticks. Under `qemu -icount shift=0` every instruction advances the virtual
+// clock by 1 ns. The counters below accumulate timer deltas in 32-bit
+// arithmetic (no 64-bit division on a Cortex-M3).
+#if defined(__arm__)
+// SysTick: 24 bits counting down at the core clock.
+#define SYST_CSR (*(volatile uint32_t *)0xe000e010)
+#define SYST_RVR (*(volatile uint32_t *)0xe000e014)
+#define SYST_CVR (*(volatile uint32_t *)0xe000e018)
+#define TIMER_HZ MICRONN_CLOCK_HZ
+
+static uint32_t timer_last;
+
+static uint32_t timer_delta(void) {
+    if (!(SYST_CSR & 1)) {
+        SYST_RVR = 0xffffff;
+        SYST_CVR = 0;
+        SYST_CSR = 5;       // enable, processor clock, no interrupt
+        timer_last = SYST_CVR;
+    }
+    uint32_t now = SYST_CVR;
+    uint32_t d = (timer_last - now) & 0xffffff;
+    timer_last = now;
+    return d;
+}
+#elif defined(__riscv)
+// The machine timer (mtime), 10 MHz on QEMU's virt machine.
+#define TIMER_HZ 10000000
+
+static uint32_t timer_last;
+
+static uint32_t timer_delta(void) {
+    uint32_t now;
+    __asm__ volatile ("rdtime %0" : "=r" (now));
+    uint32_t d = now - timer_last;
+    timer_last = now;
+    return d;
+}
+#endif
+
+static uint32_t ticks_raw, us_total, us_rem, ms_total, ms_rem;
+
+static void ticks_update(void) {
+    uint32_t d = timer_delta();
+    ticks_raw += d;
+    us_rem += d;
+    us_total += us_rem / (TIMER_HZ / 1000000);
+    us_rem %= TIMER_HZ / 1000000;
+    ms_rem += d;
+    ms_total += ms_rem / (TIMER_HZ / 1000);
+    ms_rem %= TIMER_HZ / 1000;
+}
+
+mp_uint_t mp_hal_ticks_cpu(void) {
+    ticks_update();
+    return ticks_raw;
+}
+
+mp_uint_t mp_hal_ticks_us(void) {
+    ticks_update();
+    return us_total;
+}
+
+mp_uint_t mp_hal_ticks_ms(void) {
+    ticks_update();
+    return ms_total;
+}
+
+void mp_hal_delay_us(mp_uint_t us) {
+    mp_uint_t t0 = mp_hal_ticks_us();
+    while (mp_hal_ticks_us() - t0 < us) {
+    }
+}
+
+void mp_hal_delay_ms(mp_uint_t ms) {
+    mp_hal_delay_us(ms * 1000);
+}
+
+uint64_t mp_hal_time_ns(void) {
+    return 0;
+}
+
+// ROMFS: one segment at a fixed address of the emulated memory.
+mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
+    switch (mp_obj_get_int(args[0])) {
+        case MP_VFS_ROM_IOCTL_GET_NUMBER_OF_SEGMENTS:
+            return MP_OBJ_NEW_SMALL_INT(MICRONN_ROMFS_SIZE ? 1 : 0);
+        case MP_VFS_ROM_IOCTL_GET_SEGMENT:
+            if (MICRONN_ROMFS_SIZE && n_args > 1 && mp_obj_get_int(args[1]) == 0) {
+                return mp_obj_new_memoryview('B', MICRONN_ROMFS_SIZE, (void *)MICRONN_ROMFS_BASE);
+            }
+            return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+        default:
+            return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
+    }
+}

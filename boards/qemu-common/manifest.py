@@ -1,0 +1,2 @@
+# Frozen into every QEMU board: micronn's device-side Python.
+include("../../device/manifest.py")

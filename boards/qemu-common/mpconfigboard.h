@@ -1,0 +1,22 @@
+// micronn QEMU boards: MicroPython's qemu port configuration plus what the
+// inference server and deployment need: binary stdin/stdout, a ticks clock,
+// ROMFS in the emulated flash and a littlefs filesystem.
+#include "mpconfigport.h"
+
+#undef MICROPY_PY_SYS_STDIO_BUFFER
+#define MICROPY_PY_SYS_STDIO_BUFFER (1)
+
+#undef MICROPY_PY_TIME
+#define MICROPY_PY_TIME (1)
+#define MICROPY_PY_TIME_TIME_TIME_NS (0)
+
+#undef MICROPY_VFS_ROM_IOCTL
+#define MICROPY_VFS_ROM_IOCTL (1)
+
+// Where the host places a ROMFS image (qemu -device loader); 0 size: none.
+#ifndef MICRONN_ROMFS_BASE
+#define MICRONN_ROMFS_BASE (0)
+#define MICRONN_ROMFS_SIZE (0)
+#endif
+
+#define MICROPY_HW_ENABLE_UART_REPL (0)
