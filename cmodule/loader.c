@@ -150,6 +150,8 @@ static inline uint32_t operand(const op_ctx_t *c, uint32_t k) {
     return rd_u16(c->idx + 2 * k);
 }
 
+#define STORAGE_ANY 0xff
+
 static mnn_status_t want(const op_ctx_t *c, uint32_t k, uint8_t dtype, uint8_t storage,
     uint32_t nbytes, const char *what, int optional) {
     mnn_error_t *err = c->err;
@@ -162,7 +164,7 @@ static mnn_status_t want(const op_ctx_t *c, uint32_t k, uint8_t dtype, uint8_t s
     tensor_t t;
     read_tensor(c->m, i, &t);
     CHECK(t.dtype == dtype, MNN_E_OP, what, c->op, t.dtype, dtype);
-    CHECK(t.storage == storage, MNN_E_OP, what, c->op, t.storage, storage);
+    CHECK(t.storage == storage || storage == STORAGE_ANY, MNN_E_OP, what, c->op, t.storage, storage);
     CHECK(t.nbytes == nbytes, MNN_E_OP, what, c->op, t.nbytes, nbytes);
     return MNN_OK;
 }
@@ -396,8 +398,8 @@ static mnn_status_t check_binary(const op_ctx_t *c) {
     uint32_t n1 = tensor_nbytes(c, 0), n2 = tensor_nbytes(c, 1);
     CHECK(reach1 < n1 && reach2 < n2, MNN_E_OP, "broadcast strides reach past an input", c->op,
         (uint32_t)reach1, n1);
-    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n1, "input 1", 0);
-    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n2, "input 2", 0);
+    WANT(0, MNN_DTYPE_INT8, STORAGE_ANY, n1, "input 1", 0);
+    WANT(1, MNN_DTYPE_INT8, STORAGE_ANY, n2, "input 2", 0);
     WANT(2, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)n, "output size", 0);
     TRY(check_offset(c, rd_i32(p + MNN_P_ADD_INPUT1_OFFSET), "input 1 offset"));
     TRY(check_offset(c, rd_i32(p + MNN_P_ADD_INPUT2_OFFSET), "input 2 offset"));
@@ -463,17 +465,15 @@ static mnn_status_t check_mean(const op_ctx_t *c) {
     const uint8_t *p = c->params;
     uint32_t outer = rd_u32(p + MNN_P_MEAN_OUTER), reduce = rd_u32(p + MNN_P_MEAN_REDUCE);
     uint32_t inner = rd_u32(p + MNN_P_MEAN_INNER);
-    float scale = rd_f32(p + MNN_P_MEAN_SCALE), bias = rd_f32(p + MNN_P_MEAN_BIAS);
     CHECK(outer >= 1 && reduce >= 1 && inner >= 1 && reduce < GEOM_MAX, MNN_E_OP, "mean shape", c->op, reduce, 1);
     uint64_t in = (uint64_t)outer * reduce * inner, out = (uint64_t)outer * inner;
     CHECK(in <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
     CHECK((uint64_t)inner * 4 <= c->m->scratch_size, MNN_E_OP, "scratch too small", c->op, c->m->scratch_size,
         inner * 4);
-    CHECK(scale >= -1e6f && scale <= 1e6f && bias >= -1e9f && bias <= 1e9f, MNN_E_OP, "mean scale", c->op, 0, 0);
     int32_t off = rd_i32(p + MNN_P_MEAN_OUTPUT_OFFSET), mode = rd_i32(p + MNN_P_MEAN_MODE);
     int32_t shift = rd_i32(p + MNN_P_MEAN_SHIFT);
     CHECK(off >= -128 && off <= 127, MNN_E_OP, "output offset", c->op, (uint32_t)off, 127);
-    CHECK(mode >= MNN_MEAN_FLOAT && mode <= MNN_MEAN_SCALED, MNN_E_OP, "mean mode", c->op, (uint32_t)mode, 2);
+    CHECK(mode == MNN_MEAN_TRUNC || mode == MNN_MEAN_SCALED, MNN_E_OP, "mean mode", c->op, (uint32_t)mode, 2);
     CHECK(shift >= -31 && shift <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)shift, 30);
     TRY(check_offset(c, rd_i32(p + MNN_P_MEAN_INPUT_OFFSET), "input offset"));
     // The sum of reduce values of |x + offset| <= 255 must fit in int32.
@@ -847,8 +847,6 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->input_offset = rd_i32(prm + MNN_P_MEAN_INPUT_OFFSET);
                 a->mult = rd_i32(prm + MNN_P_MEAN_MULT);
                 a->shift = rd_i32(prm + MNN_P_MEAN_SHIFT);
-                a->scale = rd_f32(prm + MNN_P_MEAN_SCALE);
-                a->bias = rd_f32(prm + MNN_P_MEAN_BIAS);
                 a->output_offset = rd_i32(prm + MNN_P_MEAN_OUTPUT_OFFSET);
                 a->input = PTR(0);
                 a->output = PTR(1);

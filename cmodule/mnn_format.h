@@ -120,7 +120,6 @@
 #define MNN_OPCODE_PAD                          11
 #define MNN_OPCODE_MEAN                         12
 
-#define MNN_MEAN_FLOAT                        0
 #define MNN_MEAN_TRUNC                        1
 #define MNN_MEAN_SCALED                       2
 
@@ -322,13 +321,11 @@
 #define MNN_P_MEAN_OUTER                       0  // u32: outer size
 #define MNN_P_MEAN_REDUCE                      4  // u32: size of the reduced (middle) axis
 #define MNN_P_MEAN_INNER                       8  // u32: inner size; needs inner * 4 bytes of scratch
-#define MNN_P_MEAN_MODE                       12  // u32: MEAN_MODES value: which of TFLite Micro's three int8 means
-#define MNN_P_MEAN_SCALE                      16  // f32: FLOAT: input scale / output scale
-#define MNN_P_MEAN_BIAS                       20  // f32: FLOAT: -input zero point * scale
-#define MNN_P_MEAN_INPUT_OFFSET               24  // i32: SCALED: -input zero point
-#define MNN_P_MEAN_MULT                       28  // i32: SCALED: multiplier of input scale / (reduce * output scale)
-#define MNN_P_MEAN_SHIFT                      32  // i32: SCALED: its shift
-#define MNN_P_MEAN_OUTPUT_OFFSET              36  // i32: output zero point
-#define MNN_P_MEAN_RECORD_SIZE                 40
+#define MNN_P_MEAN_MODE                       12  // u32: MEAN_MODES value: which of TFLite Micro's int8 means
+#define MNN_P_MEAN_INPUT_OFFSET               16  // i32: SCALED: -input zero point
+#define MNN_P_MEAN_MULT                       20  // i32: SCALED: multiplier of input scale / (reduce * output scale), TFLite's way
+#define MNN_P_MEAN_SHIFT                      24  // i32: SCALED: its shift
+#define MNN_P_MEAN_OUTPUT_OFFSET              28  // i32: output zero point
+#define MNN_P_MEAN_RECORD_SIZE                 32
 
 #endif // MICRONN_MNN_FORMAT_H

@@ -167,9 +167,7 @@ typedef struct {
     const int8_t *input;
     int8_t *output;
     int32_t *scratch;       // inner int32 sums
-    uint32_t mode;          // MNN_MEAN_FLOAT, _TRUNC or _SCALED (mnn_format.h)
-    float scale;            // FLOAT: input_scale / output_scale
-    float bias;             // FLOAT: -input_zero_point * scale
+    uint32_t mode;          // MNN_MEAN_TRUNC or MNN_MEAN_SCALED (mnn_format.h)
     int32_t input_offset;   // SCALED
     int32_t mult;           // SCALED
     int32_t shift;          // SCALED

@@ -1,7 +1,5 @@
-// MEAN over the middle axis of [outer, reduce, inner], in each of the three
-// ways TFLite Micro computes an int8 mean (the host picks the mode).
-#include <math.h>
-
+// MEAN over the middle axis of [outer, reduce, inner], in each of the ways
+// TFLite Micro computes an int8 mean (the host picks the mode).
 #include "mnn_format.h"
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
@@ -23,16 +21,10 @@ void mnn_mean_s8(const mnn_mean_args_t *a) {
             int32_t v;
             if (a->mode == MNN_MEAN_TRUNC) {
                 v = a->scratch[i] / n;
-            } else if (a->mode == MNN_MEAN_SCALED) {
+            } else {
                 int32_t acc = mnn_requantize(a->scratch[i] + a->input_offset * n, a->mult, a->shift);
                 acc += a->output_offset;
                 v = acc < -128 ? -128 : (acc > 127 ? 127 : acc);
-            } else {
-                volatile float mean = (float)a->scratch[i] / (float)a->reduce;
-                volatile float scaled = mean * a->scale;
-                float r = roundf(scaled + a->bias) + (float)a->output_offset;
-                r = r > 127.0f ? 127.0f : (r < -128.0f ? -128.0f : r);
-                v = (int32_t)r;
             }
             y[i] = (int8_t)v;
         }

@@ -276,19 +276,17 @@ _op("MEAN", 12, ("input",), ("output",), [
     F("outer", "u32", "outer size"),
     F("reduce", "u32", "size of the reduced (middle) axis"),
     F("inner", "u32", "inner size; needs inner * 4 bytes of scratch"),
-    F("mode", "u32", "MEAN_MODES value: which of TFLite Micro's three int8 means"),
-    F("scale", "f32", "FLOAT: input scale / output scale"),
-    F("bias", "f32", "FLOAT: -input zero point * scale"),
+    F("mode", "u32", "MEAN_MODES value: which of TFLite Micro's int8 means"),
     F("input_offset", "i32", "SCALED: -input zero point"),
-    F("mult", "i32", "SCALED: multiplier of input scale / (reduce * output scale)"),
+    F("mult", "i32", "SCALED: multiplier of input scale / (reduce * output scale), TFLite's way"),
     F("shift", "i32", "SCALED: its shift"),
     F("output_offset", "i32", "output zero point"),
 ], "int8 mean over the middle axis of [outer, reduce, inner], as TFLite Micro computes it.")
 
-# TFLite Micro's int8 MEANs: FLOAT (float32 rescale of the mean), TRUNC (same
-# quantization: sum / n truncated), SCALED (4-D over H and W: the offset sum
-# requantized by in_scale / (n * out_scale)).
-MEAN_MODES = {"FLOAT": 0, "TRUNC": 1, "SCALED": 2}
+# TFLite Micro's int8 MEANs: TRUNC when input and output share quantization
+# (sum / n, truncated), else SCALED (the offset sum requantized by a multiplier
+# that folds in 1 / n).
+MEAN_MODES = {"TRUNC": 1, "SCALED": 2}
 
 
 def align(n: int, a: int = ALIGN) -> int:

@@ -460,9 +460,22 @@ def _broadcast(low: Lowering, op: tfl.Operator, a: tuple, b: tuple) -> tuple[tup
     return shape, [out, strides(a4), strides(b4)], out
 
 
+def _operand(low: Lowering, op: tfl.Operator, i: int) -> int:
+    """An activation, or an int8 constant stored in the blob with its quantization."""
+    v = low.value(i)
+    if v is None:
+        return low.act(i, op)
+    t = low.tensor(i)
+    if t.dtype != "int8" or t.scale is None or len(t.scale) != 1:
+        raise low.fail(op, f"constant operand {t.name} must be per-tensor quantized int8")
+    k = low.g.const(t.name, v.astype(np.int8).reshape(tuple(v.shape) or (1,)))
+    low.g.tensors[k].scale, low.g.tensors[k].zero_point = float(t.scale[0]), int(t.zero_point[0])
+    return k
+
+
 def lower_binary(low: Lowering, op: tfl.Operator) -> None:
     g = low.g
-    x1, x2 = low.act(op.inputs[0], op), low.act(op.inputs[1], op)
+    x1, x2 = _operand(low, op, op.inputs[0]), _operand(low, op, op.inputs[1])
     t1, t2 = g.tensors[x1], g.tensors[x2]
     shape, (dims, s1, s2), _ = _broadcast(low, op, t1.shape, t2.shape)
     y = low.out(op, 0, shape)
@@ -572,18 +585,10 @@ def lower_mean(low: Lowering, op: tfl.Operator) -> None:
         tuple(s for d, s in enumerate(xin.shape) if d not in axes)
     y = low.out(op, 0, out_shape or (1,))
     yout = g.tensors[y]
-    if len(xin.shape) == 4 and axes == [1, 2]:
-        mode = "SCALED"
-    elif (xin.scale, xin.zero_point) == (yout.scale, yout.zero_point):
-        mode = "TRUNC"
-    else:
-        mode = "FLOAT"
-    f32 = np.float32
-    scale = f32(f32(xin.scale) / f32(yout.scale))
-    bias = f32(f32(-xin.zero_point) * scale)
-    mult, shift = quant.quantize_multiplier(float(f32(xin.scale)) / (reduce * float(f32(yout.scale))))
-    p = dict(outer=outer, reduce=reduce, inner=inner, mode=fmt.MEAN_MODES[mode], scale=float(scale),
-             bias=float(bias), input_offset=-xin.zero_point, mult=mult, shift=shift, output_offset=yout.zero_point)
+    mode = "TRUNC" if (xin.scale, xin.zero_point) == (yout.scale, yout.zero_point) else "SCALED"
+    mult, shift = quant.mean_multiplier(xin.scale, yout.scale, reduce)
+    p = dict(outer=outer, reduce=reduce, inner=inner, mode=fmt.MEAN_MODES[mode], input_offset=-xin.zero_point,
+             mult=mult, shift=shift, output_offset=yout.zero_point)
     g.ops.append(Op("MEAN", [x], [y], p, scratch=4 * inner, source=f"op {op.index} MEAN"))
 
 

@@ -105,3 +105,11 @@ def mul_params(s1: float, s2: float, s_out: float) -> tuple[int, int]:
     """TFLite int8 MUL: one multiplier for in1 * in2 / out, in double precision."""
     s1, s2, s_out = (float(np.float32(v)) for v in (s1, s2, s_out))
     return quantize_multiplier(s1 * s2 / s_out)
+
+
+def mean_multiplier(in_scale: float, out_scale: float, n: int) -> tuple[int, int]:
+    """TFLite's int8 MEAN rescale: the multiplier of in/out with 1/n folded in
+    by an integer division after a left shift of floor(log2(n)) (capped)."""
+    mult, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
+    k = min(n.bit_length() - 1, 32, 31 + shift)
+    return int((mult << k) // n), shift - k

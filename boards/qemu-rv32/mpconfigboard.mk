@@ -1,0 +1,10 @@
+# qemu-rv32: QEMU virt, RV32IMC: a stand-in for ESP32-C3/C6 (RISC-V).
+QEMU_ARCH = riscv32
+QEMU_MACHINE = virt
+CFLAGS += -DQEMU_SOC_VIRT -DMICROPY_HW_MCU_NAME='"$(RV32_ARCH)"' -DMICRONN_CLOCK_HZ=10000000
+CFLAGS += -DMICRONN_ROMFS_BASE=0x80800000 -DMICRONN_ROMFS_SIZE=0x00100000
+LDSCRIPT = mcu/rv32/virt.ld
+SRC_BOARD_O += shared/runtime/gchelper_native.o shared/runtime/gchelper_rv32i.o
+MPY_CROSS_FLAGS += -march=rv32imc
+MICROPY_HEAP_SIZE = 1048576
+include $(BOARD_DIR)/../qemu-common/qemu.mk
