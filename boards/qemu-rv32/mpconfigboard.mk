@@ -1,6 +1,12 @@
 # qemu-rv32: QEMU virt, RV32IMC: a stand-in for ESP32-C3/C6 (RISC-V).
 QEMU_ARCH = riscv32
 QEMU_MACHINE = virt
+# rv32imac with the 2.2 ISA spec (CSR instructions in the base): the name that
+# matches Debian's rv32imac/ilp32 multilib of libgcc and picolibc.
+RV32_ARCH = rv32imac
+CFLAGS += -misa-spec=2.2
+AFLAGS += -misa-spec=2.2
+LDFLAGS += -misa-spec=2.2
 CFLAGS += -DQEMU_SOC_VIRT -DMICROPY_HW_MCU_NAME='"$(RV32_ARCH)"' -DMICRONN_CLOCK_HZ=10000000
 CFLAGS += -DMICRONN_ROMFS_BASE=0x80800000 -DMICRONN_ROMFS_SIZE=0x00100000
 LDSCRIPT = mcu/rv32/virt.ld
