@@ -8,6 +8,7 @@
 #                R run (payload: input)        I info     P ping    Q quit
 # Board -> host: k ok (payload: repr of a dict) r result (payload: u32 elapsed
 #                microseconds, then the output) e error (payload: "Type: message")
+import gc
 import struct
 import sys
 from array import array
@@ -45,6 +46,15 @@ class _Link:
             raise EOFError
         return data
 
+    def readinto(self, buf):
+        mv = memoryview(buf)
+        got = 0
+        while got < len(mv):
+            k = self.rx.readinto(mv[got:])
+            if not k:
+                raise EOFError
+            got += k
+
     def send(self, kind, payload=b""):
         head = struct.pack("<BI", kind, len(payload))
         crc = micronn.crc32(payload, micronn.crc32(head))
@@ -53,8 +63,9 @@ class _Link:
             self.tx.write(payload)
         self.tx.write(struct.pack("<I", crc))
 
-    def receive(self):
-        # Skip anything up to the next sync pattern.
+    def receive(self, run_buf=None):
+        """(kind, payload). A run frame of exactly run_buf's size is read into
+        run_buf, so that steady-state inference allocates nothing."""
         while True:
             if self.read(1) == b"\xa5" and self.read(1) == b"\x5a":
                 break
@@ -62,11 +73,38 @@ class _Link:
         kind, n = struct.unpack("<BI", head)
         if n > MAX_PAYLOAD:
             raise ValueError("frame length %d exceeds %d" % (n, MAX_PAYLOAD))
-        payload = self.read(n) if n else b""
+        if run_buf is not None and kind == ord("R") and n == _nbytes(run_buf):
+            self.readinto(run_buf)
+            payload = run_buf
+        else:
+            try:
+                payload = self.read(n) if n else b""
+            except MemoryError:
+                self.drain(n + 4)
+                gc.collect()
+                raise MemoryError("a frame of %d bytes does not fit in memory (%d free)" % (n, gc.mem_free())) from None
         (crc,) = struct.unpack("<I", self.read(4))
         if micronn.crc32(payload, micronn.crc32(head)) != crc:
             raise ValueError("frame crc mismatch")
         return kind, payload
+
+    def drain(self, n):
+        buf = bytearray(64)
+        while n > 0:
+            k = min(n, 64)
+            self.readinto(memoryview(buf)[:k])
+            n -= k
+
+
+def _nbytes(buf):
+    return len(buf) * (4 if isinstance(buf, array) and buf.typecode == "f" else 1)
+
+
+def _buffer(shape, dtype):
+    n = 1
+    for d in shape:
+        n *= d
+    return array("f", bytes(4 * n)) if dtype == "float32" else bytearray(n)
 
 
 def info(model):
@@ -96,38 +134,44 @@ def serve(rx=None, tx=None):
         micropython.kbd_intr(-1)  # payload bytes may contain Ctrl-C
     model = None
     out = None
-    float_in = False
+    inp = None
     try:
         while True:
             try:
-                kind, payload = link.receive()
+                kind, payload = link.receive(inp)
             except EOFError:
                 return
-            except ValueError as e:
-                link.send(ord("e"), ("ValueError: %s" % e).encode())
+            except (ValueError, MemoryError) as e:
+                link.send(ord("e"), ("%s: %s" % (type(e).__name__, e)).encode())
                 continue
             try:
                 if kind == ord("R"):
                     if model is None:
                         raise ValueError("no model loaded")
-                    x = array("f", payload) if float_in else payload
+                    if payload is not inp:
+                        raise ValueError("input of %d bytes; the model takes %d" % (len(payload), _nbytes(inp)))
                     t0 = ticks_us()
-                    model.run(x, out)
+                    model.run(inp, out)
                     dt = ticks_diff(ticks_us(), t0)
                     link.send(ord("r"), struct.pack("<I", dt & 0xFFFFFFFF) + out)
                 elif kind == ord("L") or kind == ord("O"):
-                    model = out = None
+                    model = out = inp = None
+                    gc.collect()
+                    free0 = gc.mem_free()
                     if kind == ord("L"):
                         model = micronn.Model(payload)
                     else:
                         with open(payload.decode(), "rb") as f:
                             model = micronn.Model(f)
-                    n = 1
-                    for d in model.output_shape:
-                        n *= d
-                    float_in = model.input_dtype == "float32"
-                    out = array("f", bytes(4 * n)) if model.output_dtype == "float32" else bytearray(n)
-                    link.send(ord("k"), repr(info(model)).encode())
+                    payload = None
+                    gc.collect()
+                    heap_used = free0 - gc.mem_free()
+                    inp = _buffer(model.input_shape, model.input_dtype)
+                    out = _buffer(model.output_shape, model.output_dtype)
+                    d = info(model)
+                    d["heap_used"] = heap_used
+                    d["mem_free"] = gc.mem_free()
+                    link.send(ord("k"), repr(d).encode())
                 elif kind == ord("I"):
                     link.send(ord("k"), repr(info(model)).encode())
                 elif kind == ord("P"):

@@ -112,6 +112,12 @@ class SerialTarget:
             raise MicronnError(f"{self.name}: {err.decode(errors='replace').strip()}")
         return out.decode(errors="replace")
 
+    def setup(self) -> dict:
+        """Mount the board's ROMFS at /rom and, if it has no filesystem, a RAM one at /."""
+        import ast
+
+        return ast.literal_eval(self.exec("import mnboot\nprint(repr(mnboot.setup()))").strip())
+
     def serve(self) -> None:
         """Start the inference server; from here on the line carries frames."""
         from mpremote.transport import TransportError
@@ -224,6 +230,7 @@ def open_target(spec: str):
         return UnixTarget()
     if spec.startswith("qemu-"):
         t = QemuTarget(spec)
+        t.setup()
     elif spec.startswith("/dev/") or spec.upper().startswith("COM"):
         t = SerialTarget(spec)
     else:
