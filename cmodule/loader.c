@@ -127,7 +127,6 @@ static mnn_status_t check_tensor(const mnn_model_t *m, uint32_t i, mnn_error_t *
         CHECK(fits(t.offset, t.nbytes, m->arena_size), MNN_E_TENSOR, "outside the arena", i,
             t.offset, m->arena_size);
     } else if (t.storage == MNN_STORAGE_CONST) {
-        CHECK(t.offset % esize == 0, MNN_E_TENSOR, "constant offset misaligned", i, t.offset, esize);
         CHECK(fits(t.offset, t.nbytes, m->const_size), MNN_E_TENSOR, "outside the constant data", i,
             t.offset, m->const_size);
     } else {
@@ -595,7 +594,6 @@ mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_er
     memset(m, 0, sizeof(*m));
     m->blob = b;
     err->status = MNN_OK;
-    CHECK(((uintptr_t)b & 3) == 0, MNN_E_ALIGN, "buffer", -1, (uint32_t)((uintptr_t)b & 3), 0);
     CHECK(len >= MNN_HDR_RECORD_SIZE, MNN_E_TRUNCATED, "header", -1, (uint32_t)len, MNN_HDR_RECORD_SIZE);
     CHECK(b[0] == MNN_MAGIC_0 && b[1] == MNN_MAGIC_1 && b[2] == MNN_MAGIC_2 && b[3] == MNN_MAGIC_3,
         MNN_E_MAGIC, "magic", -1, rd_u32(b), 0);

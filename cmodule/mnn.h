@@ -23,7 +23,6 @@ typedef enum {
     MNN_E_OP_UNSUPPORTED,   // an op code this module does not know
     MNN_E_IO,               // graph inputs/outputs are bad
     MNN_E_META,             // a metadata entry is bad
-    MNN_E_ALIGN,            // the buffer is not 4-byte aligned
 } mnn_status_t;
 
 // Where and why loading failed; what names the field or check.

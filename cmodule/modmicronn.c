@@ -17,7 +17,7 @@
 
 typedef struct _micronn_model_obj_t {
     mp_obj_base_t base;
-    mp_obj_t blob_obj;          // keeps the blob alive (or our aligned copy)
+    mp_obj_t blob_obj;          // keeps the blob alive
     const uint8_t *blob;
     size_t blob_len;
     mp_obj_t arena_obj;         // caller's arena object, or MP_OBJ_NULL
@@ -114,15 +114,8 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     self->blob_len = bi.len;
 
     mnn_error_t err;
+    // The blob is used where it is, at any alignment: it is never copied.
     mnn_status_t st = mnn_model_load(&self->model, self->blob, self->blob_len, &err);
-    if (st == MNN_E_ALIGN) {
-        // Constant int32 arrays need a 4-byte aligned base: copy this once.
-        uint8_t *copy = m_new(uint8_t, bi.len);
-        memcpy(copy, bi.buf, bi.len);
-        self->blob_obj = MP_OBJ_NULL;
-        self->blob = copy;
-        st = mnn_model_load(&self->model, self->blob, self->blob_len, &err);
-    }
     if (st != MNN_OK) {
         raise_load_error(&err);
     }
@@ -159,9 +152,6 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
 
 // The blob must still be where it was when it was validated.
 static void check_blob(micronn_model_obj_t *self) {
-    if (self->blob_obj == MP_OBJ_NULL) {
-        return;
-    }
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
     if (bi.buf != self->blob || bi.len != self->blob_len) {

@@ -6,9 +6,9 @@
 static inline int8_t finish(int32_t acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
     uint32_t oc, int32_t out_off, int32_t lo, int32_t hi) {
     if (bias) {
-        acc += bias[oc];
+        acc += mnn_ld32(bias, oc);
     }
-    acc = mnn_requantize(acc, mult[oc], shift[oc]) + out_off;
+    acc = mnn_requantize(acc, mnn_ld32(mult, oc), mnn_ld32(shift, oc)) + out_off;
     acc = acc < lo ? lo : acc;
     return (int8_t)(acc > hi ? hi : acc);
 }

@@ -31,9 +31,9 @@ void mnn_depthwise_conv_s8(const mnn_dwconv_args_t *a) {
                         }
                     }
                     if (a->bias) {
-                        acc += a->bias[oc];
+                        acc += mnn_ld32(a->bias, oc);
                     }
-                    acc = mnn_requantize(acc, a->mult[oc], a->shift[oc]) + a->output_offset;
+                    acc = mnn_requantize(acc, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)) + a->output_offset;
                     acc = acc < a->act_min ? a->act_min : acc;
                     *y++ = (int8_t)(acc > a->act_max ? a->act_max : acc);
                 }

@@ -37,10 +37,10 @@ void mnn_fully_connected_s8(const mnn_fc_args_t *a) {
             int32_t acc = plain ? dot_s8(x, w, depth)
                 : dot_offset_s8(x, w, depth, a->input_offset, a->filter_offset);
             if (a->bias) {
-                acc += a->bias[o];
+                acc += mnn_ld32(a->bias, o);
             }
             uint32_t q = a->per_channel ? o : 0;
-            acc = mnn_requantize(acc, a->mult[q], a->shift[q]) + a->output_offset;
+            acc = mnn_requantize(acc, mnn_ld32(a->mult, q), mnn_ld32(a->shift, q)) + a->output_offset;
             acc = acc < a->act_min ? a->act_min : acc;
             acc = acc > a->act_max ? a->act_max : acc;
             y[o] = (int8_t)acc;

@@ -4,6 +4,15 @@
 #define MICRONN_FIXEDPOINT_H
 
 #include <stdint.h>
+#include <string.h>
+
+// Element i of an int32 array that may sit at any address (blobs in flash
+// or frozen bytes objects are not necessarily 4-byte aligned).
+static inline int32_t mnn_ld32(const int32_t *p, uint32_t i) {
+    int32_t v;
+    memcpy(&v, (const uint8_t *)p + 4 * i, sizeof(v));
+    return v;
+}
 
 // Rounding doubling high multiply: round(a * b / 2^31), saturating the one
 // overflowing case INT32_MIN * INT32_MIN.
