@@ -3,9 +3,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 BOARD ?= unix
+QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test demo firmware lint format-header clean distclean
+.PHONY: setup test demo firmware firmware-all lint format-header clean distclean
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
 
@@ -36,8 +37,11 @@ lint: setup
 format-header: setup
 	$(PY) -m micronn.format --write
 
+firmware-all: setup
+	@for b in unix $(QEMU_BOARDS); do $(VENV)/bin/micronn firmware build --board $$b || exit 1; done
+
 test: setup
-	$(VENV)/bin/micronn firmware build --board unix
+	$(MAKE) --no-print-directory firmware-all
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 

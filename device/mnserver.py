@@ -46,14 +46,10 @@ class _Link:
             raise EOFError
         return data
 
-    def readinto(self, buf):
-        mv = memoryview(buf)
-        got = 0
-        while got < len(mv):
-            k = self.rx.readinto(mv[got:])
-            if not k:
-                raise EOFError
-            got += k
+    def readinto(self, buf, n):
+        # A blocking stream's readinto() fills the whole buffer or hits the end.
+        if self.rx.readinto(buf) != n:
+            raise EOFError
 
     def send(self, kind, payload=b""):
         head = struct.pack("<BI", kind, len(payload))
@@ -63,8 +59,8 @@ class _Link:
             self.tx.write(payload)
         self.tx.write(struct.pack("<I", crc))
 
-    def receive(self, run_buf=None):
-        """(kind, payload). A run frame of exactly run_buf's size is read into
+    def receive(self, run_buf=None, run_n=0):
+        """(kind, payload). A run frame of exactly run_n bytes is read into
         run_buf, so that steady-state inference allocates nothing."""
         while True:
             if self.read(1) == b"\xa5" and self.read(1) == b"\x5a":
@@ -73,8 +69,8 @@ class _Link:
         kind, n = struct.unpack("<BI", head)
         if n > MAX_PAYLOAD:
             raise ValueError("frame length %d exceeds %d" % (n, MAX_PAYLOAD))
-        if run_buf is not None and kind == ord("R") and n == _nbytes(run_buf):
-            self.readinto(run_buf)
+        if run_buf is not None and kind == ord("R") and n == run_n:
+            self.readinto(run_buf, n)
             payload = run_buf
         else:
             try:
@@ -89,22 +85,20 @@ class _Link:
         return kind, payload
 
     def drain(self, n):
-        buf = bytearray(64)
         while n > 0:
             k = min(n, 64)
-            self.readinto(memoryview(buf)[:k])
+            self.read(k)
             n -= k
 
 
-def _nbytes(buf):
-    return len(buf) * (4 if isinstance(buf, array) and buf.typecode == "f" else 1)
-
-
 def _buffer(shape, dtype):
+    """A buffer for one input or output, and its size in bytes."""
     n = 1
     for d in shape:
         n *= d
-    return array("f", bytes(4 * n)) if dtype == "float32" else bytearray(n)
+    if dtype == "float32":
+        return array("f", bytes(4 * n)), 4 * n
+    return bytearray(n), n
 
 
 def info(model):
@@ -135,10 +129,11 @@ def serve(rx=None, tx=None):
     model = None
     out = None
     inp = None
+    inp_n = 0
     try:
         while True:
             try:
-                kind, payload = link.receive(inp)
+                kind, payload = link.receive(inp, inp_n)
             except EOFError:
                 return
             except (ValueError, MemoryError) as e:
@@ -149,7 +144,7 @@ def serve(rx=None, tx=None):
                     if model is None:
                         raise ValueError("no model loaded")
                     if payload is not inp:
-                        raise ValueError("input of %d bytes; the model takes %d" % (len(payload), _nbytes(inp)))
+                        raise ValueError("input of %d bytes; the model takes %d" % (len(payload), inp_n))
                     t0 = ticks_us()
                     model.run(inp, out)
                     dt = ticks_diff(ticks_us(), t0)
@@ -166,8 +161,8 @@ def serve(rx=None, tx=None):
                     payload = None
                     gc.collect()
                     heap_used = free0 - gc.mem_free()
-                    inp = _buffer(model.input_shape, model.input_dtype)
-                    out = _buffer(model.output_shape, model.output_dtype)
+                    inp, inp_n = _buffer(model.input_shape, model.input_dtype)
+                    out = _buffer(model.output_shape, model.output_dtype)[0]
                     d = info(model)
                     d["heap_used"] = heap_used
                     d["mem_free"] = gc.mem_free()

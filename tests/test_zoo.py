@@ -158,6 +158,12 @@ def test_zoo_table():
     assert {"mnist_cnn", "digits8x8_cnn", "cifar10_cmsis"} <= ZOO.keys()
 
 
+def convert_case(name: str) -> bytes:
+    """The zoo model ``name`` calibrated and converted to .tflite (as the test does)."""
+    rng = np.random.default_rng(seed(name))
+    return keras_to_tflite(build(name), _data(name, rng, 64), float_io=name.startswith("float_io"))
+
+
 @pytest.mark.parametrize("name", list(ZOO))
 def test_zoo_bit_exact(unix, name):
     rng = np.random.default_rng(seed(name))

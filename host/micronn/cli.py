@@ -57,10 +57,21 @@ def cmd_inspect(a) -> int:
     return 0
 
 
+def _target(a) -> str:
+    return a.port or a.target
+
+
+def _blob_or_remote(path: str):
+    """BLOB bytes, or a board path given mpremote-style as :PATH (the blob then stays on the board)."""
+    if path.startswith(":"):
+        return path[1:] if path[1:].startswith("/") else "/" + path[1:]
+    return _read(path)
+
+
 def cmd_run(a) -> int:
     from .run import run
 
-    y, times = run(_read(a.blob), _load_npy(a.input), a.target)
+    y, times = run(_blob_or_remote(a.blob), _load_npy(a.input), _target(a))
     if a.output:
         np.save(a.output, y)
         print(f"wrote {a.output}: {y.shape} {y.dtype}, {len(times)} samples, "
@@ -75,7 +86,7 @@ def cmd_verify(a) -> int:
     from .run import verify
 
     x = _load_npy(a.input) if a.input else None
-    r = verify(_read(a.blob), _read(a.reference), a.target, samples=a.samples, seed=a.seed, x=x)
+    r = verify(_read(a.blob), _read(a.reference), _target(a), samples=a.samples, seed=a.seed, x=x)
     if a.json:
         _print_json(r)
     else:
@@ -108,8 +119,34 @@ def cmd_firmware(a) -> int:
     from .firmware import build
 
     if a.action == "build":
-        exe = build(a.board, a.micropython, a.jobs)
+        exe = build(a.board, a.micropython, a.jobs, freeze=a.freeze)
         print(f"built {exe}")
+    return 0
+
+
+def cmd_deploy(a) -> int:
+    from . import deploy
+
+    if a.romfs:
+        out = a.output or "models.romfs"
+        image = deploy.romfs_image(a.blobs)
+        Path(out).write_bytes(image)
+        print(f"wrote {out}: ROMFS image of {len(image):,} bytes with {', '.join(Path(b).name for b in a.blobs)}")
+        return 0
+    if not a.port:
+        raise MicronnError("deploy needs --port DEVICE (or --romfs to build an image)")
+    for path in deploy.copy_to_board(a.port, a.blobs, a.dest):
+        print(f"copied to {a.port}:{path}")
+    return 0
+
+
+def cmd_freeze(a) -> int:
+    from .deploy import freeze_module
+
+    out = Path(a.output or Path(a.blob).with_suffix(".py").name.replace("-", "_"))
+    out.write_text(freeze_module(_read(a.blob), name=out.stem))
+    print(f"wrote {out}: freeze it with module('{out.name}') in your board's manifest,"
+          f" then micronn.Model({out.stem}.BLOB)")
     return 0
 
 
@@ -127,17 +164,22 @@ def _args_inspect(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _add_target(p) -> None:
+    p.add_argument("--target", default="unix", help="unix, a QEMU board (qemu-m3, qemu-m4, ...) (default: unix)")
+    p.add_argument("--port", help="a board's serial port (e.g. /dev/ttyACM0) instead of --target")
+
+
 def _args_run(p) -> None:
-    p.add_argument("blob")
+    p.add_argument("blob", help="a .mnb file, or :PATH for a blob already on the board")
     p.add_argument("--input", required=True, help="samples X.npy, shape (N, *input_shape[1:]), int8 or float32")
     p.add_argument("-o", "--output", help="write outputs Y.npy (N, *output_shape[1:]) int8")
-    p.add_argument("--target", default="unix", help="where to run (default: unix)")
+    _add_target(p)
 
 
 def _args_verify(p) -> None:
     p.add_argument("blob")
     p.add_argument("--reference", required=True, help="the .tflite the blob was packed from")
-    p.add_argument("--target", default="unix")
+    _add_target(p)
     p.add_argument("--samples", type=int, default=20, help="random inputs (all 256 for single-value inputs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help="use these samples (.npy) instead of random ones")
@@ -150,6 +192,20 @@ def _args_firmware(p) -> None:
     p.add_argument("--board", default="unix", help="a folder of boards/ (unix, qemu-m3, ...)")
     p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
     p.add_argument("-j", "--jobs", type=int)
+    p.add_argument("--freeze", help="a module made by `micronn freeze` to freeze into the firmware")
+
+
+def _args_deploy(p) -> None:
+    p.add_argument("blobs", nargs="+", metavar="BLOB")
+    p.add_argument("--port", help="the board's serial port: copy the blobs to its filesystem (mpremote)")
+    p.add_argument("--dest", default="/", help="folder on the board (default /)")
+    p.add_argument("--romfs", action="store_true", help="build a ROMFS image instead (blobs 16-byte aligned)")
+    p.add_argument("-o", "--output", help="the ROMFS image file (default models.romfs)")
+
+
+def _args_freeze(p) -> None:
+    p.add_argument("blob")
+    p.add_argument("-o", "--output", help="the module to write (default: BLOB's name with .py)")
 
 
 COMMANDS = {
@@ -158,6 +214,9 @@ COMMANDS = {
     "run": ("run samples through a blob on a target", _args_run, cmd_run),
     "verify": ("compare a blob on a target with TFLite Micro, bit for bit", _args_verify, cmd_verify),
     "firmware": ("build MicroPython firmware with micronn", _args_firmware, cmd_firmware),
+    "deploy": ("copy blobs to a board's filesystem, or build a ROMFS image", _args_deploy, cmd_deploy),
+    "freeze": ("turn a blob into a module to freeze into firmware (weights stay in flash)", _args_freeze,
+               cmd_freeze),
 }
 
 

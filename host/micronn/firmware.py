@@ -45,11 +45,11 @@ def micropython_dir(explicit: str | os.PathLike | None = None) -> Path:
     return DEFAULT_MICROPY
 
 
-def _run(cmd: list[str], what: str, log: Path | None = None, cwd: Path | None = None) -> None:
+def _run(cmd: list[str], what: str, log: Path | None = None, cwd: Path | None = None, env=None) -> None:
     """Run a build step; show a file counter while it runs and the log's tail if it fails."""
     out = open(log, "w") if log else subprocess.DEVNULL
     try:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         count = 0
         tail: list[str] = []
         tty = sys.stderr.isatty()
@@ -78,13 +78,15 @@ def _board_hash(board: str) -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for d in (BOARDS_DIR / board, BOARDS_DIR / "qemu-common"):
+    dirs = [BOARDS_DIR / board] + ([BOARDS_DIR / "qemu-common"] if board.startswith("qemu-") else [])
+    for d in dirs:
         for f in sorted(d.glob("*")) if d.exists() else []:
             h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()
 
 
-def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | None = None) -> Path:
+def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | None = None,
+          freeze: str | os.PathLike | None = None) -> Path:
     """Build firmware for ``board``; returns the firmware file."""
     import shutil
 
@@ -105,8 +107,16 @@ def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | 
         args = [f"BOARD={board}", f"BOARD_DIR={BOARDS_DIR / board}"]
     else:
         raise MicronnError(f"board {board!r}: port {prof['port']!r} is not built here")
+    env = None
+    if freeze:
+        f = Path(freeze).resolve()
+        if not f.exists():
+            raise MicronnError(f"{f}: no such module to freeze")
+        env = {**os.environ, "MICRONN_FREEZE": str(f)}
+    else:
+        env = {k: v for k, v in os.environ.items() if k != "MICRONN_FREEZE"}
     _run(["make", "-C", str(mp / "ports" / prof["port"]), f"-j{jobs}", *args, f"BUILD={out}",
-          f"USER_C_MODULES={ROOT}"], f"building {board} firmware", out / "build.log")
+          f"USER_C_MODULES={ROOT}"], f"building {board} firmware", out / "build.log", env=env)
     exe = firmware_file(board)
     if not exe.exists():
         raise MicronnError(f"the build finished but {exe} is missing")

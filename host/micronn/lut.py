@@ -8,24 +8,32 @@ float64 steps where TFLM has them) and its Eval step in integer arithmetic, usin
 Python ints with explicit int16/int32 wrap-around and saturation where the C++
 relies on them.
 
-Facts this follows (TFLM reference kernels, double-rounding build):
+Facts this follows (TFLM reference kernels, default double-rounding build):
 
 * ``QuantizeMultiplier``: ``frexp``, then ``round(q * 2**31)`` half away from
-  zero, a mantissa of exactly 2**31 is halved, shifts below -31 flush to zero.
+  zero; a mantissa of exactly 2**31 is halved, shifts below -31 flush to zero.
 * ``MultiplyByQuantizedMultiplier``: ``SaturatingRoundingDoublingHighMul`` (ties
   towards +inf) then ``RoundingDivideByPOT`` (ties away from zero).
-* LOGISTIC and TANH use gemmlowp's fixed-point ``logistic``/``tanh`` on a Q4.27
-  input. TFLM only checks LOGISTIC's output zero point (-128); the kernel writes
-  1/256 steps whatever the output scale is. TANH checks nothing and writes 1/128
-  steps around zero, ignoring the output scale and zero point.
-* RELU6 clamps in the input's quantization (zero point .. round(6 / scale) +
-  zero point) and ignores the output's; RELU requantizes.
-* ELU builds its table in float32 in Prepare (``expf``).
+* Prepare precision: RELU, LEAKY_RELU, HARD_SWISH, QUANTIZE and ABS divide the
+  float32 scales in double; RELU6's upper bound is the float32 ``6.0f / scale``;
+  ELU's table is float32 throughout and uses the C library's ``expf``. (Doing a
+  division in the other precision changes some table entries for some scales.)
+* LOGISTIC and TANH run gemmlowp's fixed-point ``logistic``/``tanh`` on a Q4.27
+  input. TFLM only checks LOGISTIC's output zero point (-128) and writes 1/256
+  steps whatever the output scale; TANH checks nothing and writes 1/128 steps
+  around 0, ignoring the output scale and zero point.
+* RELU6 clamps in the input's quantization and ignores the output's; RELU
+  requantizes. LEAKY_RELU applies a negative alpha's sign after the multiply.
+* HARD_SWISH works on int16 with 16-bit multipliers; TFLM rejects an output
+  multiplier exponent above 0 (output scale at or below input scale / 128).
 * TFLM has no RELU_N1_TO_1 kernel at all.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import math
 
 import numpy as np
@@ -247,9 +255,8 @@ def _relu_n1_to_1(in_scale, in_zp, out_scale, out_zp):
 
 
 def _leaky_relu(in_scale, in_zp, out_scale, out_zp, alpha):
-    alpha = _f32(alpha)
-    m_alpha, s_alpha = quantize_multiplier(_f32(_f32(in_scale * alpha) / out_scale))
-    m_id, s_id = quantize_multiplier(_f32(in_scale / out_scale))
+    m_alpha, s_alpha = quantize_multiplier(in_scale * _f32(alpha) / out_scale)  # all double
+    m_id, s_id = quantize_multiplier(in_scale / out_scale)
 
     def one(q):
         x = q - in_zp
@@ -268,14 +275,14 @@ def _int16_multiplier(real: float) -> tuple[int, int]:
 
 
 def _hard_swish(in_scale, in_zp, out_scale, out_zp):
-    hires_scale = _f32(in_scale / 128.0)
-    m_out, e_out = _int16_multiplier(_f32(hires_scale / out_scale))
+    hires_scale = in_scale / 128.0  # exact
+    m_out, e_out = _int16_multiplier(hires_scale / out_scale)  # double division
     if e_out > 0:
         raise MicronnError(
             f"HARD_SWISH: TFLM rejects output scale {out_scale:g} for input scale {in_scale:g} "
             "(output multiplier exponent > 0)"
         )
-    m_relu, e_relu = _int16_multiplier(_f32(hires_scale / _f32(3.0 / 32768.0)))
+    m_relu, e_relu = _int16_multiplier(hires_scale / (3.0 / 32768.0))
 
     def shl16(x, n):  # SaturatingLeftShift
         return _clamp(x * (1 << n), I16_MIN, I16_MAX)
@@ -311,13 +318,29 @@ def _abs(in_scale, in_zp, out_scale, out_zp):
     return [_clamp(_mbqm(abs(q - in_zp), multiplier, shift) + out_zp) for q in Q]
 
 
+@functools.cache
+def _expf():
+    """The C library's float exp, which TFLM's ELU calls (else exp rounded to float32).
+
+    expf is not correctly rounded (glibc's is off by an ulp for ~0.06% of inputs), and
+    now and then that ulp moves an ELU table entry, so use the same function as TFLM.
+    """
+    try:
+        fn = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6").expf
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        return fn
+    except (OSError, AttributeError):
+        return lambda x: _f32(math.exp(x))
+
+
 def _elu(in_scale, in_zp, out_scale, out_zp):
     """TFLM's own Prepare-time table, all in float32 (expf, roundf)."""
     inverse_scale = _f32(1.0 / out_scale)
+    expf = _expf()
 
     def one(q):
         x = _f32(in_scale * _f32(q - in_zp))
-        y = _f32(_f32(math.exp(x)) - 1.0) if x < 0.0 else x
+        y = _f32(expf(x) - 1.0) if x < 0.0 else x
         r = _round(_f32(y * inverse_scale))
         return _clamp(int(_f32(r + out_zp)))
 

@@ -45,7 +45,10 @@ def io(data: bytes) -> dict:
 
 def prepare_input(data: bytes, x: np.ndarray) -> np.ndarray:
     """Check x against the blob's input; samples (N, *shape[1:]) of the dtype the board takes."""
-    t = io(data)["input"]
+    return _prepare(io(data)["input"], x)
+
+
+def _prepare(t: dict, x: np.ndarray) -> np.ndarray:
     shape = t["shape"]
     x = np.asarray(x)
     per_sample = int(np.prod(shape[1:])) if len(shape) > 1 else 1
@@ -63,14 +66,27 @@ def prepare_input(data: bytes, x: np.ndarray) -> np.ndarray:
     raise MicronnError(f"input dtype {x.dtype} is not supported: give int8 or float32 samples")
 
 
-def run(data: bytes, x: np.ndarray, target: str = "unix") -> tuple[np.ndarray, list[int]]:
-    """Outputs (N, *output_shape[1:]) and the board's microseconds per sample."""
-    xq = prepare_input(data, x)
-    o = io(data)["output"]
-    dtype = np.dtype(o["dtype"])
+def _board_io(info: dict) -> dict:
+    """io() of a blob already on the board, from the server's info."""
+    def one(k):
+        return {"shape": tuple(info[f"{k}_shape"]), "dtype": info[f"{k}_dtype"],
+                "scale": info[f"{k}_scale"], "zero_point": info[f"{k}_zero_point"]}
+    return {"input": one("input"), "output": one("output")}
+
+
+def run(data, x: np.ndarray, target: str = "unix") -> tuple[np.ndarray, list[int]]:
+    """Outputs (N, *output_shape[1:]) and the board's microseconds per sample.
+    data: blob bytes, or the path of a blob on the board (str)."""
     ys, times = [], []
     with open_target(target) as t:
-        t.link.load(data)
+        if isinstance(data, str):
+            blob_io = _board_io(t.link.open(data))
+        else:
+            blob_io = io(data)
+            t.link.load(data)
+        xq = _prepare(blob_io["input"], x)
+        o = blob_io["output"]
+        dtype = np.dtype(o["dtype"])
         for i, s in enumerate(xq):
             y, us = t.link.run(np.ascontiguousarray(s).tobytes())
             ys.append(np.frombuffer(y, dtype=dtype))

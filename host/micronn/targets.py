@@ -230,7 +230,6 @@ def open_target(spec: str):
         return UnixTarget()
     if spec.startswith("qemu-"):
         t = QemuTarget(spec)
-        t.setup()
     elif spec.startswith("/dev/") or spec.upper().startswith("COM"):
         t = SerialTarget(spec)
     else:
@@ -239,6 +238,7 @@ def open_target(spec: str):
         raise MicronnError(f"unknown target {spec!r} (available: unix, {', '.join(b for b in boards() if b != 'unix')}"
                            ", or a serial port)")
     try:
+        t.setup()
         t.serve()
     except BaseException:
         t.close()
