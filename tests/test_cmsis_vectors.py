@@ -15,7 +15,8 @@ from micronn.graph import Graph, Op, Tensor
 from .conftest import shared_dir
 
 VEC = shared_dir() / "vectors" / "cmsis-nn"
-FAMILIES = ("fully_connected", "softmax")
+FAMILIES = ("fully_connected", "softmax", "convolve", "depthwise_conv", "avgpool", "maxpool", "elementwise_add",
+            "elementwise_mul")
 
 
 def _cases():
@@ -70,7 +71,72 @@ def _softmax(p, a):
     return g, a["input"]
 
 
-BUILD = {"fully_connected": _fully_connected, "softmax": _softmax}
+def _geom(p, out_c):
+    return dict(batches=p["input_n"], in_h=p["input_h"], in_w=p["input_w"], in_c=p["input_c"], out_h=p["output_h"],
+                out_w=p["output_w"], out_c=out_c, k_h=p["filter_h"], k_w=p["filter_w"], stride_h=p["stride_y"],
+                stride_w=p["stride_x"], dil_h=p.get("dilation_y", 1), dil_w=p.get("dilation_x", 1),
+                pad_top=p["pad_y"], pad_left=p["pad_x"])
+
+
+def _conv_like(p, a, kind):
+    g = Graph()
+    out_c = p["output_c"]
+    x = g.add(Tensor("input", "int8", (p["input_n"], p["input_h"], p["input_w"], p["input_c"]), 1.0, 0))
+    w = g.const("weights", a["weights"].astype(np.int8))
+    b = -1 if p.get("bias_is_null") else g.const("bias", a["bias"].astype(np.int32).reshape(-1))
+    y = g.add(Tensor("output", "int8", (p["output_n"], p["output_h"], p["output_w"], out_c), 1.0, 0))
+    params = dict(_geom(p, out_c), input_offset=p["input_offset"], output_offset=p["output_offset"],
+                  act_min=p["activation_min"], act_max=p["activation_max"])
+    if kind == "CONV_2D":
+        params["groups"] = p.get("groups", 1)
+    else:
+        params["depth_mult"] = p.get("ch_mult", 1)
+    mult, shift = a["output_mult"].astype(np.int32), a["output_shift"].astype(np.int32)
+    g.ops.append(Op(kind, [x, w, b, g.const("mult", mult), g.const("shift", shift)], [y], params))
+    g.inputs, g.outputs = [x], [y]
+    return g, a["input"]
+
+
+def _pool(p, a, kind):
+    g = Graph()
+    shape_in = (p["input_n"], p["input_h"], p["input_w"], p["input_c"])
+    x = g.add(Tensor("input", "int8", shape_in, 1.0, 0))
+    y = g.add(Tensor("output", "int8", (p["output_n"], p["output_h"], p["output_w"], p["output_c"]), 1.0, 0))
+    g.ops.append(Op(kind, [x], [y], dict(_geom(p, p["output_c"]), act_min=p["activation_min"],
+                                         act_max=p["activation_max"])))
+    g.inputs, g.outputs = [x], [y]
+    return g, a["input"]
+
+
+def _elementwise(p, a, kind):
+    g = Graph()
+    n = p["block_size"]
+    x1 = g.add(Tensor("input1", "int8", (1, n), 1.0, 0))
+    x2 = g.const("input2", a["input2"].astype(np.int8).reshape(1, n))   # a constant operand in the blob
+    y = g.add(Tensor("output", "int8", (1, n), 1.0, 0))
+    params = dict(dims=[1, 1, 1, n], stride1=[0, 0, 0, 1], stride2=[0, 0, 0, 1],
+                  input1_offset=p["input1_offset"], input2_offset=p["input2_offset"],
+                  output_offset=p["output_offset"], act_min=p["activation_min"], act_max=p["activation_max"],
+                  output_mult=p["output_multiplier"], output_shift=p["output_shift"])
+    if kind == "ADD":
+        params.update(left_shift=p["left_shift"], input1_mult=p["input1_multiplier"],
+                      input1_shift=p["input1_shift"], input2_mult=p["input2_multiplier"],
+                      input2_shift=p["input2_shift"])
+    g.ops.append(Op(kind, [x1, x2], [y], params))
+    g.inputs, g.outputs = [x1], [y]
+    return g, a["input1"]
+
+
+BUILD = {
+    "fully_connected": _fully_connected,
+    "softmax": _softmax,
+    "convolve": lambda p, a: _conv_like(p, a, "CONV_2D"),
+    "depthwise_conv": lambda p, a: _conv_like(p, a, "DEPTHWISE_CONV_2D"),
+    "avgpool": lambda p, a: _pool(p, a, "AVERAGE_POOL_2D"),
+    "maxpool": lambda p, a: _pool(p, a, "MAX_POOL_2D"),
+    "elementwise_add": lambda p, a: _elementwise(p, a, "ADD"),
+    "elementwise_mul": lambda p, a: _elementwise(p, a, "MUL"),
+}
 
 
 @pytest.mark.skipif(not CASES, reason=f"no CMSIS-NN vectors under {VEC}")

@@ -95,10 +95,37 @@ class SerialTarget:
         self.port = port
         try:
             self.transport = SerialTransport(port, baudrate=115200, timeout=timeout)
-            self.transport.enter_raw_repl(soft_reset=False)
         except TransportError as e:
-            raise MicronnError(f"{self.name}: no MicroPython raw REPL on {port} ({e})") from None
+            raise MicronnError(f"{self.name}: cannot open {port} ({e})") from None
+        self._wake()
+        for attempt in range(4):
+            try:
+                self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
+                break
+            except TransportError as e:
+                if attempt == 3:
+                    self.transport.close()
+                    raise MicronnError(f"{self.name}: no MicroPython raw REPL on {port} ({e})") from None
         self.link = Link(self.transport.serial, name=self.name)
+
+    def _wake(self, tries: int = 40) -> None:
+        """A board that is still booting drops what it is sent: interrupt until
+        a prompt answers (a friendly or raw REPL), for up to ~20 s."""
+        import time
+
+        ser = self.transport.serial
+        for _ in range(tries):
+            ser.write(b"\r\x03")
+            deadline = time.monotonic() + 0.5
+            seen = b""
+            while time.monotonic() < deadline:
+                n = ser.in_waiting
+                if n:
+                    seen += ser.read(n)
+                    if b">>> " in seen or b"raw REPL" in seen or seen.endswith(b">"):
+                        return
+                else:
+                    time.sleep(0.02)
 
     def exec(self, code: str) -> str:
         """Run code in the raw REPL (before the server starts); its output."""

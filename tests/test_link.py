@@ -1,0 +1,69 @@
+"""The serial link against a QEMU board's pty, driven exactly as a USB serial
+port: `micronn deploy` (mpremote's file copy) then `micronn run --port`."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from micronn import pack
+from micronn.firmware import firmware_file
+from micronn.reference import tflm_run
+from micronn.targets import QemuBoard, SerialTarget
+
+from .conftest import need_shared
+from .test_cli import cli
+
+BOARD = "qemu-m3"
+
+
+@pytest.fixture
+def board():
+    if not firmware_file(BOARD).exists():
+        pytest.skip(f"{BOARD} firmware not built: run `make firmware-all`")
+    b = QemuBoard(BOARD)
+    yield b
+    b.kill()
+
+
+def test_deploy_then_run_by_port(tmp_path, board):
+    model = need_shared("models", "tflm_micro_speech_int8.tflite")
+    blob = tmp_path / "speech.mnb"
+    blob.write_bytes(pack(model))
+    rc, so, se = cli("deploy", blob, "--port", board.pty)
+    assert rc == 0, se
+    assert f"copied to {board.pty}:/speech.mnb" in so
+
+    x = np.random.default_rng(4).integers(-128, 128, size=(5, 1960), dtype=np.int8)
+    np.save(tmp_path / "x.npy", x)
+    rc, so, se = cli("run", ":speech.mnb", "--port", board.pty, "--input", tmp_path / "x.npy",
+                     "-o", tmp_path / "y.npy")
+    assert rc == 0, se
+    y = np.load(tmp_path / "y.npy")
+    assert np.array_equal(y, tflm_run(model.read_bytes(), x).reshape(y.shape))
+    # The same port again: the file is still on the board's filesystem.
+    rc, so, se = cli("run", ":/speech.mnb", "--port", board.pty, "--input", tmp_path / "x.npy")
+    assert rc == 0, se
+
+
+def test_link_throughput_and_round_trip(board):
+    """Figures for the record: bytes per second over the pty and one small inference."""
+    model = need_shared("models", "tflm_hello_world_int8.tflite")
+    with SerialTarget(board.pty, name=BOARD) as t:
+        t.setup()
+        t.serve()
+        payload = bytes(range(256)) * 256                     # 64 KiB echoed by ping
+        t0 = time.perf_counter()
+        t.link.ping(payload)
+        dt = time.perf_counter() - t0
+        t.link.load(pack(model))
+        n = 50
+        t0 = time.perf_counter()
+        for i in range(n):
+            t.link.run(bytes([i]))
+        rtt = (time.perf_counter() - t0) / n
+    kbs = 2 * len(payload) / 1024 / dt
+    print(f"\n{BOARD} over a pty: {kbs:.1f} KB/s (64 KiB each way), hello_world round trip {rtt * 1000:.2f} ms")
+    assert kbs > 1 and rtt < 1
