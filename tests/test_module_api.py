@@ -111,3 +111,20 @@ print(' '.join(str(m.run(array('f', [v]))[0]) for v in xs))
     t = info["tensors"][info["inputs"][0]]
     want = tflm_run(model.read_bytes(), quantize(xs.reshape(-1, 1), t["scale"], t["zero_point"]))
     assert np.array_equal(got, want.reshape(-1))
+
+
+def test_frozen_module_blob(tmp_path):
+    """`micronn freeze` writes a module whose BLOB the module uses where it lies."""
+    from micronn.deploy import freeze_module
+
+    data = blob.write(_graph())
+    (tmp_path / "tiny_model.py").write_text(freeze_module(data, name="tiny_model"))
+    (tmp_path / "m.mnb").write_bytes(data)
+    out = micropython("""
+import micronn, tiny_model
+a = micronn.Model(tiny_model.BLOB)
+b = micronn.Model(open('m.mnb', 'rb').read())
+x = bytes(range(8))
+print(len(tiny_model.BLOB), list(a.run(x)) == list(b.run(x)), a.name)
+""", tmp_path)
+    assert out.split() == [str(len(data)), "True", "t"]
