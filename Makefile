@@ -45,9 +45,11 @@ test: setup
 	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
+DEMO_BOARD ?= qemu-m4
+
 demo: setup
-	$(VENV)/bin/micronn firmware build --board unix
-	$(PY) tools/demo.py
+	$(VENV)/bin/micronn firmware build --board $(DEMO_BOARD)
+	MICRONN_TARGET=$(DEMO_BOARD) $(PY) tools/demo.py
 
 clean:
 	rm -rf build out

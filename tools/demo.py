@@ -39,7 +39,8 @@ def main() -> int:
     got, times = run(data, xq, TARGET)
     want = tflm_run(model.read_bytes(), xq)
     s, z = info["output"]["scale"], info["output"]["zero_point"]
-    print(f"== hello_world on the {TARGET} firmware vs TFLite Micro")
+    print(f"== hello_world on the {TARGET} firmware vs TFLite Micro (time: the board's ticks; "
+          "QEMU's clock is not the chip's)")
     print(f"{'x':>7} {'int8 in':>8} {'micronn':>8} {'TFLM':>6} {'micronn y':>10} {'sin(x)':>8}  time")
     for x, q, g, w, us in zip(xs, xq[:, 0], got[:, 0], want[:, 0], times, strict=True):
         mark = "" if g == w else "  MISMATCH"
