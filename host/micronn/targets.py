@@ -174,6 +174,18 @@ class SerialTarget:
         self.close()
 
 
+def _die_with_parent() -> None:
+    """In the child: end when the process that started us ends (Linux), so no
+    emulator outlives an interrupted test run."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)     # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class QemuBoard:
     """A QEMU board of boards/ with its UART on a pty."""
 
@@ -205,7 +217,7 @@ class QemuBoard:
             self._romfs_file.flush()
             cmd += ["-device", f"loader,file={self._romfs_file.name},addr={r['base']:#x},force-raw=on"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True)
+                                     stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
         self.pty = None
         seen = []
         ready, _, _ = select.select([self.proc.stdout], [], [], 20)
