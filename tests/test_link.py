@@ -67,3 +67,20 @@ def test_link_throughput_and_round_trip(board):
     kbs = 2 * len(payload) / 1024 / dt
     print(f"\n{BOARD} over a pty: {kbs:.1f} KB/s (64 KiB each way), hello_world round trip {rtt * 1000:.2f} ms")
     assert kbs > 1 and rtt < 1
+
+
+def test_eval_streams_a_dataset_through_the_board(tmp_path):
+    """`micronn eval`: the course's flow (send a sample, get the label back) as one command."""
+    if not firmware_file(BOARD).exists():
+        pytest.skip(f"{BOARD} firmware not built")
+    model = need_shared("models", "tflm_micro_speech_int8.tflite")
+    blob = tmp_path / "speech.mnb"
+    blob.write_bytes(pack(model))
+    x = np.random.default_rng(9).integers(-128, 128, size=(12, 1960), dtype=np.int8)
+    labels = tflm_run(model.read_bytes(), x).reshape(12, -1).argmax(axis=1)
+    labels[:3] = (labels[:3] + 1) % 4          # three wrong labels: 75% expected
+    np.savez(tmp_path / "test.npz", x=x, y=labels)
+    rc, so, se = cli("eval", blob, "--data", tmp_path / "test.npz", "--target", BOARD, "--json")
+    assert rc == 0, se
+    r = __import__("json").loads(so)
+    assert r["samples"] == 12 and r["correct"] == 9

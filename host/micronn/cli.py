@@ -115,6 +115,23 @@ def _print_trace(a, sample: int, x) -> None:
         print(f"  {row['op']:>3} {row['kind']:<18} {row['source']:<28} {state}")
 
 
+def cmd_eval(a) -> int:
+    from .run import evaluate
+
+    try:
+        d = np.load(a.data)
+        x, y = d["x"], d["y"]
+    except (OSError, ValueError, KeyError) as e:
+        raise MicronnError(f"{a.data}: needs arrays x (samples) and y (labels) ({e})") from None
+    r = evaluate(_blob_or_remote(a.blob), x, y, _target(a))
+    if a.json:
+        _print_json({k: v for k, v in r.items() if k != "predictions"})
+    else:
+        print(f"accuracy {r['accuracy']:.2%} ({r['correct']}/{r['samples']}) on {_target(a)}, "
+              f"median {r['median_us']} us per inference")
+    return 0
+
+
 def cmd_firmware(a) -> int:
     from .firmware import build
 
@@ -187,6 +204,13 @@ def _args_verify(p) -> None:
     p.add_argument("--json", action="store_true")
 
 
+def _args_eval(p) -> None:
+    p.add_argument("blob", help="a .mnb file, or :PATH for a blob already on the board")
+    p.add_argument("--data", required=True, help="TEST.npz with x (samples) and y (integer labels)")
+    p.add_argument("--json", action="store_true")
+    _add_target(p)
+
+
 def _args_firmware(p) -> None:
     p.add_argument("action", choices=["build"])
     p.add_argument("--board", default="unix", help="a folder of boards/ (unix, qemu-m3, ...)")
@@ -213,6 +237,7 @@ COMMANDS = {
     "inspect": ("show a blob's ops, tensors and memory", _args_inspect, cmd_inspect),
     "run": ("run samples through a blob on a target", _args_run, cmd_run),
     "verify": ("compare a blob on a target with TFLite Micro, bit for bit", _args_verify, cmd_verify),
+    "eval": ("on-device accuracy over a labelled dataset", _args_eval, cmd_eval),
     "firmware": ("build MicroPython firmware with micronn", _args_firmware, cmd_firmware),
     "deploy": ("copy blobs to a board's filesystem, or build a ROMFS image", _args_deploy, cmd_deploy),
     "freeze": ("turn a blob into a module to freeze into firmware (weights stay in flash)", _args_freeze,

@@ -166,3 +166,15 @@ def trace(reference: bytes, sample: np.ndarray, target: str = "unix") -> list[di
             rows.append({"op": k, "kind": op.kind, "source": op.source, "tensor": src, "equal": bool(same),
                          "max_abs_diff": diff})
     return rows
+
+
+def evaluate(data, x: np.ndarray, labels: np.ndarray, target: str = "unix") -> dict:
+    """On-device accuracy: stream a labelled dataset through the board (top-1 of the output)."""
+    y, times = run(data, x, target)
+    labels = np.asarray(labels).reshape(-1)
+    if len(labels) != len(y):
+        raise MicronnError(f"{len(labels)} labels for {len(y)} samples")
+    pred = y.reshape(len(y), -1).argmax(axis=1)
+    correct = int((pred == labels).sum())
+    return {"samples": len(y), "correct": correct, "accuracy": correct / max(len(y), 1),
+            "median_us": int(np.median(times)) if times else 0, "predictions": pred.tolist()}
