@@ -262,6 +262,13 @@ static mnn_status_t check_softmax(const op_ctx_t *c) {
 
 #define GEOM_MAX (1u << 24)
 
+// Conv and depthwise records share geometry and requantization offsets (so one
+// binding serves both); pooling records share the geometry.
+_Static_assert(MNN_P_CONV_2D_INPUT_OFFSET == MNN_P_DEPTHWISE_CONV_2D_INPUT_OFFSET
+    && MNN_P_CONV_2D_ACT_MAX == MNN_P_DEPTHWISE_CONV_2D_ACT_MAX
+    && MNN_P_CONV_2D_PAD_LEFT == MNN_P_MAX_POOL_2D_PAD_LEFT
+    && MNN_P_MAX_POOL_2D_ACT_MAX == MNN_P_AVERAGE_POOL_2D_ACT_MAX, "shared parameter layouts");
+
 static void read_geom(const uint8_t *p, mnn_geom_t *g) {
     g->batches = rd_u32(p + MNN_P_CONV_2D_BATCHES);
     g->in_h = rd_u32(p + MNN_P_CONV_2D_IN_H);
@@ -736,10 +743,14 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->per_channel = t.nbytes > 4;
                 break;
             }
-            case MNN_OPCODE_CONV_2D: {
+            case MNN_OPCODE_CONV_2D:
+            case MNN_OPCODE_DEPTHWISE_CONV_2D: {
+                // The two records share their layout up to the last field.
                 mnn_conv_args_t *a = &op->u.conv;
                 read_geom(prm, &a->g);
-                a->groups = rd_u32(prm + MNN_P_CONV_2D_GROUPS);
+                a->groups = op->opcode == MNN_OPCODE_CONV_2D ? rd_u32(prm + MNN_P_CONV_2D_GROUPS) : 1;
+                a->depth_mult = op->opcode == MNN_OPCODE_CONV_2D ? 1
+                    : rd_u32(prm + MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT);
                 a->input = PTR(0);
                 a->weights = PTR(1);
                 a->bias = PTR(2);
@@ -750,22 +761,6 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->output_offset = rd_i32(prm + MNN_P_CONV_2D_OUTPUT_OFFSET);
                 a->act_min = rd_i32(prm + MNN_P_CONV_2D_ACT_MIN);
                 a->act_max = rd_i32(prm + MNN_P_CONV_2D_ACT_MAX);
-                break;
-            }
-            case MNN_OPCODE_DEPTHWISE_CONV_2D: {
-                mnn_dwconv_args_t *a = &op->u.dw;
-                read_geom(prm, &a->g);
-                a->depth_mult = rd_u32(prm + MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT);
-                a->input = PTR(0);
-                a->weights = PTR(1);
-                a->bias = PTR(2);
-                a->mult = PTR(3);
-                a->shift = PTR(4);
-                a->output = PTR(5);
-                a->input_offset = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_INPUT_OFFSET);
-                a->output_offset = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_OUTPUT_OFFSET);
-                a->act_min = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_ACT_MIN);
-                a->act_max = rd_i32(prm + MNN_P_DEPTHWISE_CONV_2D_ACT_MAX);
                 break;
             }
             case MNN_OPCODE_MAX_POOL_2D:

@@ -51,7 +51,6 @@ typedef struct {
         mnn_fc_args_t fc;
         mnn_softmax_args_t softmax;
         mnn_conv_args_t conv;
-        mnn_dwconv_args_t dw;
         mnn_pool_args_t pool;
         mnn_binary_args_t bin;
         mnn_lut_args_t lut;

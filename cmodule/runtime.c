@@ -18,7 +18,7 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
                 mnn_conv_s8(&op->u.conv);
                 break;
             case MNN_OPCODE_DEPTHWISE_CONV_2D:
-                mnn_depthwise_conv_s8(&op->u.dw);
+                mnn_depthwise_conv_s8(&op->u.conv);
                 break;
             case MNN_OPCODE_MAX_POOL_2D:
                 mnn_max_pool_s8(&op->u.pool);

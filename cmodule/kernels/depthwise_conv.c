@@ -3,7 +3,7 @@
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
 
-void mnn_depthwise_conv_s8(const mnn_dwconv_args_t *a) {
+void mnn_depthwise_conv_s8(const mnn_conv_args_t *a) {
     const mnn_geom_t *g = &a->g;
     const uint32_t dm = a->depth_mult;
     int8_t *y = a->output;

@@ -54,10 +54,12 @@ typedef struct {
     int32_t pad_top, pad_left;
 } mnn_geom_t;
 
-// 2-D convolution, NHWC, weights [out_c, k_h, k_w, in_c / groups].
+// 2-D convolution, NHWC, weights [out_c, k_h, k_w, in_c / groups]; and
+// depthwise convolution, weights [1, k_h, k_w, out_c], out_c = in_c * depth_mult.
 typedef struct {
     mnn_geom_t g;
-    uint32_t groups;
+    uint32_t groups;         // convolution
+    uint32_t depth_mult;     // depthwise convolution
     const int8_t *input;
     const int8_t *weights;
     const int32_t *bias;     // [out_c] or NULL
@@ -71,24 +73,7 @@ typedef struct {
 } mnn_conv_args_t;
 
 void mnn_conv_s8(const mnn_conv_args_t *a);
-
-// Depthwise convolution, weights [1, k_h, k_w, out_c], out_c = in_c * depth_mult.
-typedef struct {
-    mnn_geom_t g;
-    uint32_t depth_mult;
-    const int8_t *input;
-    const int8_t *weights;
-    const int32_t *bias;
-    const int32_t *mult;
-    const int32_t *shift;
-    int8_t *output;
-    int32_t input_offset;
-    int32_t output_offset;
-    int32_t act_min;
-    int32_t act_max;
-} mnn_dwconv_args_t;
-
-void mnn_depthwise_conv_s8(const mnn_dwconv_args_t *a);
+void mnn_depthwise_conv_s8(const mnn_conv_args_t *a);
 
 // Max and average pooling (out_c == in_c, dilation 1); input and output
 // share one quantization.
