@@ -882,8 +882,3 @@ void mnn_model_input(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info) 
 void mnn_model_output(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info) {
     io_info(m, (uint32_t)m->input_count + i, info);
 }
-
-uint8_t mnn_model_opcode(const mnn_model_t *m, const mnn_op_t *ops, uint16_t k) {
-    (void)m;
-    return ops[k].opcode;
-}

@@ -95,8 +95,7 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena);
 void mnn_model_input(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info);
 void mnn_model_output(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info);
 
-// Name of op k (for repr and profiling).
-uint8_t mnn_model_opcode(const mnn_model_t *m, const mnn_op_t *ops, uint16_t k);
+// Name of an op code (for repr and profiling).
 const char *mnn_opcode_name(uint8_t opcode);
 
 // Run ops[first..last) over the bound arena.
