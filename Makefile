@@ -56,3 +56,20 @@ clean:
 
 distclean: clean
 	rm -rf .cache $(VENV)
+
+# Fuzzing the loader and runtime (clang's libFuzzer, ASan, UBSan).
+FUZZ_SECONDS ?= 600
+FUZZ_BIN := build/fuzz/fuzz_blob
+FUZZ_SRC := tests/fuzz/fuzz_blob.c cmodule/loader.c cmodule/runtime.c $(wildcard cmodule/kernels/*.c)
+
+$(FUZZ_BIN): $(FUZZ_SRC) cmodule/*.h cmodule/kernels/*.h
+	@mkdir -p $(dir $@)
+	clang -g -O1 -DMNN_FUZZING -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+		-Icmodule -Icmodule/kernels -o $@ $(FUZZ_SRC) -lm
+
+fuzz-corpus: setup
+	$(PY) tests/fuzz/make_corpus.py build/fuzz/corpus
+
+fuzz: $(FUZZ_BIN) fuzz-corpus
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=400000 -print_final_stats=1 \
+		build/fuzz/corpus tests/fuzz/corpus

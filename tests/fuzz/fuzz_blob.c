@@ -1,0 +1,37 @@
+// libFuzzer harness: the loader, binder and runtime on untrusted blobs, built
+// with AddressSanitizer and UndefinedBehaviorSanitizer. A blob that loads must
+// run without touching memory outside the blob, the arena or the scratch area.
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mnn.h"
+
+#define ARENA_LIMIT (8u << 20)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    // An exact-size heap copy, so that ASan sees any read past the end.
+    uint8_t *blob = malloc(size ? size : 1);
+    if (!blob) {
+        return 0;
+    }
+    memcpy(blob, data, size);
+    mnn_model_t m;
+    mnn_error_t err;
+    if (mnn_model_load(&m, blob, size, &err) == MNN_OK) {
+        size_t need = (size_t)m.arena_size + m.scratch_size;
+        if (need <= ARENA_LIMIT) {
+            uint8_t *arena = malloc(need ? need : 1);
+            mnn_op_t *ops = malloc(sizeof(mnn_op_t) * (m.op_count ? m.op_count : 1));
+            if (arena && ops) {
+                memset(arena, 0x5a, need);
+                mnn_model_bind(&m, ops, arena);
+                mnn_run(ops, 0, m.op_count);
+            }
+            free(ops);
+            free(arena);
+        }
+    }
+    free(blob);
+    return 0;
+}
