@@ -107,6 +107,7 @@ class SerialTarget:
                     self.transport.close()
                     raise MicronnError(f"{self.name}: no MicroPython raw REPL on {port} ({e})") from None
         self.link = Link(self.transport.serial, name=self.name)
+        self.serving = False
 
     def _wake(self, tries: int = 40) -> None:
         """A board that is still booting drops what it is sent: interrupt until
@@ -153,14 +154,20 @@ class SerialTarget:
             self.transport.exec_raw_no_follow("import mnserver\nmnserver.serve()")
         except TransportError as e:
             raise MicronnError(f"{self.name}: could not start the server ({e})") from None
+        self.serving = True
         self.link.ping()
 
     def close(self) -> None:
-        try:
-            self.link.quit()
-            self.transport.follow(timeout=5)
-        except Exception:  # noqa: BLE001 - closing a link that may already be broken
-            pass
+        if self.serving:
+            self.serving = False
+            old = self.transport.serial.timeout
+            self.transport.serial.timeout = 5
+            try:
+                self.link.quit()
+                self.transport.follow(timeout=5)
+            except Exception:  # noqa: BLE001 - closing a link that may already be broken
+                pass
+            self.transport.serial.timeout = old
         try:
             self.transport.exit_raw_repl()
             self.transport.close()
