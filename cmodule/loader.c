@@ -382,6 +382,8 @@ static mnn_status_t check_pool(const op_ctx_t *c) {
     TRY(check_geom(c, &g, &in_n, &out_n));
     CHECK(g.in_c == g.out_c && g.dil_h == 1 && g.dil_w == 1, MNN_E_OP, "pool channels or dilation", c->op,
         g.out_c, g.in_c);
+    // The sum of a window of int8 values must fit in int32.
+    CHECK((uint64_t)g.k_h * g.k_w < (1u << 23), MNN_E_OP, "pool window", c->op, g.k_h, 1u << 23);
     WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
     WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, out_n, "output size", 0);
     return check_activation(c, 0, rd_i32(p + MNN_P_MAX_POOL_2D_ACT_MIN), rd_i32(p + MNN_P_MAX_POOL_2D_ACT_MAX));
@@ -482,8 +484,8 @@ static mnn_status_t check_mean(const op_ctx_t *c) {
     CHECK(mode == MNN_MEAN_TRUNC || mode == MNN_MEAN_SCALED, MNN_E_OP, "mean mode", c->op, (uint32_t)mode, 2);
     CHECK(shift >= -31 && shift <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)shift, 30);
     TRY(check_offset(c, rd_i32(p + MNN_P_MEAN_INPUT_OFFSET), "input offset"));
-    // The sum of reduce values of |x + offset| <= 255 must fit in int32.
-    CHECK(reduce < (1u << 23), MNN_E_OP, "mean reduce size", c->op, reduce, 1u << 23);
+    // The sum of reduce int8 values plus reduce * offset must fit in int32.
+    CHECK(reduce < (1u << 22), MNN_E_OP, "mean reduce size", c->op, reduce, 1u << 22);
     WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
     WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
     return MNN_OK;

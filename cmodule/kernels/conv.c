@@ -3,11 +3,14 @@
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
 
-static inline int8_t finish(int32_t acc, const int32_t *bias, const int32_t *mult, const int32_t *shift,
+// Sums wrap (as two's complement) rather than overflow: identical to TFLite
+// wherever TFLite's int32 sums do not overflow, and defined where they would.
+static inline int8_t finish(uint32_t sum, const int32_t *bias, const int32_t *mult, const int32_t *shift,
     uint32_t oc, int32_t out_off, int32_t lo, int32_t hi) {
     if (bias) {
-        acc += mnn_ld32(bias, oc);
+        sum += (uint32_t)mnn_ld32(bias, oc);
     }
+    int32_t acc = (int32_t)sum;
     acc = mnn_requantize(acc, mnn_ld32(mult, oc), mnn_ld32(shift, oc)) + out_off;
     acc = acc < lo ? lo : acc;
     return (int8_t)(acc > hi ? hi : acc);
@@ -28,7 +31,7 @@ void mnn_conv_s8(const mnn_conv_args_t *a) {
                 for (uint32_t oc = 0; oc < g->out_c; oc++) {
                     const uint32_t ic0 = (oc / oc_per_group) * fc;
                     const int8_t *w = a->weights + oc * wsize;
-                    int32_t acc = 0;
+                    uint32_t acc = 0;
                     for (uint32_t ky = 0; ky < g->k_h; ky++) {
                         const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
                         if (iy < 0 || iy >= (int32_t)g->in_h) {
@@ -42,7 +45,7 @@ void mnn_conv_s8(const mnn_conv_args_t *a) {
                             const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
                             const int8_t *wk = w + (ky * g->k_w + kx) * fc;
                             for (uint32_t c = 0; c < fc; c++) {
-                                acc += (x[c] + a->input_offset) * wk[c];
+                                acc += (uint32_t)((x[c] + a->input_offset) * wk[c]);
                             }
                         }
                     }

@@ -15,7 +15,7 @@ void mnn_depthwise_conv_s8(const mnn_conv_args_t *a) {
                 const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
                 for (uint32_t oc = 0; oc < g->out_c; oc++) {
                     const uint32_t ic = oc / dm;
-                    int32_t acc = 0;
+                    uint32_t acc = 0;      // wraps like conv.c's sums
                     for (uint32_t ky = 0; ky < g->k_h; ky++) {
                         const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
                         if (iy < 0 || iy >= (int32_t)g->in_h) {
@@ -27,15 +27,16 @@ void mnn_depthwise_conv_s8(const mnn_conv_args_t *a) {
                                 continue;
                             }
                             int32_t x = xb[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic];
-                            acc += (x + a->input_offset) * a->weights[(ky * g->k_w + kx) * g->out_c + oc];
+                            acc += (uint32_t)((x + a->input_offset) * a->weights[(ky * g->k_w + kx) * g->out_c + oc]);
                         }
                     }
                     if (a->bias) {
-                        acc += mnn_ld32(a->bias, oc);
+                        acc += (uint32_t)mnn_ld32(a->bias, oc);
                     }
-                    acc = mnn_requantize(acc, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)) + a->output_offset;
-                    acc = acc < a->act_min ? a->act_min : acc;
-                    *y++ = (int8_t)(acc > a->act_max ? a->act_max : acc);
+                    int32_t v = mnn_requantize((int32_t)acc, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc))
+                        + a->output_offset;
+                    v = v < a->act_min ? a->act_min : v;
+                    *y++ = (int8_t)(v > a->act_max ? a->act_max : v);
                 }
             }
         }

@@ -98,6 +98,14 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
                 sum += mnn_rdivpot(exp_negative(scaled), ACCUM_INT_BITS);
             }
         }
+        if (sum <= 0) {
+            // No value passed diff_min (or the sum of a huge row wrapped):
+            // every output is the lowest value, as in TFLite.
+            for (uint32_t i = 0; i < n; i++) {
+                y[i] = -128;
+            }
+            continue;
+        }
         int headroom_plus_one = clz32((uint32_t)sum);
         int num_bits_over_unit = ACCUM_INT_BITS - headroom_plus_one;
         int32_t shifted_sum_minus_one =

@@ -22,6 +22,15 @@ def main(out: str) -> int:
     from tests.test_format import _graph
 
     (d / "fc.mnb").write_bytes(blob.write(_graph()))
+    # One small single-op blob per CMSIS-NN vector case: every kernel, fast to run.
+    from tests import test_cmsis_vectors as v
+
+    for case in v.CASES:
+        try:
+            g, _ = v.BUILD[case["family"]](*v._load(case))
+        except BaseException:  # noqa: BLE001 - a case the tests skip (int16 output) is not a seed
+            continue
+        (d / f"{case['family']}-{case['case']}.mnb").write_bytes(blob.write(g))
     print(f"corpus: {len(list(d.iterdir()))} blobs in {d}")
     return 0
 
