@@ -6,7 +6,7 @@ BOARD ?= unix
 QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test demo firmware firmware-all lint format-header clean distclean
+.PHONY: setup test demo firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
 
@@ -43,6 +43,7 @@ firmware-all: setup
 test: setup
 	$(MAKE) --no-print-directory firmware-all
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory fuzz-check
 	$(PY) -m pytest
 
 DEMO_BOARD ?= qemu-m4
@@ -69,6 +70,10 @@ $(FUZZ_BIN): $(FUZZ_SRC) cmodule/*.h cmodule/kernels/*.h
 
 fuzz-corpus: setup
 	$(PY) tests/fuzz/make_corpus.py build/fuzz/corpus
+
+# Replays the committed corpus (including every crash found so far) under the sanitizers.
+fuzz-check: $(FUZZ_BIN)
+	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus
 
 fuzz: $(FUZZ_BIN) fuzz-corpus
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=400000 -print_final_stats=1 \
