@@ -1,11 +1,6 @@
-# qemu-m7: QEMU mps2-an500, Cortex-M7 with the DSP extension (SIMD kernels).
-QEMU_ARCH = arm
+# qemu-m7: QEMU mps2-an500, Cortex-M7 with the DSP extension.
 QEMU_MACHINE = mps2-an500
-CFLAGS += -mthumb -mcpu=cortex-m7 -mfloat-abi=soft
-CFLAGS += -DQEMU_SOC_MPS2 -DMICROPY_HW_MCU_NAME='"Cortex-M7"' -DMICRONN_CLOCK_HZ=25000000
-CFLAGS += -DMICRONN_ROMFS_BASE=0x00300000 -DMICRONN_ROMFS_SIZE=0x00100000
-LDSCRIPT = $(BOARD_DIR)/../qemu-common/mps2.ld
-SRC_BOARD_O = shared/runtime/gchelper_native.o shared/runtime/gchelper_thumb2.o
+MICRONN_CPU = cortex-m7
+MICRONN_MCU_NAME = Cortex-M7
 MPY_CROSS_FLAGS += -march=armv7emsp
-MICROPY_HEAP_SIZE = 2097152
-include $(BOARD_DIR)/../qemu-common/qemu.mk
+include $(BOARD_DIR)/../qemu-common/mps2.mk
