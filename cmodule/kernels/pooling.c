@@ -4,39 +4,36 @@
 
 typedef int32_t (*pool_fn)(const int8_t *x, const mnn_geom_t *g, int32_t iy0, int32_t ix0);
 
+// The taps [*lo, *hi) of a window starting at `start` that fall inside 0..n-1.
+static inline void clip(int32_t start, uint32_t k, uint32_t n, int32_t *lo, int32_t *hi) {
+    *lo = start < 0 ? 0 : start;
+    int32_t end = start + (int32_t)k;
+    *hi = end > (int32_t)n ? (int32_t)n : end;
+}
+
 static int32_t window_max(const int8_t *x, const mnn_geom_t *g, int32_t iy0, int32_t ix0) {
-    int32_t m = -128;
-    for (uint32_t ky = 0; ky < g->k_h; ky++) {
-        int32_t iy = iy0 + (int32_t)ky;
-        if (iy < 0 || iy >= (int32_t)g->in_h) {
-            continue;
-        }
-        for (uint32_t kx = 0; kx < g->k_w; kx++) {
-            int32_t ix = ix0 + (int32_t)kx;
-            if (ix >= 0 && ix < (int32_t)g->in_w) {
-                int32_t v = x[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c];
-                m = v > m ? v : m;
-            }
+    int32_t y0, y1, x0, x1, m = -128;
+    clip(iy0, g->k_h, g->in_h, &y0, &y1);
+    clip(ix0, g->k_w, g->in_w, &x0, &x1);
+    for (int32_t iy = y0; iy < y1; iy++) {
+        for (int32_t ix = x0; ix < x1; ix++) {
+            int32_t v = x[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c];
+            m = v > m ? v : m;
         }
     }
     return m;
 }
 
 static int32_t window_avg(const int8_t *x, const mnn_geom_t *g, int32_t iy0, int32_t ix0) {
-    int32_t sum = 0, count = 0;
-    for (uint32_t ky = 0; ky < g->k_h; ky++) {
-        int32_t iy = iy0 + (int32_t)ky;
-        if (iy < 0 || iy >= (int32_t)g->in_h) {
-            continue;
-        }
-        for (uint32_t kx = 0; kx < g->k_w; kx++) {
-            int32_t ix = ix0 + (int32_t)kx;
-            if (ix >= 0 && ix < (int32_t)g->in_w) {
-                sum += x[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c];
-                count++;
-            }
+    int32_t y0, y1, x0, x1, sum = 0;
+    clip(iy0, g->k_h, g->in_h, &y0, &y1);
+    clip(ix0, g->k_w, g->in_w, &x0, &x1);
+    for (int32_t iy = y0; iy < y1; iy++) {
+        for (int32_t ix = x0; ix < x1; ix++) {
+            sum += x[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c];
         }
     }
+    int32_t count = (y1 > y0 && x1 > x0) ? (y1 - y0) * (x1 - x0) : 0;
     if (count == 0) {
         return 0;
     }
