@@ -14,6 +14,12 @@ DEFAULT_MICROPY = ROOT / ".cache" / "micropython-1.25.0"
 BOARDS_DIR = ROOT / "boards"
 
 
+def build_root() -> Path:
+    """Where firmware is built: $MICRONN_BUILD, else build/ in the checkout."""
+    env = os.environ.get("MICRONN_BUILD")
+    return Path(env).resolve() if env else ROOT / "build"
+
+
 def boards() -> list[str]:
     return sorted(p.parent.name for p in BOARDS_DIR.glob("*/board.json"))
 
@@ -29,7 +35,7 @@ def profile(board: str) -> dict:
 
 
 def firmware_file(board: str) -> Path:
-    return ROOT / "build" / board / profile(board)["firmware"]
+    return build_root() / board / profile(board)["firmware"]
 
 
 def micropython_dir(explicit: str | os.PathLike | None = None) -> Path:
@@ -93,7 +99,7 @@ def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | 
     prof = profile(board)
     mp = micropython_dir(micropython)
     jobs = jobs or os.cpu_count() or 1
-    out = ROOT / "build" / board
+    out = build_root() / board
     stamp = out / ".board-hash"
     digest = _board_hash(board)
     if out.exists() and (not stamp.exists() or stamp.read_text() != digest):

@@ -23,7 +23,11 @@ SERVE = "import mnserver; mnserver.serve()"
 def firmware_path(board: str) -> Path:
     if board == "unix":
         env = os.environ.get("MICRONN_UNIX_FIRMWARE")
-        return Path(env) if env else ROOT / "build" / "unix" / "micropython"
+        if env:
+            return Path(env)
+        from .firmware import build_root
+
+        return build_root() / "unix" / "micropython"
     raise MicronnError(f"unknown board {board!r}")
 
 
