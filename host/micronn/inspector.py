@@ -9,8 +9,15 @@ from . import format as fmt
 
 
 def op_macs(kind: str, p: dict) -> int:
+    """Multiply-accumulates of one op (the kernel's own count: taps that fall in
+    the padding are counted, as everyone counts them)."""
     if kind == "FULLY_CONNECTED":
         return p["batches"] * p["accum_depth"] * p["out_depth"]
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        per_out = p["k_h"] * p["k_w"]
+        if kind == "CONV_2D":
+            per_out *= p["in_c"] // max(p["groups"], 1)
+        return p["batches"] * p["out_h"] * p["out_w"] * p["out_c"] * per_out
     return 0
 
 
