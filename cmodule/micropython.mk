@@ -9,3 +9,8 @@ SRC_USERMOD_LIB_C += $(MICRONN_DIR)/runtime.c
 SRC_USERMOD_LIB_C += $(wildcard $(MICRONN_DIR)/kernels/*.c)
 
 CFLAGS_USERMOD += -I$(MICRONN_DIR)
+
+# The kernels are the hot path: optimise them for speed even where the port
+# builds everything else for size (-Os). The last -O flag wins.
+MICRONN_OBJ_DIR := $(BUILD)/$(patsubst $(USER_C_MODULES)/%,%,$(MICRONN_DIR))
+$(MICRONN_OBJ_DIR)/kernels/%.o: CFLAGS += -O2

@@ -3,9 +3,11 @@
 //   m = micronn.Model(blob, arena=None)   blob: any bytes-like object or a file
 //   y = m.run(x, out=None)                x: int8 buffer or array('f')
 //   m.predict(x) -> (label, score)
+//   m.profile(x) -> (total, (op ticks, ...))   time.ticks_cpu() units
 #include <string.h>
 
 #include "py/binary.h"
+#include "py/mphal.h"
 #include "py/objarray.h"
 #include "py/objstr.h"
 #include "py/runtime.h"
@@ -253,6 +255,39 @@ static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(micronn_model_run_obj, 2, micronn_model_run);
 
+// Waits for the tick counter to change and returns its new value, so that a
+// measurement starts at a tick boundary and a deterministic stretch of code
+// (under `qemu -icount`) always spans the same number of ticks.
+static mp_uint_t tick_edge(void) {
+    mp_uint_t t = mp_hal_ticks_cpu(), u;
+    while ((u = mp_hal_ticks_cpu()) == t) {
+    }
+    return u;
+}
+
+// One inference timed with the board's CPU tick counter (cycles on most
+// boards; under `qemu -icount` a fixed number of instructions per tick):
+// (ticks of all ops in one pass, (ticks of op 0, op 1, ...)). The per-op pass
+// runs the ops one at a time, so each figure also holds one timer read.
+static mp_obj_t micronn_model_profile(mp_obj_t self_in, mp_obj_t x) {
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    check_blob(self);
+    uint16_t n = self->model.op_count;
+    mp_obj_tuple_t *per_op = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
+    set_input(self, x);
+    for (uint16_t k = 0; k < n; k++) {
+        mp_uint_t t0 = tick_edge();
+        mnn_run(self->ops, k, k + 1);
+        per_op->items[k] = mp_obj_new_int_from_uint(mp_hal_ticks_cpu() - t0);
+    }
+    set_input(self, x);
+    mp_uint_t t0 = tick_edge();
+    mnn_run(self->ops, 0, n);
+    mp_obj_t res[2] = { mp_obj_new_int_from_uint(mp_hal_ticks_cpu() - t0), MP_OBJ_FROM_PTR(per_op) };
+    return mp_obj_new_tuple(2, res);
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(micronn_model_profile_obj, micronn_model_profile);
+
 // (label, score): the top class, named by the blob's labels when it has them.
 static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
@@ -428,6 +463,7 @@ static void micronn_model_print(const mp_print_t *print, mp_obj_t self_in, mp_pr
 static const mp_rom_map_elem_t micronn_model_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&micronn_model_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&micronn_model_predict_obj) },
+    { MP_ROM_QSTR(MP_QSTR_profile), MP_ROM_PTR(&micronn_model_profile_obj) },
 };
 static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
 

@@ -132,6 +132,18 @@ def cmd_eval(a) -> int:
     return 0
 
 
+def cmd_bench(a) -> int:
+    from .bench import bench, describe
+
+    x = _load_npy(a.input)[0] if a.input else None
+    r = bench(_read(a.blob), a.target, runs=a.runs, x=x)
+    if a.json:
+        _print_json(r)
+    else:
+        print(describe(r))
+    return 0
+
+
 def cmd_firmware(a) -> int:
     from .firmware import build
 
@@ -211,6 +223,14 @@ def _args_eval(p) -> None:
     _add_target(p)
 
 
+def _args_bench(p) -> None:
+    p.add_argument("blob")
+    p.add_argument("--target", default="qemu-m4", help="a QEMU board (qemu-m3, qemu-m4, qemu-m7, ...; default qemu-m4)")
+    p.add_argument("--input", help="the input to time (.npy; first sample) instead of a random one")
+    p.add_argument("--runs", type=int, default=3, help="timed inferences (all must count the same)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (top-level `instructions`)")
+
+
 def _args_firmware(p) -> None:
     p.add_argument("action", choices=["build"])
     p.add_argument("--board", default="unix", help="a folder of boards/ (unix, qemu-m3, ...)")
@@ -238,6 +258,7 @@ COMMANDS = {
     "run": ("run samples through a blob on a target", _args_run, cmd_run),
     "verify": ("compare a blob on a target with TFLite Micro, bit for bit", _args_verify, cmd_verify),
     "eval": ("on-device accuracy over a labelled dataset", _args_eval, cmd_eval),
+    "bench": ("count instructions per inference, op by op, under qemu -icount", _args_bench, cmd_bench),
     "firmware": ("build MicroPython firmware with micronn", _args_firmware, cmd_firmware),
     "deploy": ("copy blobs to a board's filesystem, or build a ROMFS image", _args_deploy, cmd_deploy),
     "freeze": ("turn a blob into a module to freeze into firmware (weights stay in flash)", _args_freeze,
