@@ -766,6 +766,14 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->output_offset = rd_i32(prm + MNN_P_CONV_2D_OUTPUT_OFFSET);
                 a->act_min = rd_i32(prm + MNN_P_CONV_2D_ACT_MIN);
                 a->act_max = rd_i32(prm + MNN_P_CONV_2D_ACT_MAX);
+                // The im2col columns, when the blob reserved room for them.
+                a->scratch = NULL;
+                if (op->opcode == MNN_OPCODE_CONV_2D) {
+                    uint64_t k = (uint64_t)a->g.k_h * a->g.k_w * (a->g.in_c / a->groups);
+                    if (MNN_CONV_SCRATCH_PER_TAP * k <= m->scratch_size) {
+                        a->scratch = (int16_t *)(void *)(arena + m->arena_size);
+                    }
+                }
                 break;
             }
             case MNN_OPCODE_MAX_POOL_2D:
@@ -801,6 +809,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->input2_shift = rd_i32(prm + MNN_P_ADD_INPUT2_SHIFT);
                 a->output_mult = rd_i32(prm + MNN_P_ADD_OUTPUT_MULT);
                 a->output_shift = rd_i32(prm + MNN_P_ADD_OUTPUT_SHIFT);
+                a->scratch = op->opcode == MNN_OPCODE_ADD && m->scratch_size >= MNN_ADD_SCRATCH
+                    ? (int32_t *)(void *)(arena + m->arena_size) : NULL;
                 break;
             }
             case MNN_OPCODE_LUT: {

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from micronn import blob
+from micronn import format as fmt
 from micronn.graph import Graph, Op, Tensor
 
 from .conftest import shared_dir
@@ -92,7 +93,9 @@ def _conv_like(p, a, kind):
     else:
         params["depth_mult"] = p.get("ch_mult", 1)
     mult, shift = a["output_mult"].astype(np.int32), a["output_shift"].astype(np.int32)
-    g.ops.append(Op(kind, [x, w, b, g.const("mult", mult), g.const("shift", shift)], [y], params))
+    # as the packer does: room for the im2col columns of the fast convolution
+    scratch = 4 * params["k_h"] * params["k_w"] * p["input_c"] // params["groups"] if kind == "CONV_2D" else 0
+    g.ops.append(Op(kind, [x, w, b, g.const("mult", mult), g.const("shift", shift)], [y], params, scratch=scratch))
     g.inputs, g.outputs = [x], [y]
     return g, a["input"]
 
@@ -122,7 +125,8 @@ def _elementwise(p, a, kind):
         params.update(left_shift=p["left_shift"], input1_mult=p["input1_multiplier"],
                       input1_shift=p["input1_shift"], input2_mult=p["input2_multiplier"],
                       input2_shift=p["input2_shift"])
-    g.ops.append(Op(kind, [x1, x2], [y], params))
+    scratch = fmt.ADD_SCRATCH if kind == "ADD" else 0     # the rescaling tables, as the packer gives large ADDs
+    g.ops.append(Op(kind, [x1, x2], [y], params, scratch=scratch))
     g.inputs, g.outputs = [x1], [y]
     return g, a["input1"]
 
@@ -142,16 +146,54 @@ BUILD = {
 @pytest.mark.skipif(not CASES, reason=f"no CMSIS-NN vectors under {VEC}")
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['family']}/{c['case']}" for c in CASES])
 def test_cmsis_case(unix, case):
+    _check(unix, case)
+    RAN[case["family"]] += 1
+
+
+def _check(target, case):
     p, a = _load(case)
     g, x = BUILD[case["family"]](p, a)
-    unix.link.load(blob.write(g))
-    y, _ = unix.link.run(np.ascontiguousarray(x, dtype=np.int8).tobytes())
-    got = np.frombuffer(y, dtype=np.int8)
     want = a["output_ref"].astype(np.int8).reshape(-1)
-    bad = np.flatnonzero(got != want)
-    assert bad.size == 0, (f"{bad.size} of {want.size} outputs differ, first at {bad[:5]}: "
-                           f"{got[bad[:5]]} != {want[bad[:5]]}")
-    RAN[case["family"]] += 1
+    # Convolution and ADD twice: the fast kernels, and the loops a blob without scratch gets.
+    variants = [g] + [_without_scratch(g)] * any(op.scratch for op in g.ops)
+    for v in variants:
+        target.link.load(blob.write(v))
+        y, _ = target.link.run(np.ascontiguousarray(x, dtype=np.int8).tobytes())
+        got = np.frombuffer(y, dtype=np.int8)
+        bad = np.flatnonzero(got != want)
+        kernel = "with scratch" if any(op.scratch for op in v.ops) else "without scratch"
+        assert bad.size == 0, (f"{case['family']}/{case['case']} ({kernel}): {bad.size} of {want.size} outputs "
+                               f"differ, first at {bad[:5]}: {got[bad[:5]]} != {want[bad[:5]]}")
+
+
+def _without_scratch(g):
+    import copy
+
+    h = copy.deepcopy(g)
+    for op in h.ops:
+        op.scratch = 0
+    return h
+
+
+@pytest.mark.skipif(not CASES, reason=f"no CMSIS-NN vectors under {VEC}")
+@pytest.mark.parametrize("board", ["qemu-m4", "qemu-m3"])
+def test_cmsis_cases_on_board(board):
+    """Every case on a board with the DSP kernels (M4) and one without (M3)."""
+    from micronn.firmware import firmware_file
+    from micronn.targets import open_target
+
+    if not firmware_file(board).exists():
+        pytest.skip(f"{board} firmware not built: run `make firmware-all`")
+    done = 0
+    with open_target(board) as t:
+        for case in CASES:
+            try:
+                _check(t, case)
+            except pytest.skip.Exception:
+                continue            # a case the unix run reports as skipped
+            done += 1
+    print(f"\n{board}: {done} CMSIS-NN s8 cases bit-exact")
+    assert done >= len(CASES) - 1
 
 
 def test_cmsis_case_count():

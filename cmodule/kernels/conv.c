@@ -1,22 +1,30 @@
 // 2-D convolution (int8, per-channel requantization), any kernel size,
-// stride, dilation, padding and group count. Portable C.
+// stride, dilation, padding and group count.
+//
+// mnn_conv_s8 picks the variant:
+// - im2col + matrix multiply, when the blob reserved the scratch for it (the
+//   packer always does): two output pixels at a time, each pixel's receptive
+//   field copied once into an int16 column with the input offset added (taps
+//   in the padding become 0), then two output channels times two columns per
+//   inner loop. With the DSP extension the inner loop is SMLAD on packed
+//   int16 pairs (mnn_simd.h); without it, the same blocking in plain C.
+// - direct loops over the taps otherwise (no scratch).
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
+#include "mnn_simd.h"
 
 // Sums wrap (as two's complement) rather than overflow: identical to TFLite
 // wherever TFLite's int32 sums do not overflow, and defined where they would.
-static inline int8_t finish(uint32_t sum, const int32_t *bias, const int32_t *mult, const int32_t *shift,
-    uint32_t oc, int32_t out_off, int32_t lo, int32_t hi) {
-    if (bias) {
-        sum += (uint32_t)mnn_ld32(bias, oc);
+static inline int8_t finish(uint32_t sum, const mnn_conv_args_t *a, uint32_t oc) {
+    if (a->bias) {
+        sum += (uint32_t)mnn_ld32(a->bias, oc);
     }
-    int32_t acc = (int32_t)sum;
-    acc = mnn_requantize(acc, mnn_ld32(mult, oc), mnn_ld32(shift, oc)) + out_off;
-    acc = acc < lo ? lo : acc;
-    return (int8_t)(acc > hi ? hi : acc);
+    int32_t acc = mnn_requantize((int32_t)sum, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)) + a->output_offset;
+    acc = acc < a->act_min ? a->act_min : acc;
+    return (int8_t)(acc > a->act_max ? a->act_max : acc);
 }
 
-void mnn_conv_s8(const mnn_conv_args_t *a) {
+static void conv_direct(const mnn_conv_args_t *a) {
     const mnn_geom_t *g = &a->g;
     const uint32_t fc = g->in_c / a->groups;
     const uint32_t oc_per_group = g->out_c / a->groups;
@@ -49,9 +57,233 @@ void mnn_conv_s8(const mnn_conv_args_t *a) {
                             }
                         }
                     }
-                    *y++ = finish(acc, a->bias, a->mult, a->shift, oc, a->output_offset, a->act_min, a->act_max);
+                    *y++ = finish(acc, a, oc);
                 }
             }
         }
+    }
+}
+
+// --- im2col ---------------------------------------------------------------
+//
+// Two columns of K = k_h * k_w * fc values share one buffer, interleaved in
+// groups of four: group g holds column 0's elements 4g..4g+3 as int16 in the
+// order 0, 2, 1, 3 (two words: (e0, e2), (e1, e3)), then column 1's. The last
+// K % 4 elements follow in plain order, column 0's then column 1's.
+
+static const uint8_t slot_in_group[4] = { 0, 2, 1, 3 };
+
+// Writes a column's values one at a time, in order.
+typedef struct {
+    int16_t *grp;       // current group of this column
+    int16_t *tail;      // where this column's last K % 4 values go
+    uint32_t i;         // index within the group
+    uint32_t left;      // values before the tail
+} col_writer_t;
+
+static inline void put(col_writer_t *w, int32_t v) {
+    if (w->left) {
+        w->grp[slot_in_group[w->i]] = (int16_t)v;
+        w->left--;
+        if (++w->i == 4) {
+            w->i = 0;
+            w->grp += 8;
+        }
+    } else {
+        *w->tail++ = (int16_t)v;
+    }
+}
+
+// Column j of the buffer for the output pixel whose receptive field starts at
+// (iy0, ix0), channels ic0 .. ic0 + fc of the image xb.
+static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
+    int16_t *col, uint32_t j) {
+    const mnn_geom_t *g = &a->g;
+    const uint32_t fc = g->in_c / a->groups;
+    const uint32_t K = g->k_h * g->k_w * fc;
+    const uint32_t k4 = K & ~3u;
+    const int32_t off = a->input_offset;
+    if ((fc & 3) == 0) {
+        // Every tap is whole groups: a word of input becomes two words of column.
+        int16_t *dst = col + 4 * j;
+        #if MNN_DSP
+        const uint32_t off2 = ((uint32_t)off & 0xffff) | ((uint32_t)off << 16);
+        #endif
+        for (uint32_t ky = 0; ky < g->k_h; ky++) {
+            const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+            const int row_in = iy >= 0 && iy < (int32_t)g->in_h;
+            const int8_t *xrow = xb + (uint32_t)iy * g->in_w * g->in_c + ic0;
+            for (uint32_t kx = 0; kx < g->k_w; kx++) {
+                const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+                if (!row_in || ix < 0 || ix >= (int32_t)g->in_w) {
+                    for (uint32_t c = 0; c < fc; c += 4, dst += 8) {
+                        mnn_wr32(dst, 0);
+                        mnn_wr32(dst + 2, 0);
+                    }
+                    continue;
+                }
+                const int8_t *x = xrow + (uint32_t)ix * g->in_c;
+                for (uint32_t c = 0; c < fc; c += 4, dst += 8) {
+                    #if MNN_DSP
+                    uint32_t w = mnn_rd32(x + c);
+                    mnn_wr32(dst, mnn_sxtab16(off2, w));
+                    mnn_wr32(dst + 2, mnn_sxtab16_ror8(off2, w));
+                    #else
+                    dst[0] = (int16_t)(x[c] + off);
+                    dst[1] = (int16_t)(x[c + 2] + off);
+                    dst[2] = (int16_t)(x[c + 1] + off);
+                    dst[3] = (int16_t)(x[c + 3] + off);
+                    #endif
+                }
+            }
+        }
+        return;
+    }
+    col_writer_t w = { col + 4 * j, col + 2 * k4 + j * (K - k4), 0, k4 };
+    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+        const int row_in = iy >= 0 && iy < (int32_t)g->in_h;
+        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+            if (!row_in || ix < 0 || ix >= (int32_t)g->in_w) {
+                for (uint32_t c = 0; c < fc; c++) {
+                    put(&w, 0);
+                }
+                continue;
+            }
+            const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
+            for (uint32_t c = 0; c < fc; c++) {
+                put(&w, x[c] + off);
+            }
+        }
+    }
+}
+
+// Sums of rows w0, w1 (K int8 weights each) with columns 0 and 1 of the
+// buffer: s[0] = w0.c0, s[1] = w0.c1, s[2] = w1.c0, s[3] = w1.c1.
+__attribute__((noinline))
+static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, uint32_t K, uint32_t s[4]) {
+    const uint32_t k4 = K & ~3u, tail = K - k4;
+    const int16_t *end = col + 2 * k4;
+    #if MNN_DSP
+    // 16 MACs in 20 instructions: per group, two weight words (one per row)
+    // become four int16 pairs, met by the four words of the two columns.
+    int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
+    if (k4) {
+        uint32_t wa0, wb0, wa1, wb1, t;
+        __asm__ volatile (
+            "1:\n\t"
+            "ldr %[wa0], [%[w0]], #4\n\t"
+            "ldr %[wa1], [%[w1]], #4\n\t"
+            "sxtb16 %[wb0], %[wa0], ror #8\n\t"
+            "sxtb16 %[wa0], %[wa0]\n\t"
+            "sxtb16 %[wb1], %[wa1], ror #8\n\t"
+            "sxtb16 %[wa1], %[wa1]\n\t"
+            "ldr %[t], [%[col]], #4\n\t"
+            "smlad %[s00], %[wa0], %[t], %[s00]\n\t"
+            "smlad %[s10], %[wa1], %[t], %[s10]\n\t"
+            "ldr %[t], [%[col]], #4\n\t"
+            "smlad %[s00], %[wb0], %[t], %[s00]\n\t"
+            "smlad %[s10], %[wb1], %[t], %[s10]\n\t"
+            "ldr %[t], [%[col]], #4\n\t"
+            "smlad %[s01], %[wa0], %[t], %[s01]\n\t"
+            "smlad %[s11], %[wa1], %[t], %[s11]\n\t"
+            "ldr %[t], [%[col]], #4\n\t"
+            "smlad %[s01], %[wb0], %[t], %[s01]\n\t"
+            "smlad %[s11], %[wb1], %[t], %[s11]\n\t"
+            "cmp %[col], %[end]\n\t"
+            "bne 1b"
+            : [s00] "+r" (s00), [s01] "+r" (s01), [s10] "+r" (s10), [s11] "+r" (s11),
+            [col] "+r" (col), [w0] "+r" (w0), [w1] "+r" (w1),
+            [wa0] "=&r" (wa0), [wb0] "=&r" (wb0), [wa1] "=&r" (wa1), [wb1] "=&r" (wb1), [t] "=&r" (t)
+            : [end] "r" (end)
+            : "cc", "memory");
+    }
+    uint32_t r00 = (uint32_t)s00, r01 = (uint32_t)s01, r10 = (uint32_t)s10, r11 = (uint32_t)s11;
+    #else
+    uint32_t r00 = 0, r01 = 0, r10 = 0, r11 = 0;
+    for (; col < end; col += 8, w0 += 4, w1 += 4) {
+        int32_t a0 = w0[0], a1 = w0[1], a2 = w0[2], a3 = w0[3];
+        int32_t b0 = w1[0], b1 = w1[1], b2 = w1[2], b3 = w1[3];
+        int32_t x0 = col[0], x2 = col[1], x1 = col[2], x3 = col[3];
+        int32_t z0 = col[4], z2 = col[5], z1 = col[6], z3 = col[7];
+        r00 += (uint32_t)(a0 * x0 + a1 * x1 + a2 * x2 + a3 * x3);
+        r01 += (uint32_t)(a0 * z0 + a1 * z1 + a2 * z2 + a3 * z3);
+        r10 += (uint32_t)(b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3);
+        r11 += (uint32_t)(b0 * z0 + b1 * z1 + b2 * z2 + b3 * z3);
+    }
+    #endif
+    const int16_t *t0 = end, *t1 = end + tail;
+    for (uint32_t i = 0; i < tail; i++) {
+        r00 += (uint32_t)(w0[i] * t0[i]);
+        r01 += (uint32_t)(w0[i] * t1[i]);
+        r10 += (uint32_t)(w1[i] * t0[i]);
+        r11 += (uint32_t)(w1[i] * t1[i]);
+    }
+    s[0] = r00;
+    s[1] = r01;
+    s[2] = r10;
+    s[3] = r11;
+}
+
+// Channel oc's sums for two pixels, requantized into y0[oc] and y1[oc].
+static inline void finish2(const mnn_conv_args_t *a, uint32_t oc, uint32_t s0, uint32_t s1, int8_t *y0, int8_t *y1) {
+    if (a->bias) {
+        uint32_t b = (uint32_t)mnn_ld32(a->bias, oc);
+        s0 += b;
+        s1 += b;
+    }
+    const mnn_rq_t q = mnn_rq_prepare(mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc));
+    const int32_t off = a->output_offset, lo = a->act_min, hi = a->act_max;
+    int32_t v0 = mnn_rq_apply(&q, (int32_t)s0) + off;
+    int32_t v1 = mnn_rq_apply(&q, (int32_t)s1) + off;
+    v0 = v0 < lo ? lo : (v0 > hi ? hi : v0);
+    v1 = v1 < lo ? lo : (v1 > hi ? hi : v1);
+    y0[oc] = (int8_t)v0;
+    y1[oc] = (int8_t)v1;
+}
+
+static void conv_im2col(const mnn_conv_args_t *a) {
+    const mnn_geom_t *g = &a->g;
+    const uint32_t fc = g->in_c / a->groups;
+    const uint32_t oc_per_group = g->out_c / a->groups;
+    const uint32_t K = g->k_h * g->k_w * fc;
+    const uint32_t plane = g->out_h * g->out_w;
+    const uint32_t pixels = g->batches * plane;
+    int16_t *col = a->scratch;
+    for (uint32_t p = 0; p < pixels; p += 2) {
+        // Output pixels p and q (q == p for an odd last one: computed twice).
+        const uint32_t q = p + 1 < pixels ? p + 1 : p;
+        const uint32_t pp[2] = { p, q };
+        const int8_t *xb[2];
+        int32_t iy0[2], ix0[2];
+        for (int j = 0; j < 2; j++) {
+            uint32_t b = pp[j] / plane, r = pp[j] % plane;
+            xb[j] = a->input + b * g->in_h * g->in_w * g->in_c;
+            iy0[j] = (int32_t)((r / g->out_w) * g->stride_h) - g->pad_top;
+            ix0[j] = (int32_t)((r % g->out_w) * g->stride_w) - g->pad_left;
+        }
+        int8_t *y0 = a->output + p * g->out_c, *y1 = a->output + q * g->out_c;
+        for (uint32_t grp = 0; grp < a->groups; grp++) {
+            fill_column(a, xb[0], iy0[0], ix0[0], grp * fc, col, 0);
+            fill_column(a, xb[1], iy0[1], ix0[1], grp * fc, col, 1);
+            const uint32_t oc_end = (grp + 1) * oc_per_group;
+            for (uint32_t oc = grp * oc_per_group; oc < oc_end; oc += 2) {
+                // Channels oc and od = oc + 1 (oc again for an odd last one).
+                const uint32_t od = oc + 1 < oc_end ? oc + 1 : oc;
+                uint32_t s[4];
+                dot_2x2(a->weights + oc * K, a->weights + od * K, col, K, s);
+                finish2(a, oc, s[0], s[1], y0, y1);
+                finish2(a, od, s[2], s[3], y0, y1);
+            }
+        }
+    }
+}
+
+void mnn_conv_s8(const mnn_conv_args_t *a) {
+    if (a->scratch) {
+        conv_im2col(a);
+    } else {
+        conv_direct(a);
     }
 }

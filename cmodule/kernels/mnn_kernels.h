@@ -70,6 +70,9 @@ typedef struct {
     int32_t output_offset;
     int32_t act_min;
     int32_t act_max;
+    // Convolution: 2 * 2 * k_h * k_w * (in_c / groups) bytes for im2col
+    // columns, or NULL (the slower direct loops then run instead).
+    int16_t *scratch;
 } mnn_conv_args_t;
 
 void mnn_conv_s8(const mnn_conv_args_t *a);
@@ -107,6 +110,8 @@ typedef struct {
     int32_t input1_mult, input1_shift;
     int32_t input2_mult, input2_shift;
     int32_t output_mult, output_shift;
+    // ADD: 2 * 256 int32 for rescaling tables (MNN_ADD_SCRATCH), or NULL.
+    int32_t *scratch;
 } mnn_binary_args_t;
 
 void mnn_add_s8(const mnn_binary_args_t *a);

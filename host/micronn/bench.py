@@ -71,7 +71,7 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     # the runs really differed.
     ticks = sorted(got["runs"])
     spread = max(ticks[-1] - ticks[0], max(got["kernels"]) - min(got["kernels"]),
-                 max((abs(a - b) for a, b in zip(got["ops"], got["ops2"])), default=0))
+                 max((abs(a - b) for a, b in zip(got["ops"], got["ops2"], strict=True)), default=0))
     if spread > 1:
         raise MicronnError(f"{board}: instruction counts differ between identical runs: {got['runs']}, "
                            f"{got['kernels']}")
@@ -79,7 +79,7 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     kernels = round(min(got["kernels"]) * per_tick)
     macs = info["macs"]
     ops = []
-    for op, tk, tk2 in zip(info["ops"], got["ops"], got["ops2"]):
+    for op, tk, tk2 in zip(info["ops"], got["ops"], got["ops2"], strict=True):
         n = round(min(tk, tk2) * per_tick)
         ops.append({"index": op["index"], "type": op["type"], "outputs": op["outputs"], "macs": op["macs"],
                     "instructions": n, "instructions_per_mac": n / op["macs"] if op["macs"] else None})

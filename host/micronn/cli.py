@@ -49,6 +49,15 @@ def cmd_pack(a) -> int:
 def cmd_inspect(a) -> int:
     from .inspector import describe, inspect
 
+    if a.board:
+        from . import fit
+
+        r = fit.fit(_read(a.blob), a.board, heap=a.heap)
+        if a.json:
+            _print_json(r)
+        else:
+            print(fit.describe(r))
+        return 0
     info = inspect(_read(a.blob))
     if a.json:
         _print_json(info)
@@ -150,6 +159,15 @@ def cmd_firmware(a) -> int:
     if a.action == "build":
         exe = build(a.board, a.micropython, a.jobs, freeze=a.freeze)
         print(f"built {exe}")
+    elif a.action == "flash":
+        from .firmware import flash, flash_commands
+
+        fw = False if a.romfs_only else a.firmware
+        if a.run:
+            flash(a.board, a.port, fw, a.romfs, a.tool)
+        else:
+            for cmd in flash_commands(a.board, a.port, fw, a.romfs, a.tool):
+                print(" ".join(cmd))
     return 0
 
 
@@ -191,6 +209,10 @@ def _args_pack(p) -> None:
 def _args_inspect(p) -> None:
     p.add_argument("blob")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--board", help="will it fit? flash and heap for each deployment on this board "
+                   "(e.g. stm32:B_L475E_IOT01A, esp32:ESP32_GENERIC_S3, qemu-m4)")
+    p.add_argument("--heap", type=int, help="with --board: the board's MicroPython heap in bytes, as measured "
+                   "(instead of the profile's estimate)")
 
 
 def _add_target(p) -> None:
@@ -232,11 +254,20 @@ def _args_bench(p) -> None:
 
 
 def _args_firmware(p) -> None:
-    p.add_argument("action", choices=["build"])
-    p.add_argument("--board", default="unix", help="a folder of boards/ (unix, qemu-m3, ...)")
+    p.add_argument("action", choices=["build", "flash"])
+    p.add_argument("--board", default="unix", help="a board of boards/: unix, qemu-m3, ..., "
+                   "stm32:NUCLEO_F446RE, esp32:ESP32_GENERIC_S3, ...")
     p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
     p.add_argument("-j", "--jobs", type=int)
     p.add_argument("--freeze", help="a module made by `micronn freeze` to freeze into the firmware")
+    g = p.add_argument_group("flash (real boards: prints the commands; --run runs them)")
+    g.add_argument("--port", help="esp32: the board's serial port (default /dev/ttyUSB0)")
+    g.add_argument("--firmware", help="the firmware file (default: the one `firmware build` made)")
+    g.add_argument("--romfs", help="also write this ROMFS image (micronn deploy --romfs) to the ROMFS partition")
+    g.add_argument("--romfs-only", action="store_true", help="write only the ROMFS image")
+    g.add_argument("--tool", choices=["st-flash", "dfu-util", "esptool"], help="stm32: st-flash (default) "
+                   "or dfu-util (board in DFU mode)")
+    g.add_argument("--run", action="store_true", help="run the commands instead of printing them")
 
 
 def _args_deploy(p) -> None:

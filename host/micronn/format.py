@@ -35,6 +35,10 @@ VERSION_MINOR = 0
 ALIGN = 16          # alignment of sections and constant arrays
 ARENA_ALIGN = 8     # alignment of activation tensors in the arena
 MAX_DIMS = 4
+# Scratch (the header's scratch_size, after the arena) that makes kernels take
+# their fast variants; with less, the kernels fall back to loops without it.
+CONV_SCRATCH_PER_TAP = 4    # CONV_2D: bytes per k_h * k_w * in_c / groups (two int16 im2col columns)
+ADD_SCRATCH = 2048          # ADD: two 256-entry int32 rescaling tables
 MAX_TENSORS = 4096  # device-side limits; the loader rejects larger counts
 MAX_OPS = 2048
 MAX_SECTIONS = 32
@@ -325,6 +329,8 @@ def c_header() -> str:
         f"#define MNN_ALIGN {ALIGN}",
         f"#define MNN_ARENA_ALIGN {ARENA_ALIGN}",
         f"#define MNN_MAX_DIMS {MAX_DIMS}",
+        f"#define MNN_CONV_SCRATCH_PER_TAP {CONV_SCRATCH_PER_TAP}",
+        f"#define MNN_ADD_SCRATCH {ADD_SCRATCH}",
         f"#define MNN_MAX_TENSORS {MAX_TENSORS}",
         f"#define MNN_MAX_OPS {MAX_OPS}",
         f"#define MNN_MAX_SECTIONS {MAX_SECTIONS}",

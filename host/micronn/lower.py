@@ -397,7 +397,9 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
                   input_offset=-xin.zero_point, output_offset=yout.zero_point, act_min=lo, act_max=hi, **extra)
     kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
     macs = n * int(out_h) * int(out_w) * out_c * k_h * k_w * fc
-    g.ops.append(Op(kind, inputs, [y], params, macs=macs, source=f"op {op.index} {op.opcode}"))
+    # convolution: two int16 im2col columns for the fast kernels
+    scratch = 0 if depthwise else fmt.CONV_SCRATCH_PER_TAP * k_h * k_w * fc
+    g.ops.append(Op(kind, inputs, [y], params, macs=macs, scratch=scratch, source=f"op {op.index} {op.opcode}"))
 
 
 def lower_conv(low: Lowering, op: tfl.Operator) -> None:
@@ -488,7 +490,9 @@ def lower_binary(low: Lowering, op: tfl.Operator) -> None:
     else:
         m, sh = quant.mul_params(t1.scale, t2.scale, yout.scale)
         p.update(output_mult=m, output_shift=sh)
-    g.ops.append(Op(op.opcode, [x1, x2], [y], p, source=f"op {op.index} {op.opcode}"))
+    # ADD: rescaling tables pay for themselves from about 1,000 elements
+    scratch = fmt.ADD_SCRATCH if op.opcode == "ADD" and int(np.prod(shape)) >= 1024 else 0
+    g.ops.append(Op(op.opcode, [x1, x2], [y], p, scratch=scratch, source=f"op {op.index} {op.opcode}"))
 
 
 LUT_OPS = ("LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "ELU")
