@@ -6,7 +6,8 @@ BOARD ?= unix
 QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test demo firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus
+.PHONY: setup test demo firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus \
+	compile-check
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
 
@@ -43,8 +44,14 @@ firmware-all: setup
 test: setup
 	$(MAKE) --no-print-directory firmware-all
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory compile-check
 	$(MAKE) --no-print-directory fuzz-check
 	$(PY) -m pytest
+
+# The C module compiles warning-free (-Wall -Wextra -Werror) with each real board
+# family's cross compiler and flags (STM32F4/L4, STM32H7, ESP32-C3, Xtensa).
+compile-check: setup
+	tools/compile-check.sh
 
 DEMO_BOARD ?= qemu-m4
 

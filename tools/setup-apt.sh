@@ -6,6 +6,7 @@ packages=(
     build-essential pkg-config libffi-dev dpkg-dev xz-utils
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
+    gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
     clang libclang-rt-14-dev
 )
 python3 -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv)

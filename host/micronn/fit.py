@@ -1,0 +1,158 @@
+"""Will a blob fit a board? Flash and heap for each way of deploying it.
+
+``fit(blob, board)`` combines ``inspect(blob)`` with the board's profile
+(boards/.../board.json) and the micronn module's size on the board's core
+(measured with the cross compiler, see cross.py; the profile's
+``module_fallback`` figures when the compiler is absent). The rules, for each
+deployment (docs/boards.md explains them):
+
+flash
+    the firmware region holds the port's firmware (``firmware_estimate``, which
+    includes micronn's frozen device/ code) plus the module's code, plus the
+    blob when it is frozen into the firmware (``FROZEN_OVERHEAD`` more for the
+    module that holds it); a ROMFS image with the blob (its exact size) must fit
+    the ROMFS partition; a blob deployed as a file must fit the filesystem.
+heap
+    the model's heap as ``Model.ram_size`` counts it: the model object, its op
+    records and the arena, each rounded up to whole GC blocks; a blob read from
+    a file into RAM adds the bytes object (header block + data and its NUL).
+    Blobs in ROMFS or frozen are used in place from flash.
+"""
+
+from __future__ import annotations
+
+from .errors import MicronnError
+
+DEPLOYS = ("file", "romfs", "frozen")
+WEIGHTS_IN = {"file": "RAM (file read in)", "romfs": "flash (ROMFS)", "frozen": "flash (firmware)"}
+# A frozen blob is a bytes constant of a small module: object header, NUL and bytecode.
+FROZEN_OVERHEAD = 64
+
+
+def gc_block(prof: dict) -> int:
+    """MICROPY_BYTES_PER_GC_BLOCK: four machine words."""
+    return 32 if prof.get("family") == "x86-64" else 16
+
+
+def _up(n: int, blk: int) -> int:
+    return (n + blk - 1) // blk * blk
+
+
+def module_figures(prof: dict) -> dict:
+    """The module's code bytes and struct sizes on the board's core."""
+    from . import cross
+
+    try:
+        m = cross.module_sizes(prof["family"])
+        how = f"measured with {m['compiler'].rsplit('/', 1)[-1]}"
+    except MicronnError as e:
+        m = prof["module_fallback"]
+        how = f"the profile's figure ({e})"
+    return {"code": m["code"], "model_object": m["model_object"], "op_record": m["op_record"], "source": how}
+
+
+def model_ram(info: dict, prof: dict, module: dict) -> dict:
+    """Heap a loaded model holds (what Model.ram_size reports on the board)."""
+    blk = gc_block(prof)
+    ops = max(len(info["ops"]), 1)
+    r = {"object": _up(module["model_object"], blk), "ops": _up(ops * module["op_record"], blk),
+         "arena": _up(info["arena_bytes"], blk)}
+    r["total"] = r["object"] + r["ops"] + r["arena"]
+    return r
+
+
+def fit(data, board: str, heap: int | None = None) -> dict:
+    """Flash and heap needed and available for each deployment of a blob on a board."""
+    from . import romfs
+    from .firmware import profile, resolve
+    from .inspector import inspect
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        with open(data, "rb") as f:
+            data = f.read()
+    board = resolve(board)
+    prof = profile(board)
+    if prof.get("heap") is None:
+        raise MicronnError(f"{board} has no flash or RAM limits to check")
+    info = inspect(bytes(data))
+    module = module_figures(prof)
+    blk = gc_block(prof)
+    ram = model_ram(info, prof, module)
+    blob = info["blob_bytes"]
+    heap_total = heap if heap is not None else prof["heap"]
+    firmware = prof["firmware_estimate"] + module["code"]
+    region = prof["firmware_region"]["size"]
+    romfs_size = (prof.get("romfs") or {}).get("size", 0)
+    fs_size = (prof.get("filesystem") or {}).get("size", 0)
+    image = len(romfs.build({f"{info['name'] or 'model'}.mnb": bytes(data)}))
+    file_ram = blk + _up(blob + 1, blk)
+
+    rows = {}
+    for mode in DEPLOYS:
+        flash = [{"what": "firmware", "needed": firmware + (blob + FROZEN_OVERHEAD if mode == "frozen" else 0),
+                  "available": region}]
+        if mode == "romfs":
+            flash.append({"what": "ROMFS image", "needed": image, "available": romfs_size})
+        elif mode == "file":
+            flash.append({"what": "file", "needed": blob, "available": fs_size})
+        need = ram["total"] + (file_ram if mode == "file" else 0)
+        reasons = []
+        for f in flash:
+            if f["needed"] > f["available"]:
+                where = {"firmware": "the firmware region", "ROMFS image": "the ROMFS partition",
+                         "file": "the filesystem"}[f["what"]]
+                reasons.append(f"{f['what']} needs {f['needed']:,} B, {where} has {f['available']:,} B"
+                               if f["available"] else f"the board has no {where[4:]}")
+        if need > heap_total:
+            reasons.append(f"heap needs {need:,} B, the board has {heap_total:,} B "
+                           f"({need - heap_total:,} B short)")
+        rows[mode] = {"weights_in": WEIGHTS_IN[mode], "flash": flash, "heap_needed": need,
+                      "heap_left": heap_total - need, "fits": not reasons, "reasons": reasons}
+    return {
+        "model": info["name"], "board": board, "description": prof["description"], "family": prof["family"],
+        "core": prof["core"], "dsp": prof["dsp"], "clock_hz": prof["clock_hz"],
+        "flash_bytes": prof["flash"], "ram_bytes": prof["ram"],
+        "heap": heap_total, "heap_source": "--heap" if heap is not None else prof.get("heap_note", "profile"),
+        "firmware_estimate": prof["firmware_estimate"], "firmware_region": region,
+        "romfs_partition": romfs_size, "filesystem": fs_size,
+        "module": module, "gc_block": blk,
+        "blob_bytes": blob, "weights_bytes": info["const_bytes"], "arena_bytes": info["arena_bytes"],
+        "op_count": len(info["ops"]), "romfs_image_bytes": image, "file_ram_bytes": file_ram,
+        "model_ram": ram, "deployments": rows, "fits": [m for m in DEPLOYS if rows[m]["fits"]],
+    }
+
+
+def _k(n: int) -> str:
+    return f"{n / 1024:,.1f} KiB"
+
+
+def describe(r: dict) -> str:
+    """fit()'s result as a table for people."""
+    m, ram = r["module"], r["model_ram"]
+    lines = [
+        f"model {r['model']!r} on {r['board']}: {r['description']}",
+        f"flash: firmware region {_k(r['firmware_region'])}, ROMFS {_k(r['romfs_partition'])}, "
+        f"filesystem {_k(r['filesystem'])}; heap {r['heap']:,} B ({r['heap_source']})",
+        f"firmware: {r['firmware_estimate']:,} B (the port's, estimated) + micronn module {m['code']:,} B "
+        f"({r['family']}, {m['source']})",
+        f"model: blob {r['blob_bytes']:,} B, weights {r['weights_bytes']:,} B, arena {r['arena_bytes']:,} B; "
+        f"heap for the loaded model {ram['total']:,} B = object {ram['object']} + {r['op_count']} op records "
+        f"{ram['ops']:,} + arena {ram['arena']:,} (GC blocks of {r['gc_block']} B)",
+        "",
+        f"{'deploy':<7} {'weights in':<19} {'firmware need / region':>24}  {'data need / space':>24}  "
+        f"{'heap need / heap':>20}  {'heap left':>10}  verdict",
+    ]
+    for mode, row in r["deployments"].items():
+        fw = row["flash"][0]
+        data = row["flash"][1] if len(row["flash"]) > 1 else None
+        data_s = f"{data['needed']:,} / {data['available']:,}" if data else "-"
+        verdict = "fits" if row["fits"] else "does not fit"
+        lines.append(f"{mode:<7} {row['weights_in']:<19} {fw['needed']:>11,} / {fw['available']:<10,}  "
+                     f"{data_s:>24}  {row['heap_needed']:>9,} / {r['heap']:<8,}  {row['heap_left']:>10,}  {verdict}")
+    lines.append("")
+    if r["fits"]:
+        lines.append(f"fits as: {', '.join(r['fits'])}")
+    for mode, row in r["deployments"].items():
+        if not row["fits"]:
+            lines.append(f"does not fit as {mode}: {'; '.join(row['reasons'])}")
+    return "\n".join(lines)
