@@ -1,13 +1,35 @@
 # micronn inference server: a framed binary protocol over the REPL's stdin
-# and stdout (a UART on boards, pipes on the unix port).
+# and stdout (a UART or USB CDC on boards, a QEMU pty, pipes on the unix port).
+# host/micronn/link.py is the other end.
 #
-# Frame: a5 5a | type u8 | length u32 LE | payload | crc32 u32 LE
-# The CRC (micronn.crc32, zlib polynomial) covers type, length and payload.
+# Frame, both ways:
+#   a5 5a | kind u8 | seq u8 | length u24 LE | check u16 LE | block | crc | block | crc ...
+# check is the low half of the CRC-32 (micronn.crc32, zlib's) of kind, seq and
+# length. The payload follows in blocks of BLOCK bytes (the last one shorter;
+# none if the payload is empty), each followed by crc u32 LE, the running CRC-32
+# of kind, seq, length and the payload up to the end of that block: the last
+# one covers the whole frame.
 #
 # Host -> board: L load blob (payload: blob)   O open path (payload: utf-8 path)
-#                R run (payload: input)        I info     P ping    Q quit
-# Board -> host: k ok (payload: repr of a dict) r result (payload: u32 elapsed
-#                microseconds, then the output) e error (payload: "Type: message")
+#                R run (payload: input)        I info    P ping    Q quit
+# Board -> host, one reply per request, carrying the request's seq:
+#   k ok (payload: repr of a dict; a ping's payload echoed)
+#   r result (payload: u32 elapsed microseconds, then the output)
+#   e error: the request arrived and failed ("Type: message")
+#   n not received: the frame was damaged or stopped coming; nothing was done
+#     ("reason"). A damaged header is answered with seq 0 (its seq is unknown).
+#
+# Faults. Outside a frame the server waits for a5 5a as long as it takes and
+# skips everything else. A header whose check fails is read again from the byte
+# after its a5, so a false sync in noise never hides a real frame; a block whose
+# crc fails is read again the same way (a frame cut short is followed by the
+# next one). A length over MAX_PAYLOAD, or one the heap cannot hold, is refused
+# (e) before any payload is read; the payload that follows is skipped like noise.
+# Inside a frame, where the stream can be polled (select.poll on stdin: real
+# ports, unix, micronn's QEMU boards), FRAME_TIMEOUT_MS of silence before a
+# block, or before its crc, ends the frame (n). A stall in the middle of a block
+# leaves the server waiting for at most BLOCK + 4 more bytes: the host's
+# resynchronisation (link.py) sends BLOCK + 16 filler bytes, then a ping.
 import gc
 import struct
 import sys
@@ -17,8 +39,12 @@ import micronn
 
 try:
     import micropython
+    from micropython import const
 except ImportError:
     micropython = None
+
+    def const(x):
+        return x
 try:
     from time import ticks_diff, ticks_us
 except ImportError:
@@ -32,63 +58,166 @@ except ImportError:
 
 
 SYNC = b"\xa5\x5a"
-MAX_PAYLOAD = 8 * 1024 * 1024
+BLOCK = const(1024)
+MAX_PAYLOAD = const(8 * 1024 * 1024)
+FRAME_TIMEOUT_MS = 1000
+_LOAD = const(0x4C)             # "L"
+_OPEN = const(0x4F)             # "O"
+_RUN = const(0x52)              # "R"
+_INFO = const(0x49)             # "I"
+_PING = const(0x50)             # "P"
+_QUIT = const(0x51)             # "Q"
+_OK = const(0x6B)               # "k"
+_RESULT = const(0x72)           # "r"
+_NOT_RECEIVED = const(0x6E)     # "n"
+_ERROR = const(0x65)            # "e"
+
+
+class _Silence(Exception):
+    pass
+
+
+def _blocks(buf, nbytes):
+    """Memoryviews of buf, BLOCK bytes each: where a run frame's blocks go."""
+    size = nbytes // len(buf) if len(buf) else 1
+    step = BLOCK // size
+    mv = memoryview(buf)
+    return [mv[i:i + step] for i in range(0, len(buf), step)]
 
 
 class _Link:
-    def __init__(self, rx, tx):
+    def __init__(self, rx, tx, timeout_ms=FRAME_TIMEOUT_MS):
         self.rx = rx
         self.tx = tx
+        self.timeout_ms = timeout_ms
+        self.head = bytearray(7)
+        self.head_fields = memoryview(self.head)[:5]
+        self.word = bytearray(4)
+        self.one = bytearray(1)
+        self.back = b""         # bytes to read again before the stream's
+        self.at = 0
+        self.poll = None
+        try:
+            import select
 
-    def read(self, n):
-        data = self.rx.read(n)
-        if data is None or len(data) < n:
-            raise EOFError
-        return data
+            p = select.poll()
+            p.register(rx, select.POLLIN)
+            p.poll(0)           # a stream that cannot be polled fails here (io.BytesIO)
+            self.poll = p
+        except (ImportError, AttributeError, OSError, TypeError, ValueError):
+            pass                # no timeouts inside a frame; the host's resync still works
 
-    def readinto(self, buf, n):
-        # A blocking stream's readinto() fills the whole buffer or hits the end.
-        if self.rx.readinto(buf) != n:
-            raise EOFError
+    def _unread(self, data):
+        self.back = bytes(data) + self.back[self.at:]
+        self.at = 0
 
-    def send(self, kind, payload=b""):
-        head = struct.pack("<BI", kind, len(payload))
-        crc = micronn.crc32(payload, micronn.crc32(head))
-        self.tx.write(SYNC + head)
-        if payload:
-            self.tx.write(payload)
-        self.tx.write(struct.pack("<I", crc))
-
-    def receive(self, run_buf=None, run_n=0):
-        """(kind, payload). A run frame of exactly run_n bytes is read into
-        run_buf, so that steady-state inference allocates nothing."""
-        while True:
-            if self.read(1) == b"\xa5" and self.read(1) == b"\x5a":
+    def _fill(self, buf, nbytes):
+        """Fill buf (nbytes long) inside a frame: read-again bytes first, then
+        the stream, after at most timeout_ms of silence."""
+        if self.at < len(self.back):    # only ever byte buffers (see receive)
+            k = min(len(self.back) - self.at, nbytes)
+            buf[:k] = self.back[self.at:self.at + k]
+            self.at += k
+            if k == nbytes:
+                return
+            buf = memoryview(buf)[k:]
+            nbytes -= k
+        if self.poll is not None:
+            for _ in self.poll.ipoll(self.timeout_ms):
                 break
-        head = self.read(5)
-        kind, n = struct.unpack("<BI", head)
-        if n > MAX_PAYLOAD:
-            raise ValueError("frame length %d exceeds %d" % (n, MAX_PAYLOAD))
-        if run_buf is not None and kind == ord("R") and n == run_n:
-            self.readinto(run_buf, n)
-            payload = run_buf
-        else:
-            try:
-                payload = self.read(n) if n else b""
-            except MemoryError:
-                self.drain(n + 4)
-                gc.collect()
-                raise MemoryError("a frame of %d bytes does not fit in memory (%d free)" % (n, gc.mem_free())) from None
-        (crc,) = struct.unpack("<I", self.read(4))
-        if micronn.crc32(payload, micronn.crc32(head)) != crc:
-            raise ValueError("frame crc mismatch")
-        return kind, payload
+            else:
+                raise _Silence
+        if self.rx.readinto(buf) != nbytes:
+            raise EOFError
 
-    def drain(self, n):
-        while n > 0:
-            k = min(n, 64)
-            self.read(k)
-            n -= k
+    def send(self, kind, seq, payload=b""):
+        n = len(payload)
+        head = struct.pack("<BBHB", kind, seq, n & 0xFFFF, n >> 16)
+        crc = micronn.crc32(head)
+        self.tx.write(SYNC + head + struct.pack("<H", crc & 0xFFFF))
+        if 0 < n <= BLOCK:
+            self.tx.write(payload)
+            self.tx.write(struct.pack("<I", micronn.crc32(payload, crc)))
+        elif n:
+            mv = memoryview(payload)
+            for i in range(0, n, BLOCK):
+                blk = mv[i:i + BLOCK]
+                crc = micronn.crc32(blk, crc)
+                self.tx.write(blk)
+                self.tx.write(struct.pack("<I", crc))
+
+    def receive(self, run_buf=None, run_n=0, run_blocks=None):
+        """The next intact request: (kind, seq, payload). A run frame of exactly
+        run_n bytes is read into run_buf, so that steady-state inference
+        allocates nothing. Damaged, refused and abandoned frames are answered
+        here (n or e) and skipped."""
+        one = self.one
+        while True:
+            prev = -1
+            while True:
+                if self.at < len(self.back):
+                    b = self.back[self.at]
+                    self.at += 1
+                elif self.rx.readinto(one) == 1:
+                    b = one[0]
+                else:
+                    raise EOFError
+                if b == 0x5A and prev == 0xA5:
+                    break
+                prev = b
+            try:
+                self._fill(self.head, 7)
+            except _Silence:
+                self.send(_NOT_RECEIVED, 0, b"frame header cut short")
+                continue
+            crc = micronn.crc32(self.head_fields)
+            if crc & 0xFFFF != struct.unpack_from("<H", self.head, 5)[0]:
+                self._unread(self.head)
+                self.send(_NOT_RECEIVED, 0, b"frame header check failed")
+                continue
+            kind, seq, lo, hi = struct.unpack_from("<BBHB", self.head)
+            n = lo | hi << 16
+            if n > MAX_PAYLOAD:
+                self.send(_ERROR, seq, ("ValueError: frame length %d exceeds %d" % (n, MAX_PAYLOAD)).encode())
+                continue
+            if n == run_n and kind == _RUN and run_blocks is not None and self.at == len(self.back):
+                payload = run_buf
+                blocks = run_blocks
+                size = n // len(run_buf)
+            else:
+                try:
+                    payload = bytearray(n)
+                except MemoryError:
+                    payload = None
+                    gc.collect()
+                    try:
+                        payload = bytearray(n)
+                    except MemoryError:
+                        msg = "MemoryError: a frame of %d bytes does not fit in memory (%d free)" % (n, gc.mem_free())
+                        self.send(_ERROR, seq, msg.encode())
+                        continue
+                blocks = _blocks(payload, n) if n else ()
+                size = 1
+            got = 0
+            try:
+                for blk in blocks:
+                    k = len(blk) * size
+                    self._fill(blk, k)
+                    crc = micronn.crc32(blk, crc)
+                    self._fill(self.word, 4)
+                    if struct.unpack_from("<I", self.word)[0] != crc:
+                        self._unread(bytes(blk) + bytes(self.word))
+                        msg = "frame check failed in payload bytes %d..%d of %d" % (got, got + k - 1, n)
+                        self.send(_NOT_RECEIVED, seq, msg.encode())
+                        break
+                    got += k
+                else:
+                    return kind, seq, payload
+            except _Silence:
+                msg = "incomplete frame: %d of %d payload bytes came, then %d ms of silence" % (
+                    got, n, self.timeout_ms)
+                self.send(_NOT_RECEIVED, seq, msg.encode())
+            payload = blocks = blk = None
 
 
 def _buffer(shape, dtype):
@@ -121,39 +250,40 @@ def info(model):
     }
 
 
-def serve(rx=None, tx=None):
+def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
     """Answer frames until a quit frame or the end of input."""
-    link = _Link(rx or sys.stdin.buffer, tx or sys.stdout.buffer)
+    link = _Link(rx or sys.stdin.buffer, tx or sys.stdout.buffer, timeout_ms)
     if micropython is not None and hasattr(micropython, "kbd_intr"):
         micropython.kbd_intr(-1)  # payload bytes may contain Ctrl-C
     model = None
     out = None
     inp = None
     inp_n = 0
+    inp_blocks = None
     try:
         while True:
             try:
-                kind, payload = link.receive(inp, inp_n)
+                kind, seq, payload = link.receive(inp, inp_n, inp_blocks)
             except EOFError:
                 return
-            except (ValueError, MemoryError) as e:
-                link.send(ord("e"), ("%s: %s" % (type(e).__name__, e)).encode())
-                continue
             try:
-                if kind == ord("R"):
+                if kind == _RUN:
                     if model is None:
                         raise ValueError("no model loaded")
                     if payload is not inp:
-                        raise ValueError("input of %d bytes; the model takes %d" % (len(payload), inp_n))
+                        if len(payload) != inp_n:
+                            raise ValueError("input of %d bytes; the model takes %d" % (len(payload), inp_n))
+                        if model.input_dtype == "float32":
+                            payload = array("f", payload)
                     t0 = ticks_us()
-                    model.run(inp, out)
+                    model.run(payload, out)
                     dt = ticks_diff(ticks_us(), t0)
-                    link.send(ord("r"), struct.pack("<I", dt & 0xFFFFFFFF) + out)
-                elif kind == ord("L") or kind == ord("O"):
-                    model = out = inp = None
+                    link.send(_RESULT, seq, struct.pack("<I", dt & 0xFFFFFFFF) + out)
+                elif kind == _LOAD or kind == _OPEN:
+                    model = out = inp = inp_blocks = None
                     gc.collect()
                     free0 = gc.mem_free()
-                    if kind == ord("L"):
+                    if kind == _LOAD:
                         model = micronn.Model(payload)
                     else:
                         with open(payload.decode(), "rb") as f:
@@ -162,22 +292,26 @@ def serve(rx=None, tx=None):
                     gc.collect()
                     heap_used = free0 - gc.mem_free()
                     inp, inp_n = _buffer(model.input_shape, model.input_dtype)
+                    inp_blocks = _blocks(inp, inp_n)
                     out = _buffer(model.output_shape, model.output_dtype)[0]
                     d = info(model)
                     d["heap_used"] = heap_used
                     d["mem_free"] = gc.mem_free()
-                    link.send(ord("k"), repr(d).encode())
-                elif kind == ord("I"):
-                    link.send(ord("k"), repr(info(model)).encode())
-                elif kind == ord("P"):
-                    link.send(ord("k"), payload)
-                elif kind == ord("Q"):
-                    link.send(ord("k"), b"{}")
+                    link.send(_OK, seq, repr(d).encode())
+                elif kind == _INFO:
+                    d = info(model)
+                    gc.collect()
+                    d["mem_free"] = gc.mem_free()
+                    link.send(_OK, seq, repr(d).encode())
+                elif kind == _PING:
+                    link.send(_OK, seq, payload)
+                elif kind == _QUIT:
+                    link.send(_OK, seq, b"{}")
                     return
                 else:
                     raise ValueError("unknown frame type %d" % kind)
             except Exception as e:  # noqa: BLE001 - every error goes back to the host
-                link.send(ord("e"), ("%s: %s" % (type(e).__name__, e)).encode())
+                link.send(_ERROR, seq, ("%s: %s" % (type(e).__name__, e)).encode())
     finally:
         if micropython is not None and hasattr(micropython, "kbd_intr"):
             micropython.kbd_intr(3)

@@ -1,8 +1,10 @@
-// micronn QEMU boards: a ticks clock and the ROMFS segment.
+// micronn QEMU boards: a ticks clock, the ROMFS segment and select.poll on stdin.
 #include "py/mphal.h"
 #include "py/mperrno.h"
 #include "py/runtime.h"
+#include "py/stream.h"
 #include "extmod/vfs.h"
+#include "uart.h"
 
 // Ticks. Under `qemu -icount shift=0` every instruction advances the virtual
 // clock by 1 ns. The counters below accumulate timer deltas in 32-bit
@@ -98,4 +100,35 @@ mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
         default:
             return MP_OBJ_NEW_SMALL_INT(-MP_EINVAL);
     }
+}
+
+// select.poll on sys.stdin, as on real ports: the inference server times out
+// inside a frame whose bytes stop coming. The qemu port's mp_hal_stdio_poll
+// never reports input, and its UART cannot be read without taking the byte, so
+// the linker redirects both stdio hooks here (qemu.mk: --wrap): a poll takes
+// one byte from the UART and holds it, and the next read hands it out first.
+static int rx_held = UART_RX_NO_CHAR;
+
+int __real_mp_hal_stdin_rx_chr(void);
+
+uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags) {
+    uintptr_t ready = poll_flags & MP_STREAM_POLL_WR;
+    if (poll_flags & MP_STREAM_POLL_RD) {
+        if (rx_held == UART_RX_NO_CHAR) {
+            rx_held = uart_rx_chr();
+        }
+        if (rx_held != UART_RX_NO_CHAR) {
+            ready |= MP_STREAM_POLL_RD;
+        }
+    }
+    return ready;
+}
+
+int __wrap_mp_hal_stdin_rx_chr(void) {
+    if (rx_held != UART_RX_NO_CHAR) {
+        int c = rx_held;
+        rx_held = UART_RX_NO_CHAR;
+        return c;
+    }
+    return __real_mp_hal_stdin_rx_chr();
 }

@@ -10,6 +10,10 @@
 #define MICROPY_PY_TIME (1)
 #define MICROPY_PY_TIME_TIME_TIME_NS (0)
 
+// select.poll on sys.stdin (board.c): the inference server's frame timeout.
+#undef MICROPY_PY_SELECT
+#define MICROPY_PY_SELECT (1)
+
 #undef MICROPY_VFS_ROM_IOCTL
 #define MICROPY_VFS_ROM_IOCTL (1)
 

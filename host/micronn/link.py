@@ -2,73 +2,307 @@
 
 One transport layer for every target: a ``Link`` needs only ``read(n)`` and
 ``write(data)`` on some byte stream (the pipes of a unix firmware process, a
-pty of a QEMU board, a USB serial port).
+pty of a QEMU board, a USB serial port). ``read(n)`` may return fewer bytes, or
+none, when its own (short) timeout passes; the link keeps reading until
+``timeout`` seconds of silence.
+
+Frame, both ways (device/mnserver.py has the same description)::
+
+    a5 5a | kind u8 | seq u8 | length u24 LE | check u16 LE | block | crc | block | crc ...
+
+``check`` is the low half of the CRC-32 (zlib's) of kind, seq and length; the
+payload follows in blocks of ``BLOCK`` bytes (the last one shorter, none for an
+empty payload), each followed by ``crc`` u32 LE, the running CRC-32 of kind,
+seq, length and the payload so far.
+Every request carries a sequence number 1..255; the board's one reply to it
+carries the same number: ``k`` ok, ``r`` result, ``e`` error (the request
+arrived and failed: ``DeviceError``), ``n`` not received (the frame was damaged
+or stopped coming, nothing was done; seq 0 when the damaged part was a header).
+
+Faults and what the host does:
+
+* noise before or between frames is skipped (a header whose check fails is read
+  again from the byte after its sync, so noise never hides a frame);
+* a reply with another seq is a late answer to an earlier request: dropped;
+* a damaged reply, an ``n`` reply, silence for ``timeout`` seconds: the link
+  resynchronises (``resync``: ``RESYNC_FILL`` zero bytes, enough to complete any
+  frame part the board may still be waiting for, then a ping with a random
+  nonce; everything up to the matching reply is read and dropped, except a
+  reply to the request in flight). Then the request is sent once more if that
+  is safe: PING, INFO, RUN and OPEN always (repeating them changes nothing);
+  LOAD and QUIT only if the board did not act on the first one (it said ``n``
+  for it, or the resync went through cleanly with no reply to it: the server
+  answers in order, so it never read that frame). Otherwise, or if the second
+  attempt fails too, a ``MicronnError`` says what happened;
+* the stream itself failing (the port vanished, the firmware process exited):
+  ``MicronnError`` at once; the next request resynchronises first.
 """
 
 from __future__ import annotations
 
 import ast
+import os
 import struct
+import time
 import zlib
 
 from .errors import MicronnError
 
 SYNC = b"\xa5\x5a"
 LOAD, OPEN, RUN, INFO, PING, QUIT = (ord(c) for c in "LORIPQ")
-OK, RESULT, ERROR = (ord(c) for c in "kre")
+OK, RESULT, ERROR, NOT_RECEIVED = (ord(c) for c in "kren")
+NAMES = {LOAD: "load", OPEN: "open", RUN: "run", INFO: "info", PING: "ping", QUIT: "quit"}
+IDEMPOTENT = frozenset((PING, INFO, RUN, OPEN))
+BLOCK = 1024
 MAX_PAYLOAD = 8 * 1024 * 1024
+RESYNC_FILL = BLOCK + 16        # > the most the board can be waiting for: a block and its crc
+SKIP_LIMIT = 16 * 1024          # noise bytes tolerated while waiting for one frame
 
 
 class DeviceError(MicronnError):
     """The board answered with an error (its exception type and message)."""
 
 
-class Link:
-    def __init__(self, stream, name: str = "board"):
-        self.stream = stream      # read(n) -> bytes (may be short on timeout), write(bytes)
-        self.name = name
+def header(kind: int, seq: int, length: int) -> bytes:
+    """A frame's sync and header (the blocks follow); length < 2**24."""
+    fields = struct.pack("<BBI", kind, seq, length)[:5]
+    return SYNC + fields + struct.pack("<H", zlib.crc32(fields) & 0xFFFF)
 
-    def _read(self, n: int) -> bytes:
+
+def frame(kind: int, seq: int, payload: bytes = b"") -> bytes:
+    """One whole frame."""
+    head = header(kind, seq, len(payload))
+    parts = [head]
+    crc = zlib.crc32(head[2:7])
+    mv = memoryview(payload)
+    for i in range(0, len(payload), BLOCK):
+        blk = mv[i:i + BLOCK]
+        crc = zlib.crc32(blk, crc)
+        parts += [blk, struct.pack("<I", crc)]
+    return b"".join(parts)
+
+
+class _Fault(Exception):
+    """Something went wrong on the line; the link resynchronises."""
+
+
+class _Timeout(_Fault):
+    pass
+
+
+class _Damaged(_Fault):
+    pass
+
+
+class _NotReceived(_Fault):
+    def __init__(self, reason: str, ours: bool):
+        super().__init__(reason)
+        self.ours = ours          # False: a damaged header, perhaps this request's
+
+
+class _Lost(Exception):
+    """The stream itself failed: nothing more can be read or written."""
+
+
+class Link:
+    def __init__(self, stream, name: str = "board", timeout: float | None = None, retries: int = 1):
+        self.stream = stream      # read(n) -> bytes (short or empty on its timeout), write(bytes)
+        self.name = name
+        self.timeout = float(timeout if timeout is not None else getattr(stream, "timeout", None) or 60.0)
+        self.retries = retries
+        self.synced = True
+        self.stats = {"resyncs": 0, "retries": 0, "not_received": 0, "stale": 0, "damaged": 0, "noise": 0}
+        self._seq = 0
+        self._back = b""
+        self._seen = b""          # the last noise bytes, for error messages
+
+    # -- bytes ---------------------------------------------------------------
+
+    def _next_seq(self) -> int:
+        self._seq = self._seq % 255 + 1
+        return self._seq
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self.stream.write(data)
+        except (OSError, EOFError) as e:
+            raise _Lost(str(e) or type(e).__name__) from None
+
+    def _read(self, n: int, deadline: float) -> bytes:
         data = b""
+        if self._back:
+            data, self._back = self._back[:n], self._back[n:]
         while len(data) < n:
-            chunk = self.stream.read(n - len(data))
-            if not chunk:
-                raise MicronnError(f"{self.name}: no answer (connection closed or timed out)")
-            data += chunk
+            try:
+                chunk = self.stream.read(n - len(data))
+            except (OSError, EOFError) as e:
+                raise _Lost(str(e) or type(e).__name__) from None
+            if chunk:
+                data += chunk
+            elif time.monotonic() >= deadline:
+                raise _Timeout("silence")
         return data
 
-    def send(self, kind: int, payload: bytes = b"") -> None:
-        if len(payload) > MAX_PAYLOAD:
-            raise MicronnError(f"payload of {len(payload)} bytes exceeds the protocol limit {MAX_PAYLOAD}")
-        head = struct.pack("<BI", kind, len(payload))
-        crc = zlib.crc32(payload, zlib.crc32(head))
-        self.stream.write(SYNC + head + payload + struct.pack("<I", crc))
-
-    def receive(self) -> tuple[int, bytes]:
-        skipped = 0
+    def _frame(self, silence: float) -> tuple[int, int, bytes]:
+        """The next intact frame: (kind, seq, payload). Skips noise; raises
+        _Damaged for a frame whose payload fails its check, _Timeout after
+        `silence` seconds without the frame."""
+        deadline = time.monotonic() + silence
+        seen = bytearray()
+        prev = -1
         while True:
-            b = self._read(1)
-            if b == SYNC[:1] and self._read(1) == SYNC[1:]:
-                break
-            skipped += 1
-            if skipped > 4096:
-                raise MicronnError(f"{self.name}: no frame in the last 4096 bytes (is the server running?)")
-        head = self._read(5)
-        kind, n = struct.unpack("<BI", head)
-        if n > MAX_PAYLOAD:
-            raise MicronnError(f"{self.name}: frame length {n} exceeds the protocol limit")
-        payload = self._read(n)
-        (crc,) = struct.unpack("<I", self._read(4))
-        if zlib.crc32(payload, zlib.crc32(head)) != crc:
-            raise MicronnError(f"{self.name}: frame checksum mismatch")
-        return kind, payload
+            c = self._read(1, deadline)[0]
+            seen.append(c)
+            if prev == 0xA5 and c == 0x5A:
+                head = self._read(7, deadline)
+                kind, seq, lo, hi, check = struct.unpack("<BBHBH", head)
+                n = lo | hi << 16
+                if zlib.crc32(head[:5]) & 0xFFFF == check and n <= MAX_PAYLOAD:
+                    break
+                self._back = head + self._back      # read again from the byte after the false sync
+                c = -1
+            prev = c
+            if len(seen) > SKIP_LIMIT:
+                self._noise(seen)
+                raise _Damaged(f"{len(seen)} bytes without a frame")
+        self._noise(seen[:-2])
+        crc = zlib.crc32(head[:5])
+        payload = []
+        for i in range(0, n, BLOCK):
+            k = min(BLOCK, n - i)
+            blk = self._read(k + 4, time.monotonic() + silence)
+            crc = zlib.crc32(blk[:k], crc)
+            if struct.unpack_from("<I", blk, k)[0] != crc:
+                self._back = blk + self._back
+                self.stats["damaged"] += 1
+                raise _Damaged("a frame from the board failed its check")
+            payload.append(blk[:k])
+        return kind, seq, b"".join(payload)
+
+    def _noise(self, seen: bytes) -> None:
+        if seen:
+            self.stats["noise"] += len(seen)
+            self._seen = (self._seen + bytes(seen))[-160:]
+
+    def _reply(self, seq: int) -> tuple[int, bytes]:
+        while True:
+            try:
+                kind, rseq, data = self._frame(self.timeout)
+            except _Timeout:
+                raise _Timeout(f"no answer within {self.timeout:g} s") from None
+            if kind == NOT_RECEIVED and rseq in (seq, 0):
+                self.stats["not_received"] += 1
+                raise _NotReceived(data.decode("utf-8", "replace"), ours=rseq == seq)
+            if rseq == seq:
+                return kind, data
+            self.stats["stale"] += 1
+
+    def read_frame(self, timeout: float | None = None) -> tuple[int, int, bytes]:
+        """The next intact frame from the board, (kind, seq, payload), whatever
+        it answers: for diagnostics and tests that write raw bytes to the stream."""
+        try:
+            return self._frame(self.timeout if timeout is None else timeout)
+        except _Timeout:
+            raise MicronnError(f"{self.name}: no frame within {timeout or self.timeout:g} s") from None
+        except _Damaged as e:
+            raise MicronnError(f"{self.name}: {e}") from None
+        except _Lost as e:
+            raise MicronnError(f"{self.name}: link lost ({e})") from None
+
+    # -- resynchronisation ---------------------------------------------------
+
+    def resync(self, pending: int | None = None, wait: float | None = None):
+        """Bring the board's server and this link back into step.
+
+        Returns (reply, not_received): the reply to request `pending` if it
+        arrived meanwhile, and whether the board said it did not receive that
+        request. Raises MicronnError if the board does not answer."""
+        wait = self.timeout if wait is None else wait
+        if pending is None:
+            self._seen = b""
+        reply, not_received = None, False
+        nonces = {}
+        try:
+            for _ in range(2):
+                seq = self._next_seq()
+                nonces[seq] = os.urandom(8)
+                self._write(bytes(RESYNC_FILL) + frame(PING, seq, nonces[seq]))
+                end = time.monotonic() + wait
+                while time.monotonic() < end:
+                    try:
+                        kind, rseq, data = self._frame(end - time.monotonic())
+                    except _Timeout:
+                        break
+                    except _Damaged:
+                        continue
+                    if rseq in nonces and kind == OK and data == nonces[rseq]:
+                        self.synced = True
+                        self.stats["resyncs"] += 1
+                        return reply, not_received
+                    if pending is not None and rseq == pending:
+                        if kind == NOT_RECEIVED:
+                            not_received = True
+                            self.stats["not_received"] += 1
+                        else:
+                            reply = (kind, data)
+                    else:
+                        self.stats["stale"] += 1
+        except _Lost as e:
+            self.synced = False
+            raise MicronnError(f"{self.name}: link lost ({e})") from None
+        self.synced = False
+        seen = self._seen.decode("utf-8", "replace").strip()
+        raise MicronnError(f"{self.name}: the board does not answer (no reply to a resync within {wait:g} s;"
+                           " is the inference server running?)" + (f"; last bytes from it: {seen!r}" if seen else ""))
+
+    # -- requests ------------------------------------------------------------
 
     def request(self, kind: int, payload: bytes = b"") -> tuple[int, bytes]:
-        self.send(kind, payload)
-        reply, data = self.receive()
-        if reply == ERROR:
-            raise DeviceError(f"{self.name}: {data.decode('utf-8', 'replace')}")
-        return reply, data
+        """Send one request and return its reply (kind, payload); see the
+        module docstring for what happens on faults."""
+        if len(payload) > MAX_PAYLOAD:
+            raise MicronnError(f"payload of {len(payload)} bytes exceeds the protocol limit {MAX_PAYLOAD}")
+        what = NAMES.get(kind, f"request {kind}")
+        self._seen = b""
+        if not self.synced:
+            self.resync()
+        attempt = 0
+        while True:
+            seq = self._next_seq()
+            mark = (self.stats["noise"], self.stats["damaged"])
+            try:
+                self._write(frame(kind, seq, payload))
+                reply = self._reply(seq)
+                break
+            except _Lost as e:
+                self.synced = False
+                raise MicronnError(f"{self.name}: {what}: link lost ({e})") from None
+            except _Fault as fault:
+                got, not_received = self.resync(pending=seq)
+                if got is not None:
+                    reply = got
+                    break
+                # Every byte from the board since the request went out was an
+                # intact frame, and none answered it: the board never read it.
+                clean = mark == (self.stats["noise"], self.stats["damaged"])
+                unread = not_received or clean or (isinstance(fault, _NotReceived) and fault.ours)
+                if attempt < self.retries and (kind in IDEMPOTENT or unread):
+                    attempt += 1
+                    self.stats["retries"] += 1
+                    continue
+                if isinstance(fault, _NotReceived) and (fault.ours or not_received):
+                    why = f"the board did not get the whole frame ({fault})"
+                elif not_received:
+                    why = f"{fault}; the board did not get the whole frame"
+                else:
+                    why = str(fault)
+                tail = "" if unread or kind in IDEMPOTENT else \
+                    f"; not repeated, as the board may have acted on it: {what} again"
+                raise MicronnError(f"{self.name}: {what} failed: {why}; the link is back in step{tail}") from None
+        rkind, rdata = reply
+        if rkind == ERROR:
+            raise DeviceError(f"{self.name}: {rdata.decode('utf-8', 'replace')}")
+        return rkind, rdata
 
     # -- the operations ------------------------------------------------------
 

@@ -31,10 +31,15 @@ def firmware_path(board: str) -> Path:
     raise MicronnError(f"unknown board {board!r}")
 
 
-class _PipeStream:
-    """read(n)/write(b) over a child's pipes, with a timeout on reads."""
+# How long one read of a stream waits; the link counts its own timeout over many.
+READ_SLICE = 0.1
 
-    def __init__(self, proc: subprocess.Popen, timeout: float):
+
+class _PipeStream:
+    """read(n)/write(b) over a child's pipes: a read returns b"" when nothing
+    came within `timeout` seconds, and raises EOFError when the child is gone."""
+
+    def __init__(self, proc: subprocess.Popen, timeout: float = READ_SLICE):
         self.proc, self.timeout = proc, timeout
 
     def read(self, n: int) -> bytes:
@@ -42,14 +47,14 @@ class _PipeStream:
         ready, _, _ = select.select([fd], [], [], self.timeout)
         if not ready:
             return b""
-        return os.read(fd, n)
+        data = os.read(fd, n)
+        if not data:
+            raise EOFError("the unix firmware closed its output (it exited)")
+        return data
 
     def write(self, data: bytes) -> None:
-        try:
-            self.proc.stdin.write(data)
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            raise MicronnError("unix firmware exited unexpectedly") from None
+        self.proc.stdin.write(data)       # BrokenPipeError (an OSError) once the child is gone
+        self.proc.stdin.flush()
 
 
 class UnixTarget:
@@ -64,10 +69,11 @@ class UnixTarget:
                                " (or `make firmware`)")
         self.proc = subprocess.Popen([str(exe), "-c", SERVE], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.link = Link(_PipeStream(self.proc, timeout), name="unix")
+        self.link = Link(_PipeStream(self.proc), name="unix", timeout=timeout)
 
     def close(self) -> None:
         if self.proc.poll() is None:
+            self.link.timeout, self.link.retries = 5, 0
             try:
                 self.link.quit()
             except MicronnError:
@@ -101,7 +107,9 @@ class SerialTarget:
             self.transport = SerialTransport(port, baudrate=115200, timeout=timeout)
         except TransportError as e:
             raise MicronnError(f"{self.name}: cannot open {port} ({e})") from None
-        self._wake()
+        if not self._wake(tries=4):
+            self._stop_server()         # left running by a session that ended without closing
+            self._wake()
         for attempt in range(4):
             try:
                 self.transport.enter_raw_repl(soft_reset=False, timeout_overall=5)
@@ -110,10 +118,11 @@ class SerialTarget:
                 if attempt == 3:
                     self.transport.close()
                     raise MicronnError(f"{self.name}: no MicroPython raw REPL on {port} ({e})") from None
-        self.link = Link(self.transport.serial, name=self.name)
+        self.timeout = timeout
+        self.link = Link(self.transport.serial, name=self.name, timeout=timeout)
         self.serving = False
 
-    def _wake(self, tries: int = 40) -> None:
+    def _wake(self, tries: int = 40) -> bool:
         """A board that is still booting drops what it is sent: interrupt until
         a prompt answers (a friendly or raw REPL), for up to ~20 s."""
         import time
@@ -128,9 +137,26 @@ class SerialTarget:
                 if n:
                     seen += ser.read(n)
                     if b">>> " in seen or b"raw REPL" in seen or seen.endswith(b">"):
-                        return
+                        return True
                 else:
                     time.sleep(0.02)
+        return False
+
+    def _stop_server(self) -> None:
+        """If the inference server answers on this port (an earlier session
+        ended without quitting it, perhaps in the middle of a frame), bring it
+        back into step and quit it: the raw REPL it ran from answers again."""
+        ser = self.transport.serial
+        old = ser.timeout
+        ser.timeout = READ_SLICE
+        link = Link(ser, name=self.name, timeout=2, retries=0)
+        try:
+            link.resync()
+            link.quit()
+        except MicronnError:
+            pass                        # no server: a board still booting, or not micronn
+        finally:
+            ser.timeout = old
 
     def exec(self, code: str) -> str:
         """Run code in the raw REPL (before the server starts); its output."""
@@ -159,21 +185,28 @@ class SerialTarget:
         except TransportError as e:
             raise MicronnError(f"{self.name}: could not start the server ({e})") from None
         self.serving = True
+        # From here the link keeps time: short reads, and a bound on writes to
+        # a board that stopped reading.
+        ser = self.transport.serial
+        ser.timeout, ser.write_timeout = READ_SLICE, self.timeout
         self.link.ping()
 
     def close(self) -> None:
         if self.serving:
             self.serving = False
-            old = self.transport.serial.timeout
-            self.transport.serial.timeout = 5
+            self.link.timeout, self.link.retries = 5, 0
             try:
                 self.link.quit()
+                self.transport.serial.timeout = 5
                 self.transport.follow(timeout=5)
+                self.transport.serial.timeout, self.transport.serial.write_timeout = self.timeout, None
             except Exception:  # noqa: BLE001 - closing a link that may already be broken
                 pass
-            self.transport.serial.timeout = old
         try:
             self.transport.exit_raw_repl()
+        except Exception:  # noqa: BLE001 - the port may be gone (the board was reset or killed)
+            pass
+        try:
             self.transport.close()
         except OSError:
             pass
