@@ -6,7 +6,7 @@ BOARD ?= unix
 QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test demo firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus \
+.PHONY: setup test demo firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke \
 	compile-check
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
@@ -46,6 +46,7 @@ test: setup
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory compile-check
 	$(MAKE) --no-print-directory fuzz-check
+	$(MAKE) --no-print-directory fuzz-smoke
 	$(PY) -m pytest
 
 # The C module compiles warning-free (-Wall -Wextra -Werror) with each real board
@@ -81,6 +82,18 @@ fuzz-corpus: setup
 # Replays the committed corpus (including every crash found so far) under the sanitizers.
 fuzz-check: $(FUZZ_BIN)
 	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus
+
+# A short campaign for `make test` (FUZZ_SMOKE_SECONDS): fresh seeds and the committed
+# corpus, new inputs and any crash, leak or UB report (which fails the build) in a scratch dir.
+FUZZ_SMOKE_SECONDS ?= 60
+FUZZ_SMOKE := build/fuzz/smoke
+
+fuzz-smoke: $(FUZZ_BIN) setup
+	rm -rf $(FUZZ_SMOKE) && mkdir -p $(FUZZ_SMOKE)/new
+	$(PY) tests/fuzz/make_corpus.py $(FUZZ_SMOKE)/seeds
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SMOKE_SECONDS) -max_len=400000 -timeout=30 -print_final_stats=1 \
+		-artifact_prefix=$(FUZZ_SMOKE)/ $(FUZZ_SMOKE)/new $(FUZZ_SMOKE)/seeds tests/fuzz/corpus \
+		|| { echo "fuzz-smoke: the fuzzer found a problem; reproducer: $$(ls $(FUZZ_SMOKE)/*-* 2>/dev/null)"; exit 1; }
 
 fuzz: $(FUZZ_BIN) fuzz-corpus
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=400000 -print_final_stats=1 \
