@@ -71,31 +71,34 @@ static void conv_direct(const mnn_conv_args_t *a) {
 // order 0, 2, 1, 3 (two words: (e0, e2), (e1, e3)), then column 1's. The last
 // K % 4 elements follow in plain order, column 0's then column 1's.
 
-static const uint8_t slot_in_group[4] = { 0, 2, 1, 3 };
+#define MNN_CONV_TMP 256
 
-// Writes a column's values one at a time, in order.
-typedef struct {
-    int16_t *grp;       // current group of this column
-    int16_t *tail;      // where this column's last K % 4 values go
-    uint32_t i;         // index within the group
-    uint32_t left;      // values before the tail
-} col_writer_t;
-
-static inline void put(col_writer_t *w, int32_t v) {
-    if (w->left) {
-        w->grp[slot_in_group[w->i]] = (int16_t)v;
-        w->left--;
-        if (++w->i == 4) {
-            w->i = 0;
-            w->grp += 8;
+// Element by element: the fallback for long columns of an odd channel count.
+static void fill_slow(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
+    int16_t *col, uint32_t j) {
+    static const uint8_t slot[4] = { 0, 2, 1, 3 };
+    const mnn_geom_t *g = &a->g;
+    const uint32_t fc = g->in_c / a->groups;
+    const uint32_t K = g->k_h * g->k_w * fc;
+    const uint32_t k4 = K & ~3u, tail = K - k4;
+    uint32_t k = 0;
+    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+            const int in = iy >= 0 && iy < (int32_t)g->in_h && ix >= 0 && ix < (int32_t)g->in_w;
+            for (uint32_t c = 0; c < fc; c++, k++) {
+                int16_t v = in ? (int16_t)(xb[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0 + c]
+                    + a->input_offset) : 0;
+                col[k < k4 ? 8 * (k >> 2) + 4 * j + slot[k & 3] : 2 * k4 + j * tail + (k - k4)] = v;
+            }
         }
-    } else {
-        *w->tail++ = (int16_t)v;
     }
 }
 
 // Column j of the buffer for the output pixel whose receptive field starts at
 // (iy0, ix0), channels ic0 .. ic0 + fc of the image xb.
+__attribute__((noinline))
 static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
     int16_t *col, uint32_t j) {
     const mnn_geom_t *g = &a->g;
@@ -139,30 +142,64 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         }
         return;
     }
-    col_writer_t w = { col + 4 * j, col + 2 * k4 + j * (K - k4), 0, k4 };
-    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+    // Any channel count: the values in plain order on the stack first (taps
+    // clipped to the input once per row), then copied into the column.
+    if (K > MNN_CONV_TMP) {
+        fill_slow(a, xb, iy0, ix0, ic0, col, j);
+        return;
+    }
+    int16_t tmp[MNN_CONV_TMP];
+    int16_t *t = tmp;
+    const uint32_t k_h = g->k_h, k_w = g->k_w, dil_w = g->dil_w, in_w = g->in_w, in_c = g->in_c;
+    for (uint32_t ky = 0; ky < k_h; ky++) {
         const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
-        const int row_in = iy >= 0 && iy < (int32_t)g->in_h;
-        for (uint32_t kx = 0; kx < g->k_w; kx++) {
-            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
-            if (!row_in || ix < 0 || ix >= (int32_t)g->in_w) {
-                for (uint32_t c = 0; c < fc; c++) {
-                    put(&w, 0);
+        uint32_t kx0 = k_w, kx1 = k_w;      // the taps of this row inside the input
+        if (iy >= 0 && iy < (int32_t)g->in_h) {
+            kx0 = ix0 >= 0 ? 0 : ((uint32_t)(-ix0) + dil_w - 1) / dil_w;
+            int32_t over = ix0 + (int32_t)((k_w - 1) * dil_w) - (int32_t)(in_w - 1);
+            kx1 = over <= 0 ? k_w : k_w - ((uint32_t)over + dil_w - 1) / dil_w;
+            kx0 = kx0 > k_w ? k_w : kx0;
+            kx1 = kx1 < kx0 ? kx0 : kx1;
+        }
+        for (uint32_t i = kx0 * fc; i; i--) {
+            *t++ = 0;
+        }
+        if (kx1 > kx0) {
+            const int8_t *xp = xb + (((uint32_t)iy * in_w + (uint32_t)(ix0 + (int32_t)(kx0 * dil_w))) * in_c + ic0);
+            if (dil_w == 1 && fc == in_c) {
+                // the row's taps are one run of the input
+                for (uint32_t i = (kx1 - kx0) * fc; i; i--) {
+                    *t++ = (int16_t)(*xp++ + off);
                 }
-                continue;
-            }
-            const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
-            for (uint32_t c = 0; c < fc; c++) {
-                put(&w, x[c] + off);
+            } else {
+                for (uint32_t kx = kx0; kx < kx1; kx++, xp += dil_w * in_c) {
+                    for (uint32_t c = 0; c < fc; c++) {
+                        *t++ = (int16_t)(xp[c] + off);
+                    }
+                }
             }
         }
+        for (uint32_t i = (k_w - kx1) * fc; i; i--) {
+            *t++ = 0;
+        }
+    }
+    int16_t *dst = col + 4 * j;
+    uint32_t k = 0;
+    for (; k < k4; k += 4, dst += 8) {
+        dst[0] = tmp[k];
+        dst[1] = tmp[k + 2];
+        dst[2] = tmp[k + 1];
+        dst[3] = tmp[k + 3];
+    }
+    dst = col + 2 * k4 + j * (K - k4);
+    for (; k < K; k++) {
+        *dst++ = tmp[k];
     }
 }
 
 // Sums of rows w0, w1 (K int8 weights each) with columns 0 and 1 of the
 // buffer: s[0] = w0.c0, s[1] = w0.c1, s[2] = w1.c0, s[3] = w1.c1.
-__attribute__((noinline))
-static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, uint32_t K, uint32_t s[4]) {
+static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, uint32_t K, uint32_t s[4]) {
     const uint32_t k4 = K & ~3u, tail = K - k4;
     const int16_t *end = col + 2 * k4;
     #if MNN_DSP
@@ -226,21 +263,29 @@ static void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, uint
     s[3] = r11;
 }
 
-// Channel oc's sums for two pixels, requantized into y0[oc] and y1[oc].
-static inline void finish2(const mnn_conv_args_t *a, uint32_t oc, uint32_t s0, uint32_t s1, int8_t *y0, int8_t *y1) {
-    if (a->bias) {
-        uint32_t b = (uint32_t)mnn_ld32(a->bias, oc);
-        s0 += b;
-        s1 += b;
+__attribute__((noinline))
+static void requant2(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n, int8_t *y0, int8_t *y1) {
+    mnn_rq_block_apply2(blk, sums, n, y0, y1);
+}
+
+// Channels [c0, c1) for the two pixels whose columns are in col: all sums
+// first, then their requantization (two tight loops rather than one that
+// runs out of registers).
+static void gemm_block(const mnn_conv_args_t *a, const mnn_rq_block_t *blk, const int16_t *col, uint32_t K,
+    uint32_t c0, uint32_t c1, int8_t *y0, int8_t *y1) {
+    uint32_t sums[2 * MNN_RQ_BLOCK];     // pixel 0 of channel i at 2i, pixel 1 at 2i + 1
+    for (uint32_t oc = c0; oc < c1; oc += 2) {
+        // Channels oc and od = oc + 1 (oc again for an odd last one).
+        const uint32_t od = oc + 1 < c1 ? oc + 1 : oc;
+        uint32_t s[4];
+        dot_2x2(a->weights + oc * K, a->weights + od * K, col, K, s);
+        uint32_t *p = sums + 2 * (oc - c0);
+        p[0] = s[0];
+        p[1] = s[1];
+        p[2 * (od - oc)] = s[2];
+        p[2 * (od - oc) + 1] = s[3];
     }
-    const mnn_rq_t q = mnn_rq_prepare(mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc));
-    const int32_t off = a->output_offset, lo = a->act_min, hi = a->act_max;
-    int32_t v0 = mnn_rq_apply(&q, (int32_t)s0) + off;
-    int32_t v1 = mnn_rq_apply(&q, (int32_t)s1) + off;
-    v0 = v0 < lo ? lo : (v0 > hi ? hi : v0);
-    v1 = v1 < lo ? lo : (v1 > hi ? hi : v1);
-    y0[oc] = (int8_t)v0;
-    y1[oc] = (int8_t)v1;
+    requant2(blk, sums, c1 - c0, y0 + c0, y1 + c0);
 }
 
 static void conv_im2col(const mnn_conv_args_t *a) {
@@ -251,30 +296,24 @@ static void conv_im2col(const mnn_conv_args_t *a) {
     const uint32_t plane = g->out_h * g->out_w;
     const uint32_t pixels = g->batches * plane;
     int16_t *col = a->scratch;
-    for (uint32_t p = 0; p < pixels; p += 2) {
-        // Output pixels p and q (q == p for an odd last one: computed twice).
-        const uint32_t q = p + 1 < pixels ? p + 1 : p;
-        const uint32_t pp[2] = { p, q };
-        const int8_t *xb[2];
-        int32_t iy0[2], ix0[2];
-        for (int j = 0; j < 2; j++) {
-            uint32_t b = pp[j] / plane, r = pp[j] % plane;
-            xb[j] = a->input + b * g->in_h * g->in_w * g->in_c;
-            iy0[j] = (int32_t)((r / g->out_w) * g->stride_h) - g->pad_top;
-            ix0[j] = (int32_t)((r % g->out_w) * g->stride_w) - g->pad_left;
-        }
-        int8_t *y0 = a->output + p * g->out_c, *y1 = a->output + q * g->out_c;
-        for (uint32_t grp = 0; grp < a->groups; grp++) {
-            fill_column(a, xb[0], iy0[0], ix0[0], grp * fc, col, 0);
-            fill_column(a, xb[1], iy0[1], ix0[1], grp * fc, col, 1);
-            const uint32_t oc_end = (grp + 1) * oc_per_group;
-            for (uint32_t oc = grp * oc_per_group; oc < oc_end; oc += 2) {
-                // Channels oc and od = oc + 1 (oc again for an odd last one).
-                const uint32_t od = oc + 1 < oc_end ? oc + 1 : oc;
-                uint32_t s[4];
-                dot_2x2(a->weights + oc * K, a->weights + od * K, col, K, s);
-                finish2(a, oc, s[0], s[1], y0, y1);
-                finish2(a, od, s[2], s[3], y0, y1);
+    mnn_rq_block_t blk;
+    for (uint32_t grp = 0; grp < a->groups; grp++) {
+        const uint32_t grp_end = (grp + 1) * oc_per_group;
+        for (uint32_t c0 = grp * oc_per_group; c0 < grp_end; c0 += MNN_RQ_BLOCK) {
+            const uint32_t c1 = grp_end - c0 > MNN_RQ_BLOCK ? c0 + MNN_RQ_BLOCK : grp_end;
+            mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, c1 - c0, a->output_offset, a->act_min,
+                a->act_max);
+            for (uint32_t p = 0; p < pixels; p += 2) {
+                // Output pixels p and q (q == p for an odd last one: computed twice).
+                const uint32_t q = p + 1 < pixels ? p + 1 : p;
+                const uint32_t pp[2] = { p, q };
+                for (uint32_t j = 0; j < 2; j++) {
+                    uint32_t b = pp[j] / plane, r = pp[j] % plane;
+                    fill_column(a, a->input + b * g->in_h * g->in_w * g->in_c,
+                        (int32_t)((r / g->out_w) * g->stride_h) - g->pad_top,
+                        (int32_t)((r % g->out_w) * g->stride_w) - g->pad_left, grp * fc, col, j);
+                }
+                gemm_block(a, &blk, col, K, c0, c1, a->output + p * g->out_c, a->output + q * g->out_c);
             }
         }
     }

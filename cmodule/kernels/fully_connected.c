@@ -1,6 +1,7 @@
 // Fully connected (int8): out = requantize(sum((x + in_off) * (w + w_off)) + bias).
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
+#include "mnn_simd.h"
 
 // The packer folds the input offset into the bias when the weights are
 // symmetric, so the common case is a plain int8 dot product.
@@ -27,28 +28,67 @@ static uint32_t dot_offset_s8(const int8_t *x, const int8_t *w, uint32_t n,
     return acc;
 }
 
+#if MNN_DSP
+// Two rows at once against one input: (x + x_off) . w0 and (x + x_off) . w1,
+// four values per step (each input word expanded once for both rows).
+static void dot2_dsp(const int8_t *x, const int8_t *w0, const int8_t *w1, uint32_t n, int32_t x_off,
+    uint32_t *r0, uint32_t *r1) {
+    const uint32_t off2 = ((uint32_t)x_off & 0xffff) | ((uint32_t)x_off << 16);
+    int32_t s0 = 0, s1 = 0;
+    uint32_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint32_t xv = mnn_rd32(x + i);
+        uint32_t xa = mnn_sxtab16(off2, xv), xb = mnn_sxtab16_ror8(off2, xv);
+        uint32_t wv = mnn_rd32(w0 + i);
+        s0 = mnn_smlad(xa, mnn_sxtb16(wv), s0);
+        s0 = mnn_smlad(xb, mnn_sxtb16_ror8(wv), s0);
+        wv = mnn_rd32(w1 + i);
+        s1 = mnn_smlad(xa, mnn_sxtb16(wv), s1);
+        s1 = mnn_smlad(xb, mnn_sxtb16_ror8(wv), s1);
+    }
+    uint32_t t0 = (uint32_t)s0, t1 = (uint32_t)s1;
+    for (; i < n; i++) {
+        t0 += (uint32_t)((x[i] + x_off) * w0[i]);
+        t1 += (uint32_t)((x[i] + x_off) * w1[i]);
+    }
+    *r0 = t0;
+    *r1 = t1;
+}
+#endif
+
+static inline int8_t requant_one(const mnn_fc_args_t *a, uint32_t sum, uint32_t o) {
+    if (a->bias) {
+        sum += (uint32_t)mnn_ld32(a->bias, o);
+    }
+    uint32_t q = a->per_channel ? o : 0;
+    int32_t acc = mnn_requantize((int32_t)sum, mnn_ld32(a->mult, q), mnn_ld32(a->shift, q)) + a->output_offset;
+    acc = acc < a->act_min ? a->act_min : acc;
+    return (int8_t)(acc > a->act_max ? a->act_max : acc);
+}
+
 void mnn_fully_connected_s8(const mnn_fc_args_t *a) {
     const uint32_t depth = a->accum_depth;
     const int plain = a->input_offset == 0 && a->filter_offset == 0;
     const int8_t *x = a->input;
     int8_t *y = a->output;
-    for (uint32_t b = 0; b < a->batches; b++) {
+    for (uint32_t b = 0; b < a->batches; b++, x += depth, y += a->out_depth) {
         const int8_t *w = a->weights;
-        for (uint32_t o = 0; o < a->out_depth; o++) {
+        uint32_t o = 0;
+        #if MNN_DSP
+        if (a->filter_offset == 0) {
+            // Symmetric weights (the norm): rows in pairs through the DSP dot product.
+            for (; o + 2 <= a->out_depth; o += 2, w += 2 * depth) {
+                uint32_t s0, s1;
+                dot2_dsp(x, w, w + depth, depth, a->input_offset, &s0, &s1);
+                y[o] = requant_one(a, s0, o);
+                y[o + 1] = requant_one(a, s1, o + 1);
+            }
+        }
+        #endif
+        for (; o < a->out_depth; o++, w += depth) {
             uint32_t sum = plain ? dot_s8(x, w, depth)
                 : dot_offset_s8(x, w, depth, a->input_offset, a->filter_offset);
-            if (a->bias) {
-                sum += (uint32_t)mnn_ld32(a->bias, o);
-            }
-            int32_t acc = (int32_t)sum;
-            uint32_t q = a->per_channel ? o : 0;
-            acc = mnn_requantize(acc, mnn_ld32(a->mult, q), mnn_ld32(a->shift, q)) + a->output_offset;
-            acc = acc < a->act_min ? a->act_min : acc;
-            acc = acc > a->act_max ? a->act_max : acc;
-            y[o] = (int8_t)acc;
-            w += depth;
+            y[o] = requant_one(a, sum, o);
         }
-        x += depth;
-        y += a->out_depth;
     }
 }

@@ -59,30 +59,132 @@ static inline int32_t mnn_requantize(int32_t x, int32_t multiplier, int32_t shif
 }
 
 // mnn_requantize split in two for kernels that apply one channel's
-// multiplier to several sums: the per-channel constants once, then a few
-// instructions per sum (a multiply-accumulate into 64 bits and a shift).
+// multiplier to many sums: the per-channel constants once (kernels keep them
+// for a block of channels), then a 64-bit multiply-accumulate and a shift.
 typedef struct {
     int32_t mult;
-    int32_t shift;
-    int64_t k;      // 2^30 + 2^(30 + e) for shift = -e < 0; 2^30 otherwise
+    int32_t shift;      // >= 0: left shift of the sum (e == 0)
+    int32_t rs;         // e - 1 for shift = -e < 0
+    uint32_t k_lo;      // k = 2^30 + 2^(30 + e) (e >= 1) or 2^30, as two words
+    int32_t k_hi;
 } mnn_rq_t;
 
 static inline mnn_rq_t mnn_rq_prepare(int32_t multiplier, int32_t shift) {
     mnn_rq_t q;
     q.mult = multiplier;
     q.shift = shift;
-    q.k = ((int64_t)1 << 30) + (shift < 0 ? (int64_t)1 << (30 - shift) : 0);
+    q.rs = -shift - 1;
+    q.k_lo = shift == -1 ? 0xc0000000u : 0x40000000u;
+    q.k_hi = shift <= -2 ? (int32_t)(1u << (-shift - 2)) : 0;
     return q;
 }
 
 static inline int32_t mnn_rq_apply(const mnn_rq_t *q, int32_t x) {
     if (q->shift >= 0) {
         int32_t a = (int32_t)((uint32_t)x << q->shift);
-        return (int32_t)(((int64_t)a * q->mult + q->k) >> 31);
+        return (int32_t)(((int64_t)a * q->mult + ((int64_t)1 << 30)) >> 31);
     }
-    int64_t p = (int64_t)x * q->mult + q->k - (x < 0 ? ((int64_t)1 << 31) : 0);
-    // p >> (31 + e) == (high word of p) >> (e - 1), e >= 1
-    return (int32_t)(p >> 32) >> (-q->shift - 1);
+    int64_t p = (int64_t)(((uint64_t)(uint32_t)q->k_hi << 32) | q->k_lo) + (int64_t)x * q->mult;
+    p -= (int64_t)((uint32_t)(x >> 31) & 0x80000000u);     // 2^31 when x < 0
+    // p >> (31 + e) == (high word of p) >> (e - 1)
+    return (int32_t)(p >> 32) >> q->rs;
+}
+
+// Per-channel constants of a block of output channels, prepared once per
+// kernel call and block, and the requantization of a block's sums.
+#define MNN_RQ_BLOCK 32
+
+typedef struct {
+    mnn_rq_t rq[MNN_RQ_BLOCK];
+    uint32_t bias[MNN_RQ_BLOCK];
+    int32_t off, lo, hi;
+    int right_only;     // every shift < 0 (the usual case): no left shifts
+} mnn_rq_block_t;
+
+// Channels [c0, c0 + n), n <= MNN_RQ_BLOCK; bias may be NULL.
+static inline void mnn_rq_block_prepare(mnn_rq_block_t *blk, const int32_t *bias, const int32_t *mult,
+    const int32_t *shift, uint32_t c0, uint32_t n, int32_t off, int32_t lo, int32_t hi) {
+    blk->right_only = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        blk->rq[i] = mnn_rq_prepare(mnn_ld32(mult, c0 + i), mnn_ld32(shift, c0 + i));
+        blk->bias[i] = bias ? (uint32_t)mnn_ld32(bias, c0 + i) : 0;
+        blk->right_only &= blk->rq[i].shift < 0;
+    }
+    blk->off = off;
+    blk->lo = lo;
+    blk->hi = hi;
+}
+
+// mnn_rq_apply for shift < 0.
+static inline int32_t mnn_rq_apply_right(const mnn_rq_t *q, int32_t x) {
+    int64_t p = (int64_t)(((uint64_t)(uint32_t)q->k_hi << 32) | q->k_lo) + (int64_t)x * q->mult;
+    p -= (int64_t)((uint32_t)(x >> 31) & 0x80000000u);
+    return (int32_t)(p >> 32) >> q->rs;
+}
+
+static inline int8_t mnn_clamp8(int32_t v, int32_t lo, int32_t hi) {
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
+// Saturation to int8 (SSAT on Arm).
+static inline int32_t mnn_sat8(int32_t v) {
+    #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    int32_t r;
+    __asm__ ("ssat %0, #8, %1" : "=r" (r) : "r" (v));
+    return r;
+    #else
+    return v < -128 ? -128 : (v > 127 ? 127 : v);
+    #endif
+}
+
+// y[i * y_step] = requantized sums[i * s_step] of channel i, for i < n.
+static inline void mnn_rq_block_apply(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t s_step, uint32_t n,
+    int8_t *y, uint32_t y_step) {
+    const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
+    if (blk->right_only && lo == -128 && hi == 127) {
+        // the usual case: the activation range is the whole int8 range (ReLU included when its
+        // zero point is -128), so one saturation clamps
+        for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
+            *y = (int8_t)mnn_sat8(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])) + off);
+        }
+        return;
+    }
+    if (blk->right_only) {
+        for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
+            *y = mnn_clamp8(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])) + off, lo, hi);
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
+        *y = mnn_clamp8(mnn_rq_apply(&blk->rq[i], (int32_t)(*sums + blk->bias[i])) + off, lo, hi);
+    }
+}
+
+// Two sums per channel (two pixels): y0[i] from sums[2i], y1[i] from sums[2i + 1].
+static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n,
+    int8_t *y0, int8_t *y1) {
+    const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
+    if (blk->right_only && lo == -128 && hi == 127) {
+        for (uint32_t i = 0; i < n; i++, sums += 2) {
+            const mnn_rq_t *q = &blk->rq[i];
+            const uint32_t b = blk->bias[i];
+            y0[i] = (int8_t)mnn_sat8(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)) + off);
+            y1[i] = (int8_t)mnn_sat8(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)) + off);
+        }
+        return;
+    }
+    if (blk->right_only) {
+        for (uint32_t i = 0; i < n; i++, sums += 2) {
+            const mnn_rq_t *q = &blk->rq[i];
+            const uint32_t b = blk->bias[i];
+            y0[i] = mnn_clamp8(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)) + off, lo, hi);
+            y1[i] = mnn_clamp8(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)) + off, lo, hi);
+        }
+        return;
+    }
+    mnn_rq_block_apply(blk, sums, 2, n, y0, 1);
+    mnn_rq_block_apply(blk, sums + 1, 2, n, y1, 1);
 }
 
 // The reference composition, for tests.

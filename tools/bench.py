@@ -1,0 +1,151 @@
+"""`make bench`: instruction counts of the shared models and the seed models on
+qemu-m3 (portable C), qemu-m4 (DSP extension) and qemu-m7, plus the module's
+code size per core; prints the tables and writes docs/benchmarks.md.
+
+    python tools/bench.py [--boards qemu-m3,qemu-m4,qemu-m7] [--models a,b] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from micronn import pack  # noqa: E402
+from micronn.bench import bench, describe  # noqa: E402
+from micronn.firmware import build_root, profile  # noqa: E402
+
+SHARED = Path(os.environ.get("MICRONN_SHARED", ROOT.parent / "shared"))
+SEEDS = ["mnist_cnn", "cifar10_cmsis", "digits8x8_cnn"]
+OUT = ROOT / "build" / "bench"
+
+
+def blobs(only: list[str] | None) -> dict[str, bytes]:
+    """name -> blob: every .tflite of the shared models, then the seed models."""
+    out = {}
+    models = sorted((SHARED / "models").glob("*.tflite")) if (SHARED / "models").exists() else []
+    if not models:
+        print(f"note: no shared models under {SHARED}/models; benchmarking the seed models only")
+    for p in models:
+        if not only or p.stem in only:
+            out[p.stem] = pack(str(p), name=p.stem)
+    from tests.test_zoo import convert_case
+
+    for name in SEEDS:
+        if not only or name in only:
+            tfl = OUT / f"{name}.tflite"
+            if not tfl.exists():
+                tfl.write_bytes(convert_case(name))
+            out[name] = pack(tfl.read_bytes(), name=name)
+    for name, data in out.items():
+        (OUT / f"{name}.mnb").write_bytes(data)
+    return out
+
+
+def code_size(board: str) -> dict:
+    """Bytes of the module's objects in the board's build (text, data, bss)."""
+    objs = sorted((build_root() / board / "cmodule").rglob("*.o"))
+    if not objs:
+        return {}
+    r = subprocess.run(["arm-none-eabi-size", "-t", *map(str, objs)], capture_output=True, text=True, check=True)
+    per = {}
+    for line in r.stdout.splitlines()[1:]:
+        f = line.split()
+        per[Path(f[5]).stem if len(f) > 5 else "total"] = {"text": int(f[0]), "data": int(f[1]), "bss": int(f[2])}
+    return per
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--boards", default="qemu-m3,qemu-m4,qemu-m7")
+    ap.add_argument("--models", help="comma-separated subset")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    a = ap.parse_args()
+    boards = a.boards.split(",")
+    OUT.mkdir(parents=True, exist_ok=True)
+    models = blobs(a.models.split(",") if a.models else None)
+    results: dict[str, dict[str, dict]] = {}
+    for name, data in models.items():
+        for board in boards:
+            r = bench(data, board)
+            results.setdefault(name, {})[board] = r
+            print(describe(r) + "\n", flush=True)
+    sizes = {b: code_size(b) for b in boards}
+    (OUT / "results.json").write_text(json.dumps({"results": results, "code_size": sizes}, indent=1))
+    doc = render(results, sizes, boards)
+    print(doc)
+    if not a.no_write:
+        (ROOT / "docs" / "benchmarks.md").write_text(doc)
+        print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
+    return 0
+
+
+def render(results: dict, sizes: dict, boards: list[str]) -> str:
+    cores = {b: profile(b).get("core", b) for b in boards}
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `make bench` (tools/bench.py) on " + datetime.date.today().isoformat() + ". Every figure is",
+        "an instruction count from QEMU run with `-icount shift=0`, where the guest clock advances one",
+        "nanosecond per instruction: the same model gives the same count on every run (to one tick of",
+        "the board's timer, 40 instructions). Instructions are not cycles: a Cortex-M4 spends one cycle",
+        "on most of these and two or more on loads, a Cortex-M7 issues two per cycle when it can; the",
+        "counts compare code paths, not chips. Blobs are opened in place from ROMFS; inputs are random.",
+        "",
+        "qemu-m3 runs the portable C kernels (no DSP extension), qemu-m4 and qemu-m7 the DSP kernels",
+        "(SMLAD on packed int16 pairs). `run()` overhead is the call from Python, the input copy, the",
+        "op dispatch and the output copy, measured around `Model.run()` minus the ops themselves.",
+        "",
+        "## Instructions per inference",
+        "",
+        "| model | MACs | " + " | ".join(f"{b} ({cores[b]})" for b in boards) + " | instr/MAC "
+        + " / ".join(boards) + " | run() overhead |",
+        "|---|---:|" + "---:|" * len(boards) + "---:|---:|",
+    ]
+    for name, per in results.items():
+        first = next(iter(per.values()))
+        counts = " | ".join(f"{per[b]['instructions']:,}" for b in boards)
+        ipm = " / ".join(f"{per[b]['instructions_per_mac']:.2f}" if per[b]["instructions_per_mac"] else "-"
+                         for b in boards)
+        ov = max(per[b]["run_overhead_percent"] for b in boards)
+        lines.append(f"| {name} | {first['macs']:,} | {counts} | {ipm} | {ov:.2f}% |")
+    if all(b in boards for b in ("qemu-m3", "qemu-m4")):
+        lines += ["", "Speed-up of the DSP kernels (qemu-m3 count / qemu-m4 count): "
+                  + ", ".join(f"{n} {p['qemu-m3']['instructions'] / p['qemu-m4']['instructions']:.2f}x"
+                              for n, p in results.items()) + "."]
+    lines += ["", "## Memory", "", "| model | blob bytes | arena bytes (incl. scratch) |", "|---|---:|---:|"]
+    for name, per in results.items():
+        first = next(iter(per.values()))
+        lines.append(f"| {name} | {first['blob_bytes']:,} | {first['arena_bytes']:,} |")
+    lines += ["", "## Where the instructions go", ""]
+    for name, per in results.items():
+        b = "qemu-m4" if "qemu-m4" in per else next(iter(per))
+        r = per[b]
+        by_type: dict[str, list[int]] = {}
+        for op in r["ops"]:
+            t = by_type.setdefault(op["type"], [0, 0])
+            t[0] += op["instructions"]
+            t[1] += op["macs"]
+        parts = sorted(by_type.items(), key=lambda kv: -kv[1][0])
+        lines.append(f"- **{name}** on {b}: " + ", ".join(
+            f"{k} {100 * v[0] / r['instructions']:.1f}%" + (f" ({v[0] / v[1]:.2f}/MAC)" if v[1] else "")
+            for k, v in parts))
+    lines += ["", "## Code size of the module", "",
+              "`arm-none-eabi-size` of the module's objects in each board's firmware build (bytes).", "",
+              "| object | " + " | ".join(boards) + " |", "|---|" + "---:|" * len(boards)]
+    names = sorted({k for s in sizes.values() for k in s if k != "total"})
+    for n in names + ["total"]:
+        lines.append(f"| {n} | " + " | ".join(
+            f"{sizes[b][n]['text'] + sizes[b][n]['data']:,}" if n in sizes[b] else "-" for b in boards) + " |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
