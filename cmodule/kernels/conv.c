@@ -157,7 +157,8 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         if (iy >= 0 && iy < (int32_t)g->in_h) {
             kx0 = ix0 >= 0 ? 0 : ((uint32_t)(-ix0) + dil_w - 1) / dil_w;
             int32_t over = ix0 + (int32_t)((k_w - 1) * dil_w) - (int32_t)(in_w - 1);
-            kx1 = over <= 0 ? k_w : k_w - ((uint32_t)over + dil_w - 1) / dil_w;
+            const uint32_t cut = over <= 0 ? 0 : ((uint32_t)over + dil_w - 1) / dil_w;
+            kx1 = cut >= k_w ? 0 : k_w - cut;       // a window right of the input has none
             kx0 = kx0 > k_w ? k_w : kx0;
             kx1 = kx1 < kx0 ? kx0 : kx1;
         }
