@@ -168,19 +168,18 @@ static void depthwise_mult1(const mnn_conv_args_t *a) {
                     const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
                     uint32_t kx0, kx1;
                     tap_range(ix0, g->dil_w, g->k_w, g->in_w, &kx0, &kx1);
-                    // Tap (ky, kx) of channel c reads xb[base + ky*ystep + kx*xstep + c], inside the image
-                    // for the taps of the clipped window (base itself may be negative).
-                    const int32_t base = (int32_t)C * (iy0 * (int32_t)g->in_w + ix0);
-                    const int32_t first = base + (int32_t)(ky0 * ystep + kx0 * xstep);
                     const int8_t *w0 = a->weights + ky0 * wrow + kx0 * C;
                     uint32_t i = 0;
                     if (ky1 > ky0 && kx1 > kx0) {
+                        // The window's first tap, inside the image; the others follow ystep and xstep.
+                        const uint32_t first = ((uint32_t)(iy0 + (int32_t)(ky0 * g->dil_h)) * g->in_w
+                            + (uint32_t)(ix0 + (int32_t)(kx0 * g->dil_w))) * C;
                         for (; i + 4 <= n; i += 4) {
-                            taps4(xb + (first + (int32_t)(c0 + i)), w0 + c0 + i, ky1 - ky0, kx1 - kx0, ystep, xstep,
+                            taps4(xb + first + c0 + i, w0 + c0 + i, ky1 - ky0, kx1 - kx0, ystep, xstep,
                                 wrow, C, offv, sums + i);
                         }
                         for (; i < n; i++) {
-                            const int8_t *xr = xb + (first + (int32_t)(c0 + i)), *wr = w0 + c0 + i;
+                            const int8_t *xr = xb + first + c0 + i, *wr = w0 + c0 + i;
                             uint32_t s = 0;
                             for (uint32_t ky = ky0; ky < ky1; ky++, xr += ystep, wr += wrow) {
                                 const int8_t *x = xr, *w = wr;
