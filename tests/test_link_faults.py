@@ -356,3 +356,46 @@ def test_request_kinds_round_trip_raw(t):
     t.link.stream.write(frame(RUN, 201, INPUTS[0]))
     kind, seq, data = t.link.read_frame(timeout=10)
     assert (kind, seq, data[4:]) == (ord("r"), 201, t.expected[0])
+
+
+def test_random_faults(t):
+    """Thirty requests, each with a random fault (a bit changed either way, the
+    frame cut anywhere, noise either way): no wrong result ever; an error only
+    for a LOAD whose reply was damaged (the board did load it); and the clean
+    request after each one succeeds."""
+    r = random.Random(6)
+    raw = t.link.stream
+    t.link.timeout = 1.5
+    outcomes = {}
+    for i in range(30):
+        fault = r.choice(["flip-out", "flip-in", "cut", "noise-out", "noise-in"])
+        op, at, bit = r.choice("RLI"), r.randrange(40), 1 << r.randrange(8)
+        if fault == "flip-out":
+            def flip(d, at=at, bit=bit):
+                at %= len(d)
+                return d[:at] + bytes([d[at] ^ bit]) + d[at + 1:]
+            t.link.stream = Faulty(raw, on_write=flip)
+        elif fault == "flip-in":
+            t.link.stream = Faulty(raw, flip_read_at=at)
+        elif fault == "cut":
+            t.link.stream = Faulty(raw, on_write=lambda d, at=at: d[:at % len(d)])
+        elif fault == "noise-out":
+            t.link.stream = Faulty(raw, on_write=lambda d, i=i: _noise(i, 200) + d)
+        else:
+            t.link.stream = Faulty(raw, read_noise=_noise(i, 300))
+        k = r.randrange(len(INPUTS))
+        try:
+            if op == "R":
+                assert t.link.run(INPUTS[k])[0] == t.expected[k]
+            elif op == "L":
+                assert t.link.load(BLOB)["blob_size"] == len(BLOB)
+            else:
+                assert t.link.info()["blob_size"] == len(BLOB)
+            res = "ok"
+        except MicronnError as e:
+            assert op == "L" and fault == "flip-in" and "may have acted on it" in str(e), (fault, op, e)
+            res = "error"
+        outcomes[res] = outcomes.get(res, 0) + 1
+        t.link.stream = raw
+        assert t.link.run(INPUTS[k])[0] == t.expected[k]
+    print(f"\n{t.link.name}: 30 random faults: {outcomes}, {t.link.stats}")
