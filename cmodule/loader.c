@@ -595,6 +595,8 @@ static mnn_status_t check_io(const mnn_model_t *m, mnn_error_t *err) {
         read_tensor(m, i, &t);
         CHECK(t.storage == MNN_STORAGE_ARENA, MNN_E_IO, "not an arena tensor", k, t.storage, 0);
         CHECK(t.dtype == MNN_DTYPE_INT8, MNN_E_IO, "dtype", k, t.dtype, MNN_DTYPE_INT8);
+        // The binding quantizes float inputs and dequantizes outputs with it.
+        CHECK(t.zero_point >= -128 && t.zero_point <= 127, MNN_E_IO, "zero point", k, (uint32_t)t.zero_point, 127);
     }
     return MNN_OK;
 }

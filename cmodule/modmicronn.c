@@ -152,12 +152,19 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     return MP_OBJ_FROM_PTR(self);
 }
 
-// The blob must still be where it was when it was validated.
+// The blob must still be where it was when it was validated, and a caller's
+// arena where it was when it was bound (a bytearray can be resized later).
 static void check_blob(micronn_model_obj_t *self) {
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
     if (bi.buf != self->blob || bi.len != self->blob_len) {
         mp_raise_ValueError(MP_ERROR_TEXT("micronn: the blob buffer was resized after Model() was created"));
+    }
+    if (self->arena_obj != MP_OBJ_NULL) {
+        mp_get_buffer_raise(self->arena_obj, &bi, MP_BUFFER_WRITE);
+        if (bi.buf != self->arena || bi.len < self->arena_len) {
+            mp_raise_ValueError(MP_ERROR_TEXT("micronn: the arena buffer was resized after Model() was created"));
+        }
     }
 }
 

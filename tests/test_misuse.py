@@ -5,8 +5,6 @@ test_module_api.py and test_blob_validation.py; these are the rest."""
 
 from __future__ import annotations
 
-import pytest
-
 from micronn import blob
 
 from .conftest import micropython
@@ -58,8 +56,6 @@ show(lambda: micronn.Model(b, arena=memoryview(a)[8:]))
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="modmicronn.c keeps the caller's arena pointer without checking, at run(), "
-                   "that the arena object was not resized (reallocated); reported, not fixed here")
 def test_resized_arena_is_refused(tmp_path):
     """A caller-owned bytearray arena that grows after Model() is moved by the
     heap: run() must refuse it, not write into freed memory."""

@@ -151,37 +151,51 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
     int16_t tmp[MNN_CONV_TMP];
     int16_t *t = tmp;
     const uint32_t k_h = g->k_h, k_w = g->k_w, dil_w = g->dil_w, in_w = g->in_w, in_c = g->in_c;
-    for (uint32_t ky = 0; ky < k_h; ky++) {
-        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
-        uint32_t kx0 = k_w, kx1 = k_w;      // the taps of this row inside the input
-        if (iy >= 0 && iy < (int32_t)g->in_h) {
-            kx0 = ix0 >= 0 ? 0 : ((uint32_t)(-ix0) + dil_w - 1) / dil_w;
-            int32_t over = ix0 + (int32_t)((k_w - 1) * dil_w) - (int32_t)(in_w - 1);
-            const uint32_t cut = over <= 0 ? 0 : ((uint32_t)over + dil_w - 1) / dil_w;
-            kx1 = cut >= k_w ? 0 : k_w - cut;       // a window right of the input has none
-            kx0 = kx0 > k_w ? k_w : kx0;
-            kx1 = kx1 < kx0 ? kx0 : kx1;
+    if (dil_w == 1 && fc == in_c && iy0 >= 0 && ix0 >= 0
+        && (int64_t)iy0 + (int64_t)(k_h - 1) * g->dil_h < (int64_t)g->in_h
+        && (int64_t)ix0 + (int64_t)k_w <= (int64_t)in_w) {
+        // The whole window inside the input: each row of taps is one run.
+        const uint32_t run = k_w * fc, rowstep = g->dil_h * in_w * in_c;
+        const int8_t *src = xb + ((uint32_t)iy0 * in_w + (uint32_t)ix0) * in_c;
+        for (uint32_t ky = k_h; ky; ky--, src += rowstep) {
+            for (uint32_t i = 0; i < run; i++) {
+                *t++ = (int16_t)(src[i] + off);
+            }
         }
-        for (uint32_t i = kx0 * fc; i; i--) {
-            *t++ = 0;
-        }
-        if (kx1 > kx0) {
-            const int8_t *xp = xb + (((uint32_t)iy * in_w + (uint32_t)(ix0 + (int32_t)(kx0 * dil_w))) * in_c + ic0);
-            if (dil_w == 1 && fc == in_c) {
-                // the row's taps are one run of the input
-                for (uint32_t i = (kx1 - kx0) * fc; i; i--) {
-                    *t++ = (int16_t)(*xp++ + off);
-                }
-            } else {
-                for (uint32_t kx = kx0; kx < kx1; kx++, xp += dil_w * in_c) {
-                    for (uint32_t c = 0; c < fc; c++) {
-                        *t++ = (int16_t)(xp[c] + off);
+    } else {
+        for (uint32_t ky = 0; ky < k_h; ky++) {
+            const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+            uint32_t kx0 = k_w, kx1 = k_w;      // the taps of this row inside the input
+            if (iy >= 0 && iy < (int32_t)g->in_h) {
+                kx0 = ix0 >= 0 ? 0 : ((uint32_t)(-ix0) + dil_w - 1) / dil_w;
+                int32_t over = ix0 + (int32_t)((k_w - 1) * dil_w) - (int32_t)(in_w - 1);
+                const uint32_t cut = over <= 0 ? 0 : ((uint32_t)over + dil_w - 1) / dil_w;
+                kx1 = cut >= k_w ? 0 : k_w - cut;       // a window right of the input has none
+                kx0 = kx0 > k_w ? k_w : kx0;
+                kx1 = kx1 < kx0 ? kx0 : kx1;
+            }
+            for (uint32_t i = kx0 * fc; i; i--) {
+                *t++ = 0;
+            }
+            if (kx1 > kx0) {
+                const int8_t *xp = xb
+                    + (((uint32_t)iy * in_w + (uint32_t)(ix0 + (int32_t)(kx0 * dil_w))) * in_c + ic0);
+                if (dil_w == 1 && fc == in_c) {
+                    // the row's taps are one run of the input
+                    for (uint32_t i = (kx1 - kx0) * fc; i; i--) {
+                        *t++ = (int16_t)(*xp++ + off);
+                    }
+                } else {
+                    for (uint32_t kx = kx0; kx < kx1; kx++, xp += dil_w * in_c) {
+                        for (uint32_t c = 0; c < fc; c++) {
+                            *t++ = (int16_t)(xp[c] + off);
+                        }
                     }
                 }
             }
-        }
-        for (uint32_t i = (k_w - kx1) * fc; i; i--) {
-            *t++ = 0;
+            for (uint32_t i = (k_w - kx1) * fc; i; i--) {
+                *t++ = 0;
+            }
         }
     }
     int16_t *dst = col + 4 * j;
@@ -204,38 +218,51 @@ static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *co
     const uint32_t k4 = K & ~3u, tail = K - k4;
     const int16_t *end = col + 2 * k4;
     #if MNN_DSP
-    // 16 MACs in 20 instructions: per group, two weight words (one per row)
+    // 16 MACs in 19 instructions: per group, two weight words (one per row)
     // become four int16 pairs, met by the four words of the two columns.
     int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
     if (k4) {
         uint32_t wa0, wb0, wa1, wb1, t;
-        __asm__ volatile (
-            "1:\n\t"
-            "ldr %[wa0], [%[w0]], #4\n\t"
-            "ldr %[wa1], [%[w1]], #4\n\t"
-            "sxtb16 %[wb0], %[wa0], ror #8\n\t"
-            "sxtb16 %[wa0], %[wa0]\n\t"
-            "sxtb16 %[wb1], %[wa1], ror #8\n\t"
-            "sxtb16 %[wa1], %[wa1]\n\t"
-            "ldr %[t], [%[col]], #4\n\t"
-            "smlad %[s00], %[wa0], %[t], %[s00]\n\t"
-            "smlad %[s10], %[wa1], %[t], %[s10]\n\t"
-            "ldr %[t], [%[col]], #4\n\t"
-            "smlad %[s00], %[wb0], %[t], %[s00]\n\t"
-            "smlad %[s10], %[wb1], %[t], %[s10]\n\t"
-            "ldr %[t], [%[col]], #4\n\t"
-            "smlad %[s01], %[wa0], %[t], %[s01]\n\t"
-            "smlad %[s11], %[wa1], %[t], %[s11]\n\t"
-            "ldr %[t], [%[col]], #4\n\t"
-            "smlad %[s01], %[wb0], %[t], %[s01]\n\t"
-            "smlad %[s11], %[wb1], %[t], %[s11]\n\t"
-            "cmp %[col], %[end]\n\t"
-            "bne 1b"
-            : [s00] "+r" (s00), [s01] "+r" (s01), [s10] "+r" (s10), [s11] "+r" (s11),
-            [col] "+r" (col), [w0] "+r" (w0), [w1] "+r" (w1),
-            [wa0] "=&r" (wa0), [wb0] "=&r" (wb0), [wa1] "=&r" (wa1), [wb1] "=&r" (wb1), [t] "=&r" (t)
-            : [end] "r" (end)
-            : "cc", "memory");
+        #define MNN_GROUP \
+    "ldr %[wa0], [%[w0]], #4\n\t" \
+    "ldr %[wa1], [%[w1]], #4\n\t" \
+    "sxtb16 %[wb0], %[wa0], ror #8\n\t" \
+    "sxtb16 %[wa0], %[wa0]\n\t" \
+    "sxtb16 %[wb1], %[wa1], ror #8\n\t" \
+    "sxtb16 %[wa1], %[wa1]\n\t" \
+    "ldr %[t], [%[col]], #4\n\t" \
+    "smlad %[s00], %[wa0], %[t], %[s00]\n\t" \
+    "smlad %[s10], %[wa1], %[t], %[s10]\n\t" \
+    "ldr %[t], [%[col]], #4\n\t" \
+    "smlad %[s00], %[wb0], %[t], %[s00]\n\t" \
+    "smlad %[s10], %[wb1], %[t], %[s10]\n\t" \
+    "ldr %[t], [%[col]], #4\n\t" \
+    "smlad %[s01], %[wa0], %[t], %[s01]\n\t" \
+    "smlad %[s11], %[wa1], %[t], %[s11]\n\t" \
+    "ldr %[t], [%[col]], #4\n\t" \
+    "smlad %[s01], %[wb0], %[t], %[s01]\n\t" \
+    "smlad %[s11], %[wb1], %[t], %[s11]\n\t"
+        #define MNN_OPERANDS \
+    : [s00] "+r" (s00), [s01] "+r" (s01), [s10] "+r" (s10), [s11] "+r" (s11), \
+    [col] "+r" (col), [w0] "+r" (w0), [w1] "+r" (w1), \
+    [wa0] "=&r" (wa0), [wb0] "=&r" (wb0), [wa1] "=&r" (wa1), [wb1] "=&r" (wb1), [t] "=&r" (t) \
+    : [end] "r" (end) \
+    : "cc", "memory"
+        // An odd group first, then two groups per loop pass.
+        if (k4 & 4) {
+            __asm__ volatile (MNN_GROUP MNN_OPERANDS);
+        }
+        if (col != end) {
+            __asm__ volatile (
+                "1:\n\t"
+                MNN_GROUP
+                MNN_GROUP
+                "cmp %[col], %[end]\n\t"
+                "bne 1b"
+                MNN_OPERANDS);
+        }
+        #undef MNN_OPERANDS
+        #undef MNN_GROUP
     }
     uint32_t r00 = (uint32_t)s00, r01 = (uint32_t)s01, r10 = (uint32_t)s10, r11 = (uint32_t)s11;
     #else
