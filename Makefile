@@ -1,12 +1,13 @@
 # micronn: `make demo` and `make test` work on a fresh Debian machine.
 SHELL := /bin/bash
+comma := ,
 VENV := .venv
 PY := $(VENV)/bin/python
 BOARD ?= unix
 QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test demo firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke \
+.PHONY: setup test demo bench firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke \
 	compile-check
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
@@ -55,6 +56,12 @@ compile-check: setup
 	tools/compile-check.sh
 
 DEMO_BOARD ?= qemu-m4
+
+# Instruction counts under qemu -icount: prints the tables, writes docs/benchmarks.md.
+BENCH_BOARDS ?= qemu-m3,qemu-m4,qemu-m7
+bench: setup
+	@for b in $(subst $(comma), ,$(BENCH_BOARDS)); do $(VENV)/bin/micronn firmware build --board $$b || exit 1; done
+	$(PY) tools/bench.py --boards $(BENCH_BOARDS)
 
 demo: setup
 	$(VENV)/bin/micronn firmware build --board $(DEMO_BOARD)

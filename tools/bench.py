@@ -58,7 +58,8 @@ def code_size(board: str) -> dict:
     per = {}
     for line in r.stdout.splitlines()[1:]:
         f = line.split()
-        per[Path(f[5]).stem if len(f) > 5 else "total"] = {"text": int(f[0]), "data": int(f[1]), "bss": int(f[2])}
+        name = Path(f[5]).stem if len(f) > 5 else "total"
+        per["total" if name == "(TOTALS)" else name] = {"text": int(f[0]), "data": int(f[1]), "bss": int(f[2])}
     return per
 
 

@@ -396,6 +396,17 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
                         dil[0], dil[1], pad_t, pad_l),
                   input_offset=-xin.zero_point, output_offset=yout.zero_point, act_min=lo, act_max=hi, **extra)
     kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+    if depthwise and extra["depth_mult"] > 1:
+        # A depth multiplier above 1 is a convolution grouped by input channel (output
+        # channel ic * dm + m sees input channel ic only): the same sums, through the
+        # faster im2col kernels. Weights [1, kh, kw, out_c] -> [out_c, kh, kw, 1].
+        kind = "CONV_2D"
+        t = g.tensors[inputs[1]]
+        t.data = np.ascontiguousarray(np.transpose(w, (3, 1, 2, 0)))
+        t.shape = tuple(t.data.shape)
+        del params["depth_mult"]
+        params["groups"] = in_c
+        depthwise = False
     macs = n * int(out_h) * int(out_w) * out_c * k_h * k_w * fc
     # convolution: two int16 im2col columns for the fast kernels
     scratch = 0 if depthwise else fmt.CONV_SCRATCH_PER_TAP * k_h * k_w * fc
