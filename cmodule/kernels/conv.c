@@ -19,7 +19,8 @@ static inline int8_t finish(uint32_t sum, const mnn_conv_args_t *a, uint32_t oc)
     if (a->bias) {
         sum += (uint32_t)mnn_ld32(a->bias, oc);
     }
-    int32_t acc = mnn_requantize((int32_t)sum, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)) + a->output_offset;
+    int32_t acc = mnn_wadd(mnn_requantize((int32_t)sum, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)),
+        a->output_offset);
     acc = acc < a->act_min ? a->act_min : acc;
     return (int8_t)(acc > a->act_max ? a->act_max : acc);
 }

@@ -15,7 +15,8 @@ static inline int8_t finish(uint32_t acc, const mnn_conv_args_t *a, uint32_t oc)
     if (a->bias) {
         acc += (uint32_t)mnn_ld32(a->bias, oc);     // wraps like conv.c's sums
     }
-    int32_t v = mnn_requantize((int32_t)acc, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)) + a->output_offset;
+    int32_t v = mnn_wadd(mnn_requantize((int32_t)acc, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)),
+        a->output_offset);
     v = v < a->act_min ? a->act_min : v;
     return (int8_t)(v > a->act_max ? a->act_max : v);
 }

@@ -6,14 +6,14 @@
 static inline int32_t add_one(const mnn_binary_args_t *a, int32_t x1, int32_t x2) {
     int32_t s1 = (x1 + a->input1_offset) * (1 << a->left_shift);
     int32_t s2 = (x2 + a->input2_offset) * (1 << a->left_shift);
-    int32_t sum = mnn_requantize(s1, a->input1_mult, a->input1_shift)
-        + mnn_requantize(s2, a->input2_mult, a->input2_shift);
-    return mnn_requantize(sum, a->output_mult, a->output_shift) + a->output_offset;
+    int32_t sum = mnn_wadd(mnn_requantize(s1, a->input1_mult, a->input1_shift),
+        mnn_requantize(s2, a->input2_mult, a->input2_shift));
+    return mnn_wadd(mnn_requantize(sum, a->output_mult, a->output_shift), a->output_offset);
 }
 
 static inline int32_t mul_one(const mnn_binary_args_t *a, int32_t x1, int32_t x2) {
-    return mnn_requantize((x1 + a->input1_offset) * (x2 + a->input2_offset), a->output_mult, a->output_shift)
-           + a->output_offset;
+    return mnn_wadd(mnn_requantize((x1 + a->input1_offset) * (x2 + a->input2_offset), a->output_mult,
+        a->output_shift), a->output_offset);
 }
 
 #define BINARY(name, one) \
@@ -56,7 +56,7 @@ static void add_tables(const mnn_binary_args_t *a) {
                 const int8_t *p2 = a->input2 + i0 * a->stride2[0] + i1 * a->stride2[1] + i2 * a->stride2[2];
                 const uint32_t s1 = a->stride1[3], s2 = a->stride2[3], n = a->dims[3];
                 for (uint32_t i3 = 0; i3 < n; i3++) {
-                    int32_t v = mnn_rq_apply(&rq, t1[p1[i3 * s1]] + t2[p2[i3 * s2]]) + off;
+                    int32_t v = mnn_wadd(mnn_rq_apply(&rq, mnn_wadd(t1[p1[i3 * s1]], t2[p2[i3 * s2]])), off);
                     v = v < lo ? lo : v;
                     *y++ = (int8_t)(v > hi ? hi : v);
                 }

@@ -61,7 +61,7 @@ static inline int8_t requant_one(const mnn_fc_args_t *a, uint32_t sum, uint32_t 
         sum += (uint32_t)mnn_ld32(a->bias, o);
     }
     uint32_t q = a->per_channel ? o : 0;
-    int32_t acc = mnn_requantize((int32_t)sum, mnn_ld32(a->mult, q), mnn_ld32(a->shift, q)) + a->output_offset;
+    int32_t acc = mnn_wadd(mnn_requantize((int32_t)sum, mnn_ld32(a->mult, q), mnn_ld32(a->shift, q)), a->output_offset);
     acc = acc < a->act_min ? a->act_min : acc;
     return (int8_t)(acc > a->act_max ? a->act_max : acc);
 }

@@ -14,6 +14,12 @@ static inline int32_t mnn_ld32(const int32_t *p, uint32_t i) {
     return v;
 }
 
+// a + b wrapping (no overflow, hence no undefined behaviour, whatever a
+// hostile blob's multipliers make of a sum; valid models never get near).
+static inline int32_t mnn_wadd(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
 // Rounding doubling high multiply: round(a * b / 2^31), saturating the one
 // overflowing case INT32_MIN * INT32_MIN. (The reference definition; the
 // kernels use mnn_requantize below, which is equal to it for b >= 0.)
@@ -146,18 +152,18 @@ static inline void mnn_rq_block_apply(const mnn_rq_block_t *blk, const uint32_t 
         // the usual case: the activation range is the whole int8 range (ReLU included when its
         // zero point is -128), so one saturation clamps
         for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
-            *y = (int8_t)mnn_sat8(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])) + off);
+            *y = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off));
         }
         return;
     }
     if (blk->right_only) {
         for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
-            *y = mnn_clamp8(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])) + off, lo, hi);
+            *y = mnn_clamp8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off), lo, hi);
         }
         return;
     }
     for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
-        *y = mnn_clamp8(mnn_rq_apply(&blk->rq[i], (int32_t)(*sums + blk->bias[i])) + off, lo, hi);
+        *y = mnn_clamp8(mnn_wadd(mnn_rq_apply(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off), lo, hi);
     }
 }
 
@@ -169,8 +175,8 @@ static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t
         for (uint32_t i = 0; i < n; i++, sums += 2) {
             const mnn_rq_t *q = &blk->rq[i];
             const uint32_t b = blk->bias[i];
-            y0[i] = (int8_t)mnn_sat8(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)) + off);
-            y1[i] = (int8_t)mnn_sat8(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)) + off);
+            y0[i] = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)), off));
+            y1[i] = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)), off));
         }
         return;
     }
@@ -178,8 +184,8 @@ static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t
         for (uint32_t i = 0; i < n; i++, sums += 2) {
             const mnn_rq_t *q = &blk->rq[i];
             const uint32_t b = blk->bias[i];
-            y0[i] = mnn_clamp8(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)) + off, lo, hi);
-            y1[i] = mnn_clamp8(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)) + off, lo, hi);
+            y0[i] = mnn_clamp8(mnn_wadd(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)), off), lo, hi);
+            y1[i] = mnn_clamp8(mnn_wadd(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)), off), lo, hi);
         }
         return;
     }

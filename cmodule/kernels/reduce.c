@@ -23,7 +23,7 @@ void mnn_mean_s8(const mnn_mean_args_t *a) {
                 v = a->scratch[i] / n;
             } else {
                 int32_t acc = mnn_requantize(a->scratch[i] + a->input_offset * n, a->mult, a->shift);
-                acc += a->output_offset;
+                acc = mnn_wadd(acc, a->output_offset);
                 v = acc < -128 ? -128 : (acc > 127 ? 127 : acc);
             }
             y[i] = (int8_t)v;
