@@ -30,7 +30,7 @@ class Model:
     ram_size: int               # heap this model holds (object, op records, arena)
     blob_size: int
     macs: int
-    labels: Tuple[str, ... | None]
+    labels: list[str] | None
     ops: int
 
     def __init__(self, blob: Any, *, arena: bytearray | None = None) -> None:
