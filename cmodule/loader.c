@@ -529,6 +529,33 @@ const char *mnn_opcode_name(uint8_t opcode) {
     return d ? d->name : "?";
 }
 
+// Kernels read their inputs while writing their outputs: an output in the
+// arena may not overlap an input, except that the elementwise ops (which
+// read element i before writing element i) may write exactly over one.
+static mnn_status_t check_overlap(const op_ctx_t *c, uint32_t opcode, uint32_t n_in, uint32_t n_out) {
+    mnn_error_t *err = c->err;
+    const int in_place = opcode == MNN_OPCODE_LUT || opcode == MNN_OPCODE_ADD || opcode == MNN_OPCODE_MUL;
+    for (uint32_t o = n_in; o < n_in + n_out; o++) {
+        tensor_t y;
+        read_tensor(c->m, operand(c, o), &y);
+        for (uint32_t k = 0; k < n_in; k++) {
+            uint32_t i = operand(c, k);
+            if (i == MNN_NO_TENSOR) {
+                continue;
+            }
+            tensor_t x;
+            read_tensor(c->m, i, &x);
+            if (x.storage != MNN_STORAGE_ARENA || y.storage != MNN_STORAGE_ARENA
+                || x.offset >= y.offset + y.nbytes || y.offset >= x.offset + x.nbytes) {
+                continue;
+            }
+            CHECK(in_place && x.offset == y.offset && x.nbytes == y.nbytes, MNN_E_OP, "output overlaps an input",
+                c->op, y.offset, x.offset);
+        }
+    }
+    return MNN_OK;
+}
+
 // Walk the op records and check each one against its op's rules.
 static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
     uint32_t pos = 0;
@@ -552,6 +579,9 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
         CHECK(fits(pos, size, m->ops_size), MNN_E_TRUNCATED, "op", k, pos + size, m->ops_size);
         op_ctx_t c = { m, k, p + MNN_OP_RECORD_SIZE, n_in, p + MNN_OP_RECORD_SIZE + idx_bytes, err };
         mnn_status_t st = d->check(&c);
+        if (st == MNN_OK) {
+            st = check_overlap(&c, opcode, n_in, n_out);
+        }
         if (st != MNN_OK) {
             return st;
         }
