@@ -121,6 +121,17 @@ def render(results: dict, sizes: dict, boards: list[str]) -> str:
         lines += ["", "Speed-up of the DSP kernels (qemu-m3 count / qemu-m4 count): "
                   + ", ".join(f"{n} {p['qemu-m3']['instructions'] / p['qemu-m4']['instructions']:.2f}x"
                               for n, p in results.items()) + "."]
+    m4 = {n: p["qemu-m4"] for n, p in results.items() if "qemu-m4" in p}
+    goals = [("mlperf_tiny_ic_resnet8", "instructions_per_mac", 2.0, "instructions per MAC"),
+             ("mlperf_tiny_kws_dscnn", "instructions_per_mac", 2.5, "instructions per MAC"),
+             ("mnist_cnn", "instructions", 300_000, "instructions")]
+    rows = [(n, k, lim, what) for n, k, lim, what in goals if n in m4]
+    if rows:
+        lines += ["", "## Goals on qemu-m4", "", "| model | goal | measured | |", "|---|---:|---:|---|"]
+        for n, k, lim, what in rows:
+            v = m4[n][k]
+            shown = f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
+            lines.append(f"| {n} | at most {lim:,} {what} | {shown} | {'met' if v <= lim else 'NOT MET'} |")
     lines += ["", "## Memory", "", "| model | blob bytes | arena bytes (incl. scratch) |", "|---|---:|---:|"]
     for name, per in results.items():
         first = next(iter(per.values()))
