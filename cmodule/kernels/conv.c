@@ -116,7 +116,6 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         for (uint32_t ky = 0; ky < g->k_h; ky++) {
             const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
             const int row_in = iy >= 0 && iy < (int32_t)g->in_h;
-            const int8_t *xrow = xb + (uint32_t)iy * g->in_w * g->in_c + ic0;
             for (uint32_t kx = 0; kx < g->k_w; kx++) {
                 const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
                 if (!row_in || ix < 0 || ix >= (int32_t)g->in_w) {
@@ -126,7 +125,7 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
                     }
                     continue;
                 }
-                const int8_t *x = xrow + (uint32_t)ix * g->in_c;
+                const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
                 for (uint32_t c = 0; c < fc; c += 4, dst += 8) {
                     #if MNN_DSP
                     uint32_t w = mnn_rd32(x + c);

@@ -169,9 +169,9 @@ static void depthwise_mult1(const mnn_conv_args_t *a) {
                     const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
                     uint32_t kx0, kx1;
                     tap_range(ix0, g->dil_w, g->k_w, g->in_w, &kx0, &kx1);
-                    const int8_t *w0 = a->weights + ky0 * wrow + kx0 * C;
                     uint32_t i = 0;
                     if (ky1 > ky0 && kx1 > kx0) {
+                        const int8_t *w0 = a->weights + ky0 * wrow + kx0 * C;
                         // The window's first tap, inside the image; the others follow ystep and xstep.
                         const uint32_t first = ((uint32_t)(iy0 + (int32_t)(ky0 * g->dil_h)) * g->in_w
                             + (uint32_t)(ix0 + (int32_t)(kx0 * g->dil_w))) * C;
