@@ -125,7 +125,11 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     size_t need = (size_t)self->model.arena_size + self->model.scratch_size;
     if (args[ARG_arena].u_obj != mp_const_none) {
         mp_buffer_info_t ai;
-        mp_get_buffer_raise(args[ARG_arena].u_obj, &ai, MP_BUFFER_WRITE);
+        if (!mp_get_buffer(args[ARG_arena].u_obj, &ai, MP_BUFFER_WRITE)) {
+            mp_raise_msg_varg(&mp_type_TypeError,
+                MP_ERROR_TEXT("micronn: arena= must be a writable buffer such as bytearray(%u), not %s"),
+                (unsigned)need, mp_obj_get_type_str(args[ARG_arena].u_obj));
+        }
         if (ai.len < need) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: arena has %u bytes; the model needs %u"),
                 (unsigned)ai.len, (unsigned)need);
@@ -179,7 +183,9 @@ static bool is_int8_typecode(char tc) {
 static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
     mp_buffer_info_t bi;
     if (!mp_get_buffer(x, &bi, MP_BUFFER_READ)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("micronn: input must be bytes, bytearray, array('b') or array('f')"));
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: input must be bytes, bytearray, array('b') or array('f'), not %s"),
+            mp_obj_get_type_str(x));
     }
     uint8_t *dst = self->arena + self->in.offset;
     size_t n = self->in.nbytes;
@@ -224,7 +230,9 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
     }
     mp_buffer_info_t bi;
     if (!mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
-        mp_raise_TypeError(MP_ERROR_TEXT("micronn: out= must be a writable buffer"));
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: out= must be a writable buffer (bytearray, array('b') or array('f')), not %s"),
+            mp_obj_get_type_str(out));
     }
     if (is_float_typecode(bi.typecode)) {
         if (bi.len != n * sizeof(float)) {

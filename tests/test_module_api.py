@@ -63,7 +63,7 @@ print(list(m4.run(x)) == list(y))
     assert lines[4:8] == ["True True", "True True", "True", "True"]
     assert lines[8] == "ValueError micronn: input has 7 bytes; expected 8"
     assert lines[9].startswith("TypeError micronn: input array typecode 'h' is not supported")
-    assert lines[10].startswith("TypeError micronn: input must be bytes")
+    assert lines[10] == "TypeError micronn: input must be bytes, bytearray, array('b') or array('f'), not int"
     assert lines[11] == "ValueError micronn: input has 3 floats; expected 8"
     assert lines[12] == "micronn: out= has 3 bytes; expected 4"
     assert lines[13] == "True"
