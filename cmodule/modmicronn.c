@@ -158,7 +158,7 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
 
 // The blob must still be where it was when it was validated, and a caller's
 // arena where it was when it was bound (a bytearray can be resized later).
-static void check_blob(micronn_model_obj_t *self) {
+static void check_buffers(micronn_model_obj_t *self) {
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
     if (bi.buf != self->blob || bi.len != self->blob_len) {
@@ -263,7 +263,7 @@ static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
     mp_arg_parse_all(n_args - 1, pos + 1, kw, MP_ARRAY_SIZE(allowed), allowed, args);
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(pos[0]);
-    check_blob(self);
+    check_buffers(self);
     set_input(self, args[ARG_x].u_obj);
     mnn_run(self->ops, 0, self->model.op_count);
     return get_output(self, args[ARG_out].u_obj);
@@ -286,7 +286,7 @@ static mp_uint_t tick_edge(void) {
 // runs the ops one at a time, so each figure also holds one timer read.
 static mp_obj_t micronn_model_profile(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    check_blob(self);
+    check_buffers(self);
     uint16_t n = self->model.op_count;
     mp_obj_tuple_t *per_op = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
     set_input(self, x);
@@ -306,7 +306,7 @@ static MP_DEFINE_CONST_FUN_OBJ_2(micronn_model_profile_obj, micronn_model_profil
 // (label, score): the top class, named by the blob's labels when it has them.
 static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
-    check_blob(self);
+    check_buffers(self);
     set_input(self, x);
     mnn_run(self->ops, 0, self->model.op_count);
     const int8_t *y = (const int8_t *)(self->arena + self->out.offset);

@@ -43,7 +43,7 @@ def _graph() -> Graph:
     y = g.add(Tensor("y", "int8", (1, 4), 0.2, -1))
     g.ops.append(Op("FULLY_CONNECTED", [x, w, -1, m, s], [y], dict(
         input_offset=-3, filter_offset=0, output_offset=-1, act_min=-128, act_max=127,
-        batches=1, accum_depth=8, out_depth=4), macs=32))
+        batches=1, accum_depth=8, out_depth=4)))
     g.inputs, g.outputs = [x], [y]
     g.meta = {"NAME": "t", "LABELS": ["a", "b", "c", "d"]}
     return g

@@ -19,7 +19,7 @@ from micronn import blob
 from micronn.errors import MicronnError
 from micronn.firmware import firmware_file
 from micronn.link import BLOCK, ERROR, LOAD, MAX_PAYLOAD, NOT_RECEIVED, PING, RUN, DeviceError, frame, header
-from micronn.targets import QemuTarget, SerialTarget, UnixTarget, firmware_path
+from micronn.targets import SerialTarget, UnixTarget, firmware_path, open_target
 
 from .test_format import _graph
 
@@ -30,20 +30,10 @@ INPUTS = [bytes(random.Random(i).randrange(256) for _ in range(8)) for i in rang
 
 
 def _open(board: str):
-    if board == "unix":
-        if not firmware_path("unix").exists():
-            pytest.skip("unix firmware not built")
-        return UnixTarget()
-    if not firmware_file(board).exists():
+    built = firmware_path("unix") if board == "unix" else firmware_file(board)
+    if not built.exists():
         pytest.skip(f"{board} firmware not built")
-    t = QemuTarget(board)
-    try:
-        t.setup()
-        t.serve()
-    except BaseException:
-        t.close()
-        raise
-    return t
+    return open_target(board)
 
 
 def _process(t):

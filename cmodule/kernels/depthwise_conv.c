@@ -11,16 +11,6 @@
 #include "mnn_fixedpoint.h"
 #include "mnn_simd.h"
 
-static inline int8_t finish(uint32_t acc, const mnn_conv_args_t *a, uint32_t oc) {
-    if (a->bias) {
-        acc += (uint32_t)mnn_ld32(a->bias, oc);     // wraps like conv.c's sums
-    }
-    int32_t v = mnn_wadd(mnn_requantize((int32_t)acc, mnn_ld32(a->mult, oc), mnn_ld32(a->shift, oc)),
-        a->output_offset);
-    v = v < a->act_min ? a->act_min : v;
-    return (int8_t)(v > a->act_max ? a->act_max : v);
-}
-
 static void depthwise_generic(const mnn_conv_args_t *a) {
     const mnn_geom_t *g = &a->g;
     const uint32_t dm = a->depth_mult;
@@ -48,7 +38,8 @@ static void depthwise_generic(const mnn_conv_args_t *a) {
                             acc += (uint32_t)((x + a->input_offset) * a->weights[(ky * g->k_w + kx) * g->out_c + oc]);
                         }
                     }
-                    *y++ = finish(acc, a, oc);
+                    *y++ = mnn_requant_out(acc, a->bias, oc, a->mult, a->shift, oc, a->output_offset, a->act_min,
+                        a->act_max);
                 }
             }
         }

@@ -57,13 +57,8 @@ static void dot2_dsp(const int8_t *x, const int8_t *w0, const int8_t *w1, uint32
 #endif
 
 static inline int8_t requant_one(const mnn_fc_args_t *a, uint32_t sum, uint32_t o) {
-    if (a->bias) {
-        sum += (uint32_t)mnn_ld32(a->bias, o);
-    }
-    uint32_t q = a->per_channel ? o : 0;
-    int32_t acc = mnn_wadd(mnn_requantize((int32_t)sum, mnn_ld32(a->mult, q), mnn_ld32(a->shift, q)), a->output_offset);
-    acc = acc < a->act_min ? a->act_min : acc;
-    return (int8_t)(acc > a->act_max ? a->act_max : acc);
+    return mnn_requant_out(sum, a->bias, o, a->mult, a->shift, a->per_channel ? o : 0, a->output_offset, a->act_min,
+        a->act_max);
 }
 
 void mnn_fully_connected_s8(const mnn_fc_args_t *a) {

@@ -21,8 +21,8 @@ static inline int32_t mnn_wadd(int32_t a, int32_t b) {
 }
 
 // Rounding doubling high multiply: round(a * b / 2^31), saturating the one
-// overflowing case INT32_MIN * INT32_MIN. (The reference definition; the
-// kernels use mnn_requantize below, which is equal to it for b >= 0.)
+// overflowing case INT32_MIN * INT32_MIN. Softmax uses it as is; with
+// mnn_rdivpot it is the definition mnn_requantize below computes in one step.
 static inline int32_t mnn_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
@@ -54,19 +54,10 @@ static inline int32_t mnn_rdivpot(int32_t x, int exponent) {
 //   result = (a*m + 2^30 + 2^(30+e) - [a < 0] * 2^31) >> (31 + e).
 // A negative multiplier (never produced by a converter) gives some other
 // value but no overflow: every term stays below 2^63.
-static inline int32_t mnn_requantize(int32_t x, int32_t multiplier, int32_t shift) {
-    if (shift >= 0) {
-        int32_t a = (int32_t)((uint32_t)x << shift);
-        return (int32_t)(((int64_t)a * multiplier + ((int64_t)1 << 30)) >> 31);
-    }
-    int e = -shift;
-    int64_t k = ((int64_t)1 << 30) + ((int64_t)1 << (30 + e)) - (x < 0 ? ((int64_t)1 << 31) : 0);
-    return (int32_t)(((int64_t)x * multiplier + k) >> (31 + e));
-}
-
-// mnn_requantize split in two for kernels that apply one channel's
-// multiplier to many sums: the per-channel constants once (kernels keep them
-// for a block of channels), then a 64-bit multiply-accumulate and a shift.
+//
+// Kernels that apply one channel's multiplier to many sums prepare the
+// per-channel constants once (mnn_rq_prepare), then each sum costs a 64-bit
+// multiply-accumulate and a shift (mnn_rq_apply).
 typedef struct {
     int32_t mult;
     int32_t shift;      // >= 0: left shift of the sum (e == 0)
@@ -85,15 +76,41 @@ static inline mnn_rq_t mnn_rq_prepare(int32_t multiplier, int32_t shift) {
     return q;
 }
 
+// mnn_rq_apply for shift < 0.
+static inline int32_t mnn_rq_apply_right(const mnn_rq_t *q, int32_t x) {
+    int64_t p = (int64_t)(((uint64_t)(uint32_t)q->k_hi << 32) | q->k_lo) + (int64_t)x * q->mult;
+    p -= (int64_t)((uint32_t)(x >> 31) & 0x80000000u);     // 2^31 when x < 0
+    // p >> (31 + e) == (high word of p) >> (e - 1)
+    return (int32_t)(p >> 32) >> q->rs;
+}
+
 static inline int32_t mnn_rq_apply(const mnn_rq_t *q, int32_t x) {
     if (q->shift >= 0) {
         int32_t a = (int32_t)((uint32_t)x << q->shift);
         return (int32_t)(((int64_t)a * q->mult + ((int64_t)1 << 30)) >> 31);
     }
-    int64_t p = (int64_t)(((uint64_t)(uint32_t)q->k_hi << 32) | q->k_lo) + (int64_t)x * q->mult;
-    p -= (int64_t)((uint32_t)(x >> 31) & 0x80000000u);     // 2^31 when x < 0
-    // p >> (31 + e) == (high word of p) >> (e - 1)
-    return (int32_t)(p >> 32) >> q->rs;
+    return mnn_rq_apply_right(q, x);
+}
+
+static inline int32_t mnn_requantize(int32_t x, int32_t multiplier, int32_t shift) {
+    const mnn_rq_t q = mnn_rq_prepare(multiplier, shift);
+    return mnn_rq_apply(&q, x);
+}
+
+static inline int8_t mnn_clamp8(int32_t v, int32_t lo, int32_t hi) {
+    v = v < lo ? lo : v;
+    return (int8_t)(v > hi ? hi : v);
+}
+
+// One output value: sum + bias[ch] (wrapping, like the sums; bias may be
+// NULL) requantized with multiplier and shift q, plus the output offset,
+// clamped to [lo, hi].
+static inline int8_t mnn_requant_out(uint32_t sum, const int32_t *bias, uint32_t ch, const int32_t *mult,
+    const int32_t *shift, uint32_t q, int32_t off, int32_t lo, int32_t hi) {
+    if (bias) {
+        sum += (uint32_t)mnn_ld32(bias, ch);
+    }
+    return mnn_clamp8(mnn_wadd(mnn_requantize((int32_t)sum, mnn_ld32(mult, q), mnn_ld32(shift, q)), off), lo, hi);
 }
 
 // Per-channel constants of a block of output channels, prepared once per
@@ -121,18 +138,6 @@ static inline void mnn_rq_block_prepare(mnn_rq_block_t *blk, const int32_t *bias
     blk->hi = hi;
 }
 
-// mnn_rq_apply for shift < 0.
-static inline int32_t mnn_rq_apply_right(const mnn_rq_t *q, int32_t x) {
-    int64_t p = (int64_t)(((uint64_t)(uint32_t)q->k_hi << 32) | q->k_lo) + (int64_t)x * q->mult;
-    p -= (int64_t)((uint32_t)(x >> 31) & 0x80000000u);
-    return (int32_t)(p >> 32) >> q->rs;
-}
-
-static inline int8_t mnn_clamp8(int32_t v, int32_t lo, int32_t hi) {
-    v = v < lo ? lo : v;
-    return (int8_t)(v > hi ? hi : v);
-}
-
 // Saturation to int8 (SSAT on Arm).
 static inline int32_t mnn_sat8(int32_t v) {
     #if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
@@ -144,21 +149,20 @@ static inline int32_t mnn_sat8(int32_t v) {
     #endif
 }
 
+// The activation range is the whole int8 range (ReLU included when its zero
+// point is -128) and every shift is a right shift: the usual case, where one
+// saturation clamps.
+static inline int mnn_rq_block_saturates(const mnn_rq_block_t *blk) {
+    return blk->right_only && blk->lo == -128 && blk->hi == 127;
+}
+
 // y[i * y_step] = requantized sums[i * s_step] of channel i, for i < n.
 static inline void mnn_rq_block_apply(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t s_step, uint32_t n,
     int8_t *y, uint32_t y_step) {
     const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
-    if (blk->right_only && lo == -128 && hi == 127) {
-        // the usual case: the activation range is the whole int8 range (ReLU included when its
-        // zero point is -128), so one saturation clamps
+    if (mnn_rq_block_saturates(blk)) {
         for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
             *y = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off));
-        }
-        return;
-    }
-    if (blk->right_only) {
-        for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
-            *y = mnn_clamp8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off), lo, hi);
         }
         return;
     }
@@ -170,8 +174,8 @@ static inline void mnn_rq_block_apply(const mnn_rq_block_t *blk, const uint32_t 
 // Two sums per channel (two pixels): y0[i] from sums[2i], y1[i] from sums[2i + 1].
 static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n,
     int8_t *y0, int8_t *y1) {
-    const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
-    if (blk->right_only && lo == -128 && hi == 127) {
+    if (mnn_rq_block_saturates(blk)) {
+        const int32_t off = blk->off;
         for (uint32_t i = 0; i < n; i++, sums += 2) {
             const mnn_rq_t *q = &blk->rq[i];
             const uint32_t b = blk->bias[i];
@@ -180,24 +184,8 @@ static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t
         }
         return;
     }
-    if (blk->right_only) {
-        for (uint32_t i = 0; i < n; i++, sums += 2) {
-            const mnn_rq_t *q = &blk->rq[i];
-            const uint32_t b = blk->bias[i];
-            y0[i] = mnn_clamp8(mnn_wadd(mnn_rq_apply_right(q, (int32_t)(sums[0] + b)), off), lo, hi);
-            y1[i] = mnn_clamp8(mnn_wadd(mnn_rq_apply_right(q, (int32_t)(sums[1] + b)), off), lo, hi);
-        }
-        return;
-    }
     mnn_rq_block_apply(blk, sums, 2, n, y0, 1);
     mnn_rq_block_apply(blk, sums + 1, 2, n, y1, 1);
-}
-
-// The reference composition, for tests.
-static inline int32_t mnn_requantize_ref(int32_t x, int32_t multiplier, int32_t shift) {
-    int left = shift > 0 ? shift : 0;
-    int right = shift > 0 ? 0 : -shift;
-    return mnn_rdivpot(mnn_srdhm((int32_t)((uint32_t)x << left), multiplier), right);
 }
 
 #endif // MICRONN_FIXEDPOINT_H

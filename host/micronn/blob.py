@@ -64,6 +64,8 @@ def write(g: Graph) -> bytes:
             storage=fmt.STORAGE["CONST" if t.is_const else "ARENA"],
             dims=dims, offset=t.offset, nbytes=t.nbytes, scale=float(t.scale), zero_point=int(t.zero_point))
 
+    from .inspector import op_macs
+
     ops = bytearray()
     macs = 0
     for op in g.ops:
@@ -74,7 +76,7 @@ def write(g: Graph) -> bytes:
         ops += fmt.OP.pack(opcode=fmt.OPCODES[op.kind], n_inputs=len(op.inputs), n_outputs=len(op.outputs),
                            size=size, params_size=rec.size)
         ops += idx_bytes + rec.pack(**op.params)
-        macs += op.macs
+        macs += op_macs(op.kind, op.params)
 
     io = struct.pack(f"<{len(g.inputs) + len(g.outputs)}H", *(g.inputs + g.outputs))
     meta = _meta_section({**g.meta, "ARENA_LOWER_BOUND": plan.lower_bound} if g.meta else {})

@@ -43,7 +43,6 @@ class Op:
     inputs: list[int]           # tensor indices; -1 for an omitted optional input
     outputs: list[int]
     params: dict
-    macs: int = 0
     scratch: int = 0            # bytes of kernel scratch memory it needs
     source: str = ""            # where it came from, for messages and inspect
 

@@ -244,7 +244,7 @@ def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
     inputs = [x, g.const(wt.name, w), b, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
     g.ops.append(Op("FULLY_CONNECTED", inputs, [y], dict(
         input_offset=in_off, filter_offset=w_off, output_offset=yout.zero_point, act_min=lo, act_max=hi,
-        batches=batches, accum_depth=depth, out_depth=outs), macs=batches * depth * outs,
+        batches=batches, accum_depth=depth, out_depth=outs),
         source=f"op {op.index} FULLY_CONNECTED"))
 
 
@@ -407,10 +407,9 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
         del params["depth_mult"]
         params["groups"] = in_c
         depthwise = False
-    macs = n * int(out_h) * int(out_w) * out_c * k_h * k_w * fc
     # convolution: two int16 im2col columns for the fast kernels
     scratch = 0 if depthwise else fmt.CONV_SCRATCH_PER_TAP * k_h * k_w * fc
-    g.ops.append(Op(kind, inputs, [y], params, macs=macs, scratch=scratch, source=f"op {op.index} {op.opcode}"))
+    g.ops.append(Op(kind, inputs, [y], params, scratch=scratch, source=f"op {op.index} {op.opcode}"))
 
 
 def lower_conv(low: Lowering, op: tfl.Operator) -> None:
