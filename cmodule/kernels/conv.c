@@ -63,30 +63,28 @@ static void conv_direct(const mnn_conv_args_t *a) {
 // order 0, 2, 1, 3 (two words: (e0, e2), (e1, e3)), then column 1's. The last
 // K % 4 elements follow in plain order, column 0's then column 1's.
 
-// Writes one column's values in plain order into its slots: whole groups of
-// four (this column's half of each), then the last K % 4 values. The middle
-// two of each group are swapped afterwards (col_finish).
-typedef struct {
-    int16_t *p;
-    uint32_t k, k4;
-    int16_t *tail;
-} col_writer_t;
+#define MNN_CONV_TMP 256
 
-static inline void col_put(col_writer_t *w, int32_t v) {
-    if (w->k == w->k4) {
-        w->p = w->tail;
-    }
-    *w->p++ = (int16_t)v;
-    if ((++w->k & 3) == 0 && w->k <= w->k4) {
-        w->p += 4;      // past the other column's half of the group
-    }
-}
-
-static inline void col_finish(int16_t *col, uint32_t j, uint32_t k4) {
-    for (int16_t *grp = col + 4 * j; grp < col + 2 * k4; grp += 8) {
-        int16_t t = grp[1];
-        grp[1] = grp[2];
-        grp[2] = t;
+// Element by element: the fallback for long columns of an odd channel count.
+static void fill_slow(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
+    int16_t *col, uint32_t j) {
+    static const uint8_t slot[4] = { 0, 2, 1, 3 };
+    const mnn_geom_t *g = &a->g;
+    const uint32_t fc = g->in_c / a->groups;
+    const uint32_t K = g->k_h * g->k_w * fc;
+    const uint32_t k4 = K & ~3u, tail = K - k4;
+    uint32_t k = 0;
+    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+            const int in = iy >= 0 && iy < (int32_t)g->in_h && ix >= 0 && ix < (int32_t)g->in_w;
+            for (uint32_t c = 0; c < fc; c++, k++) {
+                int16_t v = in ? (int16_t)(xb[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0 + c]
+                    + a->input_offset) : 0;
+                col[k < k4 ? 8 * (k >> 2) + 4 * j + slot[k & 3] : 2 * k4 + j * tail + (k - k4)] = v;
+            }
+        }
     }
 }
 
@@ -135,9 +133,14 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         }
         return;
     }
-    // Any channel count: the values in plain order (taps clipped to the input
-    // once per row), then each group's middle two swapped.
-    col_writer_t w = { col + 4 * j, 0, k4, col + 2 * k4 + j * (K - k4) };
+    // Any channel count: the values in plain order on the stack first (taps
+    // clipped to the input once per row), then copied into the column.
+    if (K > MNN_CONV_TMP) {
+        fill_slow(a, xb, iy0, ix0, ic0, col, j);
+        return;
+    }
+    int16_t tmp[MNN_CONV_TMP];
+    int16_t *t = tmp;
     const uint32_t k_h = g->k_h, k_w = g->k_w, dil_w = g->dil_w, in_w = g->in_w, in_c = g->in_c;
     if (dil_w == 1 && fc == in_c && iy0 >= 0 && ix0 >= 0
         && (int64_t)iy0 + (int64_t)(k_h - 1) * g->dil_h < (int64_t)g->in_h
@@ -147,7 +150,7 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         const int8_t *src = xb + ((uint32_t)iy0 * in_w + (uint32_t)ix0) * in_c;
         for (uint32_t ky = k_h; ky; ky--, src += rowstep) {
             for (uint32_t i = 0; i < run; i++) {
-                col_put(&w, src[i] + off);
+                *t++ = (int16_t)(src[i] + off);
             }
         }
     } else {
@@ -163,7 +166,7 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
                 kx1 = kx1 < kx0 ? kx0 : kx1;
             }
             for (uint32_t i = kx0 * fc; i; i--) {
-                col_put(&w, 0);
+                *t++ = 0;
             }
             if (kx1 > kx0) {
                 const int8_t *xp = xb
@@ -171,22 +174,33 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
                 if (dil_w == 1 && fc == in_c) {
                     // the row's taps are one run of the input
                     for (uint32_t i = (kx1 - kx0) * fc; i; i--) {
-                        col_put(&w, *xp++ + off);
+                        *t++ = (int16_t)(*xp++ + off);
                     }
                 } else {
                     for (uint32_t kx = kx0; kx < kx1; kx++, xp += dil_w * in_c) {
                         for (uint32_t c = 0; c < fc; c++) {
-                            col_put(&w, xp[c] + off);
+                            *t++ = (int16_t)(xp[c] + off);
                         }
                     }
                 }
             }
             for (uint32_t i = (k_w - kx1) * fc; i; i--) {
-                col_put(&w, 0);
+                *t++ = 0;
             }
         }
     }
-    col_finish(col, j, k4);
+    int16_t *dst = col + 4 * j;
+    uint32_t k = 0;
+    for (; k < k4; k += 4, dst += 8) {
+        dst[0] = tmp[k];
+        dst[1] = tmp[k + 2];
+        dst[2] = tmp[k + 1];
+        dst[3] = tmp[k + 3];
+    }
+    dst = col + 2 * k4 + j * (K - k4);
+    for (; k < K; k++) {
+        *dst++ = tmp[k];
+    }
 }
 
 // Sums of rows w0, w1 (K int8 weights each) with columns 0 and 1 of the
