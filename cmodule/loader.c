@@ -267,7 +267,8 @@ static mnn_status_t check_softmax(const op_ctx_t *c) {
 _Static_assert(MNN_P_CONV_2D_INPUT_OFFSET == MNN_P_DEPTHWISE_CONV_2D_INPUT_OFFSET
     && MNN_P_CONV_2D_ACT_MAX == MNN_P_DEPTHWISE_CONV_2D_ACT_MAX
     && MNN_P_CONV_2D_PAD_LEFT == MNN_P_MAX_POOL_2D_PAD_LEFT
-    && MNN_P_MAX_POOL_2D_ACT_MAX == MNN_P_AVERAGE_POOL_2D_ACT_MAX, "shared parameter layouts");
+    && MNN_P_MAX_POOL_2D_ACT_MAX == MNN_P_AVERAGE_POOL_2D_ACT_MAX
+    && MNN_P_CONV_2D_GROUPS == MNN_P_CONV_2D_MAXPOOL_GROUPS, "shared parameter layouts");
 
 static void read_geom(const uint8_t *p, mnn_geom_t *g) {
     g->batches = rd_u32(p + MNN_P_CONV_2D_BATCHES);
@@ -355,6 +356,39 @@ static mnn_status_t check_conv(const op_ctx_t *c) {
     TRY(check_conv_operands(c, &g, in_n, out_n, (uint32_t)w_n));
     return check_activation(c, rd_i32(p + MNN_P_CONV_2D_OUTPUT_OFFSET), rd_i32(p + MNN_P_CONV_2D_ACT_MIN),
         rd_i32(p + MNN_P_CONV_2D_ACT_MAX));
+}
+
+// CONV_2D_MAXPOOL: a convolution (groups 1) whose output is max-pooled over
+// non-overlapping windows; the kernel takes the maximum before requantizing,
+// exact only while requantization is monotonic (multiplier >= 0, shift <= 0).
+static mnn_status_t check_conv_pool(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n;
+    uint32_t ph = rd_u32(p + MNN_P_CONV_2D_MAXPOOL_POOL_H), pw = rd_u32(p + MNN_P_CONV_2D_MAXPOOL_POOL_W);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(rd_u32(p + MNN_P_CONV_2D_MAXPOOL_GROUPS) == 1, MNN_E_OP, "groups", c->op,
+        rd_u32(p + MNN_P_CONV_2D_MAXPOOL_GROUPS), 1);
+    CHECK(ph >= 1 && ph <= g.out_h, MNN_E_OP, "pool height", c->op, ph, g.out_h);
+    CHECK(pw >= 1 && pw <= g.out_w, MNN_E_OP, "pool width", c->op, pw, g.out_w);
+    out_n = g.batches * (g.out_h / ph) * (g.out_w / pw) * g.out_c;     // at most the checked conv output
+    uint64_t w_n = (uint64_t)g.out_c * g.k_h * g.k_w * g.in_c;
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_CONV_2D_MAXPOOL_INPUT_OFFSET), "input offset"));
+    TRY(check_conv_operands(c, &g, in_n, out_n, (uint32_t)w_n));
+    tensor_t t;
+    read_tensor(c->m, operand(c, 3), &t);
+    const uint8_t *mult = c->m->blob + c->m->const_off + t.offset;
+    read_tensor(c->m, operand(c, 4), &t);
+    const uint8_t *shift = c->m->blob + c->m->const_off + t.offset;
+    for (uint32_t j = 0; j < g.out_c; j++) {
+        CHECK(rd_i32(mult + 4 * j) >= 0, MNN_E_OP, "pooled multiplier", c->op, (uint32_t)rd_i32(mult + 4 * j), 0);
+        CHECK(rd_i32(shift + 4 * j) <= 0, MNN_E_OP, "pooled shift", c->op, (uint32_t)rd_i32(shift + 4 * j), 0);
+    }
+    return check_activation(c, rd_i32(p + MNN_P_CONV_2D_MAXPOOL_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_CONV_2D_MAXPOOL_ACT_MIN), rd_i32(p + MNN_P_CONV_2D_MAXPOOL_ACT_MAX));
 }
 
 static mnn_status_t check_depthwise(const op_ctx_t *c) {
@@ -516,6 +550,7 @@ static const op_desc_t *op_desc(uint32_t opcode) {
         OP(CONCATENATION, check_concat),
         OP(PAD, check_pad),
         OP(MEAN, check_mean),
+        OP(CONV_2D_MAXPOOL, check_conv_pool),
     };
     #undef OP
     if (opcode > MNN_OPCODE_MAX || table[opcode].check == NULL) {
@@ -781,12 +816,13 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 break;
             }
             case MNN_OPCODE_CONV_2D:
+            case MNN_OPCODE_CONV_2D_MAXPOOL:
             case MNN_OPCODE_DEPTHWISE_CONV_2D: {
-                // The two records share their layout up to the last field.
+                // The three records share their layout up to the groups field.
                 mnn_conv_args_t *a = &op->u.conv;
                 read_geom(prm, &a->g);
-                a->groups = op->opcode == MNN_OPCODE_CONV_2D ? rd_u32(prm + MNN_P_CONV_2D_GROUPS) : 1;
-                a->depth_mult = op->opcode == MNN_OPCODE_CONV_2D ? 1
+                a->groups = op->opcode != MNN_OPCODE_DEPTHWISE_CONV_2D ? rd_u32(prm + MNN_P_CONV_2D_GROUPS) : 1;
+                a->depth_mult = op->opcode != MNN_OPCODE_DEPTHWISE_CONV_2D ? 1
                     : rd_u32(prm + MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT);
                 a->input = PTR(0);
                 a->weights = PTR(1);
@@ -800,9 +836,21 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->act_max = rd_i32(prm + MNN_P_CONV_2D_ACT_MAX);
                 // The im2col columns, when the blob reserved room for them.
                 a->scratch = NULL;
+                a->pool_h = a->pool_w = 1;
                 if (op->opcode == MNN_OPCODE_CONV_2D) {
                     uint64_t k = (uint64_t)a->g.k_h * a->g.k_w * (a->g.in_c / a->groups);
                     if (MNN_CONV_SCRATCH_PER_TAP * k <= m->scratch_size) {
+                        a->scratch = (int16_t *)(void *)(arena + m->arena_size);
+                    }
+                } else if (op->opcode == MNN_OPCODE_CONV_2D_MAXPOOL) {
+                    a->pool_h = rd_u32(prm + MNN_P_CONV_2D_MAXPOOL_POOL_H);
+                    a->pool_w = rd_u32(prm + MNN_P_CONV_2D_MAXPOOL_POOL_W);
+                    // int16 weights, one int16 column per window tap (K rounded up to
+                    // even each) and the input image as int16 (format.conv_pool_scratch)
+                    uint64_t k = (uint64_t)a->g.k_h * a->g.k_w * a->g.in_c;
+                    uint64_t image = (uint64_t)a->g.in_h * a->g.in_w * a->g.in_c;
+                    if (2 * ((k + (k & 1)) * ((uint64_t)a->g.out_c + (uint64_t)a->pool_h * a->pool_w) + image)
+                        <= m->scratch_size) {
                         a->scratch = (int16_t *)(void *)(arena + m->arena_size);
                     }
                 }

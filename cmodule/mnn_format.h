@@ -121,11 +121,12 @@
 #define MNN_OPCODE_CONCATENATION                10
 #define MNN_OPCODE_PAD                          11
 #define MNN_OPCODE_MEAN                         12
+#define MNN_OPCODE_CONV_2D_MAXPOOL              13
 
 #define MNN_MEAN_TRUNC                        1
 #define MNN_MEAN_SCALED                       2
 
-#define MNN_OPCODE_MAX 12
+#define MNN_OPCODE_MAX 13
 
 // FULLY_CONNECTED: inputs input, weights, bias?, mult, shift; outputs output
 #define MNN_OPERANDS_FULLY_CONNECTED_IN 5
@@ -329,5 +330,33 @@
 #define MNN_P_MEAN_SHIFT                      24  // i32: SCALED: its shift
 #define MNN_P_MEAN_OUTPUT_OFFSET              28  // i32: output zero point
 #define MNN_P_MEAN_RECORD_SIZE                 32
+
+// CONV_2D_MAXPOOL: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_CONV_2D_MAXPOOL_IN 5
+#define MNN_OPERANDS_CONV_2D_MAXPOOL_OUT 1
+// CONV_2D (geometry and requantization of the convolution; groups 1) followed by max pooling over non-overlapping pool_h x pool_w windows without padding, in one pass: output [batches, out_h / pool_h, out_w / pool_w, out_c] (rounded down). Every shift <= 0 and multiplier >= 0, so requantization is monotonic and the kernel takes the maximum of the sums before requantizing. Its fast variant needs 2 * (K2 * (out_c + pool_h * pool_w) + in_h * in_w * in_c) bytes of scratch, K2 = k_h * k_w * in_c rounded up to even.
+#define MNN_P_CONV_2D_MAXPOOL_BATCHES                     0  // u32: N
+#define MNN_P_CONV_2D_MAXPOOL_IN_H                        4  // u32: input height
+#define MNN_P_CONV_2D_MAXPOOL_IN_W                        8  // u32: input width
+#define MNN_P_CONV_2D_MAXPOOL_IN_C                       12  // u32: input channels
+#define MNN_P_CONV_2D_MAXPOOL_OUT_H                      16  // u32: output height
+#define MNN_P_CONV_2D_MAXPOOL_OUT_W                      20  // u32: output width
+#define MNN_P_CONV_2D_MAXPOOL_OUT_C                      24  // u32: output channels
+#define MNN_P_CONV_2D_MAXPOOL_K_H                        28  // u32: kernel height
+#define MNN_P_CONV_2D_MAXPOOL_K_W                        32  // u32: kernel width
+#define MNN_P_CONV_2D_MAXPOOL_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_CONV_2D_MAXPOOL_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_CONV_2D_MAXPOOL_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_CONV_2D_MAXPOOL_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_CONV_2D_MAXPOOL_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_CONV_2D_MAXPOOL_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_CONV_2D_MAXPOOL_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_CONV_2D_MAXPOOL_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_CONV_2D_MAXPOOL_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_CONV_2D_MAXPOOL_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_CONV_2D_MAXPOOL_GROUPS                     76  // u32: must be 1
+#define MNN_P_CONV_2D_MAXPOOL_POOL_H                     80  // u32: pooling window height (also its vertical stride)
+#define MNN_P_CONV_2D_MAXPOOL_POOL_W                     84  // u32: pooling window width (also its horizontal stride)
+#define MNN_P_CONV_2D_MAXPOOL_RECORD_SIZE                 88
 
 #endif // MICRONN_MNN_FORMAT_H

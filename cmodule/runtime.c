@@ -17,6 +17,9 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
             case MNN_OPCODE_CONV_2D:
                 mnn_conv_s8(&op->u.conv);
                 break;
+            case MNN_OPCODE_CONV_2D_MAXPOOL:
+                mnn_conv_pool_s8(&op->u.conv);
+                break;
             case MNN_OPCODE_DEPTHWISE_CONV_2D:
                 mnn_depthwise_conv_s8(&op->u.conv);
                 break;

@@ -103,6 +103,8 @@ EXPECT = {
     "dw_dilation_2x3_valid": "DEPTHWISE_CONV_2D dilated mult2 valid",
     "dw_dilation_no_bias": "DEPTHWISE_CONV_2D dilated no_bias",
     "maxpool_2x2": "MAX_POOL_2D",
+    "conv_pool_same": "CONV_2D MAX_POOL_2D same fused_relu",
+    "conv_pool_3x2": "CONV_2D MAX_POOL_2D strided valid nonsquare",
     "maxpool_3x3_s2": "MAX_POOL_2D same valid strided",
     "avgpool_3x3_s2": "AVERAGE_POOL_2D same valid strided",
     "pool_nonsquare": "MAX_POOL_2D AVERAGE_POOL_2D nonsquare",

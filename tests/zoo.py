@@ -174,6 +174,9 @@ ZOO = {
                             (13, 11, 3)),
     # ---- MAX_POOL_2D, AVERAGE_POOL_2D
     "maxpool_2x2": (_seq(lambda: [conv(4, 1, "relu"), L.MaxPooling2D(2)]), (8, 10, 4)),
+    # CONV_2D_MAXPOOL with windows in the padding and rows/columns the pooling drops
+    "conv_pool_same": (_seq(lambda: [conv(6, 3, "relu", padding="same"), L.MaxPooling2D(2)]), (9, 11, 1)),
+    "conv_pool_3x2": (_seq(lambda: [conv(5, 2, strides=2, padding="valid"), L.MaxPooling2D((3, 2))]), (14, 11, 2)),
     "maxpool_3x3_s2": (_seq(lambda: [L.MaxPooling2D(3, strides=2, padding="same"), conv(4, 1),
                                      L.MaxPooling2D(3, strides=2)]), (13, 11, 3)),
     "avgpool_3x3_s2": (_seq(lambda: [L.AveragePooling2D(3, strides=2, padding="same"), conv(4, 1),

@@ -9,17 +9,45 @@
 //   inner loop. With the DSP extension the inner loop is SMLAD on packed
 //   int16 pairs (mnn_simd.h); without it, the same blocking in plain C.
 // - direct loops over the taps otherwise (no scratch).
+//
+// mnn_conv_pool_s8 is a convolution whose output only feeds a max pooling
+// over non-overlapping windows (CONV_2D_MAXPOOL): see its section below.
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
 #include "mnn_simd.h"
 
 // Sums wrap (as two's complement) rather than overflow: identical to TFLite
 // wherever TFLite's int32 sums do not overflow, and defined where they would.
-static void conv_direct(const mnn_conv_args_t *a) {
+// The sum of output channel oc at the pixel whose receptive field starts at
+// (iy0, ix0) of image xb, over the taps inside the input (no bias).
+static uint32_t direct_sum(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t oc) {
     const mnn_geom_t *g = &a->g;
     const uint32_t fc = g->in_c / a->groups;
-    const uint32_t oc_per_group = g->out_c / a->groups;
-    const uint32_t wsize = g->k_h * g->k_w * fc;
+    const uint32_t ic0 = (oc / (g->out_c / a->groups)) * fc;
+    const int8_t *w = a->weights + oc * g->k_h * g->k_w * fc;
+    uint32_t acc = 0;
+    for (uint32_t ky = 0; ky < g->k_h; ky++) {
+        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+        if (iy < 0 || iy >= (int32_t)g->in_h) {
+            continue;
+        }
+        for (uint32_t kx = 0; kx < g->k_w; kx++) {
+            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+            if (ix < 0 || ix >= (int32_t)g->in_w) {
+                continue;
+            }
+            const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
+            const int8_t *wk = w + (ky * g->k_w + kx) * fc;
+            for (uint32_t c = 0; c < fc; c++) {
+                acc += (uint32_t)((x[c] + a->input_offset) * wk[c]);
+            }
+        }
+    }
+    return acc;
+}
+
+static void conv_direct(const mnn_conv_args_t *a) {
+    const mnn_geom_t *g = &a->g;
     int8_t *y = a->output;
     for (uint32_t b = 0; b < g->batches; b++) {
         const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
@@ -28,28 +56,8 @@ static void conv_direct(const mnn_conv_args_t *a) {
             for (uint32_t ox = 0; ox < g->out_w; ox++) {
                 const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
                 for (uint32_t oc = 0; oc < g->out_c; oc++) {
-                    const uint32_t ic0 = (oc / oc_per_group) * fc;
-                    const int8_t *w = a->weights + oc * wsize;
-                    uint32_t acc = 0;
-                    for (uint32_t ky = 0; ky < g->k_h; ky++) {
-                        const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
-                        if (iy < 0 || iy >= (int32_t)g->in_h) {
-                            continue;
-                        }
-                        for (uint32_t kx = 0; kx < g->k_w; kx++) {
-                            const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
-                            if (ix < 0 || ix >= (int32_t)g->in_w) {
-                                continue;
-                            }
-                            const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
-                            const int8_t *wk = w + (ky * g->k_w + kx) * fc;
-                            for (uint32_t c = 0; c < fc; c++) {
-                                acc += (uint32_t)((x[c] + a->input_offset) * wk[c]);
-                            }
-                        }
-                    }
-                    *y++ = mnn_requant_out(acc, a->bias, oc, a->mult, a->shift, oc, a->output_offset, a->act_min,
-                        a->act_max);
+                    *y++ = mnn_requant_out(direct_sum(a, xb, iy0, ix0, oc), a->bias, oc, a->mult, a->shift, oc,
+                        a->output_offset, a->act_min, a->act_max);
                 }
             }
         }
@@ -83,6 +91,64 @@ static void fill_slow(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, i
                 int16_t v = in ? (int16_t)(xb[((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0 + c]
                     + a->input_offset) : 0;
                 col[k < k4 ? 8 * (k >> 2) + 4 * j + slot[k & 3] : 2 * k4 + j * tail + (k - k4)] = v;
+            }
+        }
+    }
+}
+
+// The receptive field of the output pixel whose window starts at (iy0, ix0),
+// channels ic0 .. ic0 + fc of image xb, in plain order: K values (input plus
+// offset; 0 for taps in the padding), taps clipped to the input once per row.
+static void fill_plain(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
+    int16_t *t) {
+    const mnn_geom_t *g = &a->g;
+    const uint32_t fc = g->in_c / a->groups;
+    const int32_t off = a->input_offset;
+    const uint32_t k_h = g->k_h, k_w = g->k_w, dil_w = g->dil_w, in_w = g->in_w, in_c = g->in_c;
+    if (dil_w == 1 && fc == in_c && iy0 >= 0 && ix0 >= 0
+        && (int64_t)iy0 + (int64_t)(k_h - 1) * g->dil_h < (int64_t)g->in_h
+        && (int64_t)ix0 + (int64_t)k_w <= (int64_t)in_w) {
+        // The whole window inside the input: each row of taps is one run.
+        const uint32_t run = k_w * fc, rowstep = g->dil_h * in_w * in_c;
+        const int8_t *src = xb + ((uint32_t)iy0 * in_w + (uint32_t)ix0) * in_c;
+        for (uint32_t ky = k_h; ky; ky--, src += rowstep) {
+            for (uint32_t i = 0; i < run; i++) {
+                *t++ = (int16_t)(src[i] + off);
+            }
+        }
+    } else {
+        for (uint32_t ky = 0; ky < k_h; ky++) {
+            const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+            uint32_t kx0 = k_w, kx1 = k_w;      // the taps of this row inside the input
+            if (iy >= 0 && iy < (int32_t)g->in_h) {
+                kx0 = ix0 >= 0 ? 0 : ((uint32_t)(-ix0) + dil_w - 1) / dil_w;
+                int32_t over = ix0 + (int32_t)((k_w - 1) * dil_w) - (int32_t)(in_w - 1);
+                const uint32_t cut = over <= 0 ? 0 : ((uint32_t)over + dil_w - 1) / dil_w;
+                kx1 = cut >= k_w ? 0 : k_w - cut;       // a window right of the input has none
+                kx0 = kx0 > k_w ? k_w : kx0;
+                kx1 = kx1 < kx0 ? kx0 : kx1;
+            }
+            for (uint32_t i = kx0 * fc; i; i--) {
+                *t++ = 0;
+            }
+            if (kx1 > kx0) {
+                const int8_t *xp = xb
+                    + (((uint32_t)iy * in_w + (uint32_t)(ix0 + (int32_t)(kx0 * dil_w))) * in_c + ic0);
+                if (dil_w == 1 && fc == in_c) {
+                    // the row's taps are one run of the input
+                    for (uint32_t i = (kx1 - kx0) * fc; i; i--) {
+                        *t++ = (int16_t)(*xp++ + off);
+                    }
+                } else {
+                    for (uint32_t kx = kx0; kx < kx1; kx++, xp += dil_w * in_c) {
+                        for (uint32_t c = 0; c < fc; c++) {
+                            *t++ = (int16_t)(xp[c] + off);
+                        }
+                    }
+                }
+            }
+            for (uint32_t i = (k_w - kx1) * fc; i; i--) {
+                *t++ = 0;
             }
         }
     }
@@ -140,55 +206,7 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         return;
     }
     int16_t tmp[MNN_CONV_TMP];
-    int16_t *t = tmp;
-    const uint32_t k_h = g->k_h, k_w = g->k_w, dil_w = g->dil_w, in_w = g->in_w, in_c = g->in_c;
-    if (dil_w == 1 && fc == in_c && iy0 >= 0 && ix0 >= 0
-        && (int64_t)iy0 + (int64_t)(k_h - 1) * g->dil_h < (int64_t)g->in_h
-        && (int64_t)ix0 + (int64_t)k_w <= (int64_t)in_w) {
-        // The whole window inside the input: each row of taps is one run.
-        const uint32_t run = k_w * fc, rowstep = g->dil_h * in_w * in_c;
-        const int8_t *src = xb + ((uint32_t)iy0 * in_w + (uint32_t)ix0) * in_c;
-        for (uint32_t ky = k_h; ky; ky--, src += rowstep) {
-            for (uint32_t i = 0; i < run; i++) {
-                *t++ = (int16_t)(src[i] + off);
-            }
-        }
-    } else {
-        for (uint32_t ky = 0; ky < k_h; ky++) {
-            const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
-            uint32_t kx0 = k_w, kx1 = k_w;      // the taps of this row inside the input
-            if (iy >= 0 && iy < (int32_t)g->in_h) {
-                kx0 = ix0 >= 0 ? 0 : ((uint32_t)(-ix0) + dil_w - 1) / dil_w;
-                int32_t over = ix0 + (int32_t)((k_w - 1) * dil_w) - (int32_t)(in_w - 1);
-                const uint32_t cut = over <= 0 ? 0 : ((uint32_t)over + dil_w - 1) / dil_w;
-                kx1 = cut >= k_w ? 0 : k_w - cut;       // a window right of the input has none
-                kx0 = kx0 > k_w ? k_w : kx0;
-                kx1 = kx1 < kx0 ? kx0 : kx1;
-            }
-            for (uint32_t i = kx0 * fc; i; i--) {
-                *t++ = 0;
-            }
-            if (kx1 > kx0) {
-                const int8_t *xp = xb
-                    + (((uint32_t)iy * in_w + (uint32_t)(ix0 + (int32_t)(kx0 * dil_w))) * in_c + ic0);
-                if (dil_w == 1 && fc == in_c) {
-                    // the row's taps are one run of the input
-                    for (uint32_t i = (kx1 - kx0) * fc; i; i--) {
-                        *t++ = (int16_t)(*xp++ + off);
-                    }
-                } else {
-                    for (uint32_t kx = kx0; kx < kx1; kx++, xp += dil_w * in_c) {
-                        for (uint32_t c = 0; c < fc; c++) {
-                            *t++ = (int16_t)(xp[c] + off);
-                        }
-                    }
-                }
-            }
-            for (uint32_t i = (k_w - kx1) * fc; i; i--) {
-                *t++ = 0;
-            }
-        }
-    }
+    fill_plain(a, xb, iy0, ix0, ic0, tmp);
     int16_t *dst = col + 4 * j;
     uint32_t k = 0;
     for (; k < k4; k += 4, dst += 8) {
@@ -343,5 +361,231 @@ void mnn_conv_s8(const mnn_conv_args_t *a) {
         conv_im2col(a);
     } else {
         conv_direct(a);
+    }
+}
+
+// --- convolution followed by max pooling -----------------------------------
+//
+// Each output is the largest of the pool_h x pool_w convolution outputs of
+// its window. Requantization is monotonic here (the loader admits only
+// multipliers >= 0 and shifts <= 0), so the maximum of the sums (bias
+// included, wrapping like every sum) is requantized once instead of each sum,
+// and the pooled-away convolution outputs are never stored.
+
+static void conv_pool_direct(const mnn_conv_args_t *a) {
+    const mnn_geom_t *g = &a->g;
+    const uint32_t ph = a->pool_h, pw = a->pool_w, oh = g->out_h / ph, ow = g->out_w / pw;
+    int8_t *y = a->output;
+    for (uint32_t b = 0; b < g->batches; b++) {
+        const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
+        for (uint32_t py = 0; py < oh; py++) {
+            for (uint32_t px = 0; px < ow; px++) {
+                for (uint32_t oc = 0; oc < g->out_c; oc++) {
+                    int32_t best = INT32_MIN;
+                    for (uint32_t dy = 0; dy < ph; dy++) {
+                        const int32_t iy0 = (int32_t)((py * ph + dy) * g->stride_h) - g->pad_top;
+                        for (uint32_t dx = 0; dx < pw; dx++) {
+                            const int32_t ix0 = (int32_t)((px * pw + dx) * g->stride_w) - g->pad_left;
+                            uint32_t s = direct_sum(a, xb, iy0, ix0, oc);
+                            s += a->bias ? (uint32_t)mnn_ld32(a->bias, oc) : 0;
+                            best = (int32_t)s > best ? (int32_t)s : best;
+                        }
+                    }
+                    *y++ = mnn_requant_out((uint32_t)best, NULL, oc, a->mult, a->shift, oc, a->output_offset,
+                        a->act_min, a->act_max);
+                }
+            }
+        }
+    }
+}
+
+// The largest of the P window sums (bias included) of channels [0, n) of
+// one pooled output: w holds each channel's weights as kw words of int16
+// pairs, cols the P columns of the window (kw words each). Inlined with kw
+// and P constant, so a channel's weights stay in registers across the window.
+static inline __attribute__((always_inline)) void window_max(const int16_t *w, const int16_t *cols, uint32_t kw,
+    uint32_t P, const uint32_t *bias, uint32_t n, uint32_t *best) {
+    for (uint32_t i = 0; i < n; i++, w += 2 * kw) {
+        uint32_t wr[8];
+        #pragma GCC unroll 8
+        for (uint32_t j = 0; j < kw; j++) {
+            wr[j] = mnn_rd32(w + 2 * j);
+        }
+        const int16_t *x = cols;
+        int32_t m = INT32_MIN;
+        #pragma GCC unroll 4
+        for (uint32_t p = 0; p < P; p++, x += 2 * kw) {
+            int32_t s = (int32_t)bias[i];
+            #pragma GCC unroll 8
+            for (uint32_t j = 0; j < kw; j++) {
+                s = mnn_dot2(wr[j], mnn_rd32(x + 2 * j), s);
+            }
+            m = s > m ? s : m;
+        }
+        best[i] = (uint32_t)m;
+    }
+}
+
+// Any kw: the weights read from memory for every column.
+static void window_max_any(const int16_t *w, const int16_t *cols, uint32_t kw, uint32_t P, const uint32_t *bias,
+    uint32_t n, uint32_t *best) {
+    for (uint32_t i = 0; i < n; i++, w += 2 * kw) {
+        const int16_t *x = cols;
+        int32_t m = INT32_MIN;
+        for (uint32_t p = 0; p < P; p++, x += 2 * kw) {
+            int32_t s = (int32_t)bias[i];
+            for (uint32_t j = 0; j < kw; j++) {
+                s = mnn_dot2(mnn_rd32(w + 2 * j), mnn_rd32(x + 2 * j), s);
+            }
+            m = s > m ? s : m;
+        }
+        best[i] = (uint32_t)m;
+    }
+}
+
+// One pooled output, channels [0, n): window maxima, then one requantization each.
+__attribute__((noinline))
+static void pool_channels(const int16_t *w, const int16_t *cols, uint32_t kw, uint32_t P,
+    const mnn_rq_block_t *blk, uint32_t n, int8_t *y) {
+    uint32_t best[MNN_RQ_BLOCK];
+    #define MNN_KW(k) \
+    case k: \
+        if (P == 4) { \
+            window_max(w, cols, k, 4, blk->bias, n, best); \
+        } else { \
+            window_max(w, cols, k, P, blk->bias, n, best); \
+        } \
+        break;
+    switch (kw) {
+        MNN_KW(1) MNN_KW(2) MNN_KW(3) MNN_KW(4) MNN_KW(5) MNN_KW(6) MNN_KW(7) MNN_KW(8)
+        default:
+            window_max_any(w, cols, kw, P, blk->bias, n, best);
+    }
+    #undef MNN_KW
+    mnn_rq_block_apply_nobias(blk, best, n, y);
+}
+
+// A pooling window whose receptive field lies inside the input (dil_w 1):
+// each row of taps of each of its columns is one run of the int16 image.
+typedef struct {
+    uint32_t ph, pw, K2, k_h;
+    uint32_t run;       // k_w * in_c: values per row of taps
+    uint32_t row;       // image values from one row of taps to the next
+    uint32_t step_y;    // ... from one window row's receptive field to the next
+    uint32_t step_x;    // ... and from one window column's to the next
+} window_t;
+
+// Inlined with run constant for the short rows of small kernels.
+static inline __attribute__((always_inline)) void fill_window_run(const int16_t *src0, const window_t *w,
+    int16_t *col, uint32_t run) {
+    const uint32_t row = w->row, k_h = w->k_h, K2 = w->K2, step_x = w->step_x, pw = w->pw;
+    for (uint32_t dy = 0; dy < w->ph; dy++, src0 += w->step_y) {
+        const int16_t *src1 = src0;
+        for (uint32_t dx = 0; dx < pw; dx++, src1 += step_x, col += K2) {
+            const int16_t *src = src1;
+            int16_t *t = col;
+            for (uint32_t ky = k_h; ky; ky--, src += row, t += run) {
+                #pragma GCC unroll 4
+                for (uint32_t i = 0; i < run / 2; i++) {
+                    mnn_wr32(t + 2 * i, mnn_rd32(src + 2 * i));
+                }
+                if (run & 1) {
+                    t[run - 1] = src[run - 1];
+                }
+            }
+        }
+    }
+}
+
+__attribute__((noinline))
+static void fill_window(const int16_t *src0, const window_t *w, int16_t *col) {
+    switch (w->run) {
+        case 1:
+            fill_window_run(src0, w, col, 1);
+            break;
+        case 2:
+            fill_window_run(src0, w, col, 2);
+            break;
+        case 3:
+            fill_window_run(src0, w, col, 3);
+            break;
+        case 4:
+            fill_window_run(src0, w, col, 4);
+            break;
+        default:
+            fill_window_run(src0, w, col, w->run);
+    }
+}
+
+// Weights widened to int16 once per call, then per pooled output: the
+// window's P receptive fields as int16 columns, and per channel block the
+// P dot products, their maximum and one requantization.
+static void conv_pool_fast(const mnn_conv_args_t *a) {
+    const mnn_geom_t *g = &a->g;
+    const uint32_t K = g->k_h * g->k_w * g->in_c, K2 = K + (K & 1);
+    const uint32_t ph = a->pool_h, pw = a->pool_w, P = ph * pw, oh = g->out_h / ph, ow = g->out_w / pw;
+    int16_t *wq = a->scratch, *cols = a->scratch + g->out_c * K2;
+    // rows and columns of the input one pooling window's receptive field spans
+    const int64_t span_h = (int64_t)(ph - 1) * g->stride_h + (int64_t)(g->k_h - 1) * g->dil_h + 1;
+    const int64_t span_w = (int64_t)(pw - 1) * g->stride_w + (int64_t)(g->k_w - 1) * g->dil_w + 1;
+    for (uint32_t oc = 0; oc < g->out_c; oc++) {
+        const int8_t *src = a->weights + oc * K;
+        int16_t *dst = wq + oc * K2;
+        for (uint32_t k = 0; k < K; k++) {
+            dst[k] = src[k];
+        }
+        if (K2 > K) {
+            dst[K] = 0;
+        }
+    }
+    for (uint32_t p = 0; p < P; p++) {
+        cols[p * K2 + K2 - 1] = 0;      // the odd slot; the fill overwrites it when K is even
+    }
+    const window_t win = {
+        .ph = ph, .pw = pw, .K2 = K2, .k_h = g->k_h, .run = g->k_w * g->in_c,
+        .row = g->dil_h * g->in_w * g->in_c, .step_y = g->stride_h * g->in_w * g->in_c,
+        .step_x = g->stride_w * g->in_c,
+    };
+    const uint32_t image = g->in_h * g->in_w * g->in_c;
+    int16_t *img = cols + P * K2;
+    mnn_rq_block_t blk;
+    for (uint32_t c0 = 0; c0 < g->out_c; c0 += MNN_RQ_BLOCK) {
+        const uint32_t n = g->out_c - c0 > MNN_RQ_BLOCK ? MNN_RQ_BLOCK : g->out_c - c0;
+        mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, n, a->output_offset, a->act_min, a->act_max);
+        for (uint32_t b = 0; b < g->batches; b++) {
+            const int8_t *xb = a->input + b * image;
+            int8_t *y = a->output + b * oh * ow * g->out_c + c0;
+            const int32_t off = a->input_offset;
+            for (uint32_t i = 0; i < image; i++) {
+                img[i] = (int16_t)(xb[i] + off);
+            }
+            for (uint32_t py = 0; py < oh; py++) {
+                const int32_t iy0 = (int32_t)(py * ph * g->stride_h) - g->pad_top;
+                const int rows_in = iy0 >= 0 && (int64_t)iy0 + span_h <= (int64_t)g->in_h;
+                for (uint32_t px = 0; px < ow; px++, y += g->out_c) {
+                    const int32_t ix0 = (int32_t)(px * pw * g->stride_w) - g->pad_left;
+                    int16_t *col = cols;
+                    if (rows_in && g->dil_w == 1 && ix0 >= 0 && (int64_t)ix0 + span_w <= (int64_t)g->in_w) {
+                        fill_window(img + ((uint32_t)iy0 * g->in_w + (uint32_t)ix0) * g->in_c, &win, cols);
+                    } else {
+                        for (uint32_t dy = 0; dy < ph; dy++) {
+                            for (uint32_t dx = 0; dx < pw; dx++, col += K2) {
+                                fill_plain(a, xb, iy0 + (int32_t)(dy * g->stride_h),
+                                    ix0 + (int32_t)(dx * g->stride_w), 0, col);
+                            }
+                        }
+                    }
+                    pool_channels(wq + c0 * K2, cols, K2 / 2, P, &blk, n, y);
+                }
+            }
+        }
+    }
+}
+
+void mnn_conv_pool_s8(const mnn_conv_args_t *a) {
+    if (a->scratch) {
+        conv_pool_fast(a);
+    } else {
+        conv_pool_direct(a);
     }
 }

@@ -54,6 +54,44 @@ static void dot2_dsp(const int8_t *x, const int8_t *w0, const int8_t *w1, uint32
     *r0 = t0;
     *r1 = t1;
 }
+
+// Four rows w, w + n, w + 2n, w + 3n at once against an input without offset
+// (the packer folds it into the bias): 16 MACs per input word in 19
+// instructions plus the loop; the rows are addressed from one pointer so the
+// loop stays in registers.
+static void dot4_dsp(const int8_t *x, const int8_t *w, uint32_t n, uint32_t r[4]) {
+    const int8_t *end = x + (n & ~3u);
+    const uint32_t n2 = 2 * n, n3 = 3 * n;
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (; x < end; x += 4, w += 4) {
+        uint32_t xv = mnn_rd32(x);
+        uint32_t xa = mnn_sxtb16(xv), xb = mnn_sxtb16_ror8(xv);
+        uint32_t wv = mnn_rd32(w);
+        s0 = mnn_smlad(xa, mnn_sxtb16(wv), s0);
+        s0 = mnn_smlad(xb, mnn_sxtb16_ror8(wv), s0);
+        wv = mnn_rd32(w + n);
+        s1 = mnn_smlad(xa, mnn_sxtb16(wv), s1);
+        s1 = mnn_smlad(xb, mnn_sxtb16_ror8(wv), s1);
+        wv = mnn_rd32(w + n2);
+        s2 = mnn_smlad(xa, mnn_sxtb16(wv), s2);
+        s2 = mnn_smlad(xb, mnn_sxtb16_ror8(wv), s2);
+        wv = mnn_rd32(w + n3);
+        s3 = mnn_smlad(xa, mnn_sxtb16(wv), s3);
+        s3 = mnn_smlad(xb, mnn_sxtb16_ror8(wv), s3);
+    }
+    uint32_t t0 = (uint32_t)s0, t1 = (uint32_t)s1, t2 = (uint32_t)s2, t3 = (uint32_t)s3;
+    for (uint32_t i = 0; i < (n & 3u); i++) {
+        const int32_t v = x[i];
+        t0 += (uint32_t)(v * w[i]);
+        t1 += (uint32_t)(v * w[n + i]);
+        t2 += (uint32_t)(v * w[n2 + i]);
+        t3 += (uint32_t)(v * w[n3 + i]);
+    }
+    r[0] = t0;
+    r[1] = t1;
+    r[2] = t2;
+    r[3] = t3;
+}
 #endif
 
 static inline int8_t requant_one(const mnn_fc_args_t *a, uint32_t sum, uint32_t o) {
@@ -71,7 +109,15 @@ void mnn_fully_connected_s8(const mnn_fc_args_t *a) {
         uint32_t o = 0;
         #if MNN_DSP
         if (a->filter_offset == 0) {
-            // Symmetric weights (the norm): rows in pairs through the DSP dot product.
+            // Symmetric weights (the norm): rows in fours, then pairs, through the
+            // DSP dot products.
+            for (; a->input_offset == 0 && o + 4 <= a->out_depth; o += 4, w += 4 * depth) {
+                uint32_t s[4];
+                dot4_dsp(x, w, depth, s);
+                for (uint32_t j = 0; j < 4; j++) {
+                    y[o + j] = requant_one(a, s[j], o + j);
+                }
+            }
             for (; o + 2 <= a->out_depth; o += 2, w += 2 * depth) {
                 uint32_t s0, s1;
                 dot2_dsp(x, w, w + depth, depth, a->input_offset, &s0, &s1);

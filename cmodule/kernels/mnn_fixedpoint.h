@@ -171,6 +171,21 @@ static inline void mnn_rq_block_apply(const mnn_rq_block_t *blk, const uint32_t 
     }
 }
 
+// y[i] = requantized sums[i], i < n, the bias already in the sums.
+static inline void mnn_rq_block_apply_nobias(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n,
+    int8_t *y) {
+    const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
+    if (mnn_rq_block_saturates(blk)) {
+        for (uint32_t i = 0; i < n; i++) {
+            y[i] = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)sums[i]), off));
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        y[i] = mnn_clamp8(mnn_wadd(mnn_rq_apply(&blk->rq[i], (int32_t)sums[i]), off), lo, hi);
+    }
+}
+
 // Two sums per channel (two pixels): y0[i] from sums[2i], y1[i] from sums[2i + 1].
 static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n,
     int8_t *y0, int8_t *y1) {

@@ -70,12 +70,19 @@ typedef struct {
     int32_t output_offset;
     int32_t act_min;
     int32_t act_max;
+    // Convolution followed by max pooling (mnn_conv_pool_s8): the windows,
+    // non-overlapping; 1 x 1 otherwise.
+    uint32_t pool_h, pool_w;
     // Convolution: 2 * 2 * k_h * k_w * (in_c / groups) bytes for im2col
-    // columns, or NULL (the slower direct loops then run instead).
+    // columns (with pooling: 2 * K2 * (out_c + pool_h * pool_w), K2 the taps
+    // rounded up to even), or NULL (the slower direct loops then run instead).
     int16_t *scratch;
 } mnn_conv_args_t;
 
 void mnn_conv_s8(const mnn_conv_args_t *a);
+// Convolution (groups 1, every multiplier >= 0 and shift <= 0) whose output
+// is max-pooled: output [batches, out_h / pool_h, out_w / pool_w, out_c].
+void mnn_conv_pool_s8(const mnn_conv_args_t *a);
 void mnn_depthwise_conv_s8(const mnn_conv_args_t *a);
 
 // Max and average pooling (out_c == in_c, dilation 1); input and output

@@ -88,4 +88,16 @@ static inline uint32_t mnn_smax8(uint32_t a, uint32_t b) {
 
 #endif // MNN_DSP
 
+// acc + x.lo * y.lo + x.hi * y.hi on int16 pairs: SMLAD where the core has
+// it, else the same sum in C (wrapping).
+static inline int32_t mnn_dot2(uint32_t x, uint32_t y, int32_t acc) {
+    #if MNN_DSP
+    return mnn_smlad(x, y, acc);
+    #else
+    uint32_t lo = (uint32_t)((int32_t)(int16_t)x * (int16_t)y);
+    uint32_t hi = (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16));
+    return (int32_t)((uint32_t)acc + lo + hi);
+    #endif
+}
+
 #endif // MICRONN_SIMD_H

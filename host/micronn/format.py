@@ -39,6 +39,14 @@ MAX_DIMS = 4
 # their fast variants; with less, the kernels fall back to loops without it.
 CONV_SCRATCH_PER_TAP = 4    # CONV_2D: bytes per k_h * k_w * in_c / groups (two int16 im2col columns)
 ADD_SCRATCH = 2048          # ADD: two 256-entry int32 rescaling tables
+
+
+def conv_pool_scratch(k: int, out_c: int, pool_h: int, pool_w: int, image: int) -> int:
+    """CONV_2D_MAXPOOL: int16 weights, pool_h * pool_w int16 columns (k rounded up
+    to even each) and the input image (in_h * in_w * in_c values) as int16."""
+    return 2 * ((k + (k & 1)) * (out_c + pool_h * pool_w) + image)
+
+
 MAX_TENSORS = 4096  # device-side limits; the loader rejects larger counts
 MAX_OPS = 2048
 MAX_SECTIONS = 32
@@ -286,6 +294,18 @@ _op("MEAN", 12, ("input",), ("output",), [
     F("shift", "i32", "SCALED: its shift"),
     F("output_offset", "i32", "output zero point"),
 ], "int8 mean over the middle axis of [outer, reduce, inner], as TFLite Micro computes it.")
+
+_op("CONV_2D_MAXPOOL", 13, ("input", "weights", "bias?", "mult", "shift"), ("output",), [
+    *_GEOM, F("input_offset", "i32", "-input zero point"), *_REQUANT,
+    F("groups", "u32", "must be 1"),
+    F("pool_h", "u32", "pooling window height (also its vertical stride)"),
+    F("pool_w", "u32", "pooling window width (also its horizontal stride)"),
+], "CONV_2D (geometry and requantization of the convolution; groups 1) followed by max pooling over "
+   "non-overlapping pool_h x pool_w windows without padding, in one pass: output [batches, out_h / pool_h, "
+   "out_w / pool_w, out_c] (rounded down). Every shift <= 0 and multiplier >= 0, so requantization is monotonic "
+   "and the kernel takes the maximum of the sums before requantizing. Its fast variant needs "
+   "2 * (K2 * (out_c + pool_h * pool_w) + in_h * in_w * in_c) bytes of scratch, K2 = k_h * k_w * in_c "
+   "rounded up to even.")
 
 # TFLite Micro's int8 MEANs: TRUNC when input and output share quantization
 # (sum / n, truncated), else SCALED (the offset sum requantized by a multiplier

@@ -67,6 +67,26 @@ class Graph:
         a = np.ascontiguousarray(array)
         return self.add(Tensor(name, a.dtype.name, tuple(a.shape), data=a))
 
+    def compact(self) -> None:
+        """Drop the tensors nothing refers to any more (after a fusion) and renumber the rest."""
+        used = {i for op in self.ops for i in op.inputs + op.outputs if i >= 0} | set(self.inputs + self.outputs)
+        todo = list(used)
+        while todo:
+            a = self.tensors[todo.pop()].alias_of
+            if a is not None and a not in used:
+                used.add(a)
+                todo.append(a)
+        new = {old: k for k, old in enumerate(sorted(used))}
+        self.tensors = [self.tensors[i] for i in sorted(used)]
+        for t in self.tensors:
+            if t.alias_of is not None:
+                t.alias_of = new[t.alias_of]
+        for op in self.ops:
+            op.inputs = [new[i] if i >= 0 else i for i in op.inputs]
+            op.outputs = [new[i] for i in op.outputs]
+        self.inputs = [new[i] for i in self.inputs]
+        self.outputs = [new[i] for i in self.outputs]
+
     def root(self, i: int) -> int:
         """The tensor whose memory tensor i uses."""
         while self.tensors[i].alias_of is not None:

@@ -13,11 +13,15 @@ def op_macs(kind: str, p: dict) -> int:
     the padding are counted, as everyone counts them)."""
     if kind == "FULLY_CONNECTED":
         return p["batches"] * p["accum_depth"] * p["out_depth"]
-    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_MAXPOOL"):
         per_out = p["k_h"] * p["k_w"]
-        if kind == "CONV_2D":
+        if kind != "DEPTHWISE_CONV_2D":
             per_out *= p["in_c"] // max(p["groups"], 1)
-        return p["batches"] * p["out_h"] * p["out_w"] * p["out_c"] * per_out
+        out_h, out_w = p["out_h"], p["out_w"]
+        if kind == "CONV_2D_MAXPOOL":       # the convolution outputs some window covers
+            ph, pw = max(p["pool_h"], 1), max(p["pool_w"], 1)     # the loader refuses 0; inspect must not fail
+            out_h, out_w = out_h // ph * ph, out_w // pw * pw
+        return p["batches"] * out_h * out_w * p["out_c"] * per_out
     return 0
 
 

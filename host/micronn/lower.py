@@ -647,5 +647,67 @@ LOWERINGS = {
 }
 
 
+# CONV_2D_MAXPOOL is used for convolutions with at most this many taps (k_h * k_w
+# * in_c): there a channel's int16 weights fit in registers and the cost is per
+# output, not per MAC, so skipping three of four requantizations and the pooling
+# pass pays; larger convolutions keep the im2col kernel.
+FUSE_MAX_K = 16
+# ... and whose fast variant needs at most this much scratch (it holds the input as int16).
+FUSE_MAX_SCRATCH = 16384
+
+
+def _fusable_pool(g: Graph, conv: Op, pool: Op) -> bool:
+    c, p = conv.params, pool.params
+    if c.get("groups") != 1 or c["k_h"] * c["k_w"] * c["in_c"] > FUSE_MAX_K:
+        return False
+    if (p["pad_top"], p["pad_left"]) != (0, 0) or (p["k_h"], p["k_w"]) != (p["stride_h"], p["stride_w"]):
+        return False
+    if (p["out_h"], p["out_w"]) != (c["out_h"] // p["k_h"], c["out_w"] // p["k_w"]):
+        return False
+    # requantization must be monotonic for the maximum to commute with it
+    mult, shift = g.tensors[conv.inputs[3]].data, g.tensors[conv.inputs[4]].data
+    if (mult < 0).any() or (shift > 0).any():
+        return False
+    return max(c["act_min"], p["act_min"]) <= min(c["act_max"], p["act_max"])
+
+
+def fuse_conv_maxpool(g: Graph) -> None:
+    """A CONV_2D whose output feeds only a MAX_POOL_2D over non-overlapping,
+    unpadded windows becomes one CONV_2D_MAXPOOL: exact (see format.py), and
+    the pooled-away convolution outputs are neither computed into memory nor
+    requantized."""
+    uses: dict[int, list[int]] = {}
+    for k, op in enumerate(g.ops):
+        for i in op.inputs:
+            if i >= 0:
+                uses.setdefault(i, []).append(k)
+    aliased = {t.alias_of for t in g.tensors if t.alias_of is not None}
+    drop = set()
+    for k, conv in enumerate(g.ops):
+        if conv.kind != "CONV_2D":
+            continue
+        t = conv.outputs[0]
+        if t in g.outputs or t in aliased or len(uses.get(t, [])) != 1:
+            continue
+        pool = g.ops[uses[t][0]]
+        if pool.kind != "MAX_POOL_2D" or not _fusable_pool(g, conv, pool):
+            continue
+        c, p = conv.params, pool.params
+        params = dict(c, act_min=max(c["act_min"], p["act_min"]), act_max=min(c["act_max"], p["act_max"]),
+                      pool_h=p["k_h"], pool_w=p["k_w"])
+        scratch = fmt.conv_pool_scratch(c["k_h"] * c["k_w"] * c["in_c"], c["out_c"], p["k_h"], p["k_w"],
+                                        c["in_h"] * c["in_w"] * c["in_c"])
+        if scratch > FUSE_MAX_SCRATCH:
+            continue
+        g.ops[k] = Op("CONV_2D_MAXPOOL", conv.inputs, pool.outputs, params, scratch=scratch,
+                      source=f"{conv.source} + {pool.source}")
+        drop.add(uses[t][0])
+    if drop:
+        g.ops = [op for k, op in enumerate(g.ops) if k not in drop]
+        g.compact()
+
+
 def lower(model: tfl.Model) -> Graph:
-    return Lowering(model).run()
+    g = Lowering(model).run()
+    fuse_conv_maxpool(g)
+    return g
