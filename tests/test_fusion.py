@@ -11,10 +11,7 @@ import pytest
 
 pytest.importorskip("keras")
 
-from micronn import (
-    blob,  # noqa: E402
-    tflite,  # noqa: E402
-)
+from micronn import blob, lower, tflite  # noqa: E402
 from micronn.lower import Lowering, fuse_conv_maxpool  # noqa: E402
 from micronn.packer import build_graph  # noqa: E402
 from micronn.reference import tflm_run  # noqa: E402
@@ -27,6 +24,13 @@ from .zoo import seed  # noqa: E402
 FUSED = ["mnist_cnn", "digits8x8_cnn", "maxpool_2x2", "conv_pool_same", "conv_pool_3x2"]
 # overlapping windows (3x3 stride 2), pooling before the convolution, or kernels too large
 NOT_FUSED = ["maxpool_3x3_s2", "cifar10_cmsis", "pool_nonsquare"]
+
+
+@pytest.fixture(autouse=True)
+def _any_window(monkeypatch):
+    """The packer fuses 2x2 pooling only; the kernel takes any window, so the
+    3x2 case is fused here to run its general path too."""
+    monkeypatch.setattr(lower, "FUSE_POOLS", {(2, 2), (3, 2)})
 
 _TFL: dict[str, bytes] = {}
 
@@ -58,6 +62,12 @@ def test_fusion_decision(name):
     used = {i for op in g.ops for i in op.inputs + op.outputs if i >= 0} | set(g.inputs + g.outputs)
     used |= {t.alias_of for t in g.tensors if t.alias_of is not None}
     assert {i for i, t in enumerate(g.tensors) if not t.is_const} <= used
+
+
+def test_packer_fuses_2x2_windows_only(monkeypatch):
+    monkeypatch.setattr(lower, "FUSE_POOLS", {(2, 2)})
+    assert "CONV_2D_MAXPOOL" not in _kinds(build_graph(_tflite("conv_pool_3x2")))
+    assert "CONV_2D_MAXPOOL" in _kinds(build_graph(_tflite("conv_pool_same")))
 
 
 def test_no_fusion_with_a_left_shift():

@@ -448,15 +448,12 @@ __attribute__((noinline))
 static void pool_channels(const int16_t *w, const int16_t *cols, uint32_t kw, uint32_t P,
     const mnn_rq_block_t *blk, uint32_t n, int8_t *y) {
     uint32_t best[MNN_RQ_BLOCK];
+    // 2x2 pooling (the usual one) with up to 16 taps: the weights in registers
     #define MNN_KW(k) \
     case k: \
-        if (P == 4) { \
-            window_max(w, cols, k, 4, blk->bias, n, best); \
-        } else { \
-            window_max(w, cols, k, P, blk->bias, n, best); \
-        } \
+        window_max(w, cols, k, 4, blk->bias, n, best); \
         break;
-    switch (kw) {
+    switch (P == 4 ? kw : 0) {
         MNN_KW(1) MNN_KW(2) MNN_KW(3) MNN_KW(4) MNN_KW(5) MNN_KW(6) MNN_KW(7) MNN_KW(8)
         default:
             window_max_any(w, cols, kw, P, blk->bias, n, best);

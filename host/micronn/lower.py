@@ -656,9 +656,16 @@ FUSE_MAX_K = 16
 FUSE_MAX_SCRATCH = 16384
 
 
+# ... and pooling windows of these sizes (the kernel keeps 2x2 windows unrolled;
+# it runs any size, at a cost that does not pay).
+FUSE_POOLS = {(2, 2)}
+
+
 def _fusable_pool(g: Graph, conv: Op, pool: Op) -> bool:
     c, p = conv.params, pool.params
     if c.get("groups") != 1 or c["k_h"] * c["k_w"] * c["in_c"] > FUSE_MAX_K:
+        return False
+    if (p["k_h"], p["k_w"]) not in FUSE_POOLS:
         return False
     if (p["pad_top"], p["pad_left"]) != (0, 0) or (p["k_h"], p["k_w"]) != (p["stride_h"], p["stride_w"]):
         return False

@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["conv_3x3_same_relu6", "conv_3x3_valid_s2", "conv_groups", "conv_single_channel", "conv_dilation_2_same",
           "dw_mult1_same", "dw_mult2_valid_s2", "dw_dilation_2", "maxpool_3x3_s2", "avgpool_3x3_s2", "gap",
           "mean_1d", "residual_add", "add_broadcast", "multiply", "se_block", "fire_modules", "concat_hw",
-          "zero_padding", "conv1d", "head_softmax", "head_sigmoid", "float_io_cnn", "digits8x8_cnn"]
+          "zero_padding", "conv1d", "head_softmax", "head_sigmoid", "float_io_cnn", "digits8x8_cnn",
+          "conv_pool_same", "maxpool_2x2"]
 
 
 def main(out: str) -> int:
