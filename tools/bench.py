@@ -103,6 +103,8 @@ def render(results: dict, sizes: dict, boards: list[str]) -> str:
         "qemu-m3 runs the portable C kernels (no DSP extension), qemu-m4 and qemu-m7 the DSP kernels",
         "(SMLAD on packed int16 pairs). `run()` overhead is the call from Python, the input copy, the",
         "op dispatch and the output copy, measured around `Model.run()` minus the ops themselves.",
+        "CONV_2D_MAXPOOL is the packer's fusion of a small convolution and the 2x2 max pooling that",
+        "alone reads its output (docs/format.md); its MACs are the convolution's.",
         "",
         "## Instructions per inference",
         "",

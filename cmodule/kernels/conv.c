@@ -99,7 +99,7 @@ static void fill_slow(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, i
 // The receptive field of the output pixel whose window starts at (iy0, ix0),
 // channels ic0 .. ic0 + fc of image xb, in plain order: K values (input plus
 // offset; 0 for taps in the padding), taps clipped to the input once per row.
-static void fill_plain(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
+static inline __attribute__((always_inline)) void fill_plain(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0, int32_t ix0, uint32_t ic0,
     int16_t *t) {
     const mnn_geom_t *g = &a->g;
     const uint32_t fc = g->in_c / a->groups;
