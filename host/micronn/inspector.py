@@ -88,11 +88,13 @@ def describe(info: dict) -> str:
         lines.append(f"{o['index']:>3}  {o['type']:<16} {ins:<18} {outs:<16} {o['macs']:>10,} "
                      f"{o['weight_bytes']:>9,}  {arena}")
     lb = info["arena_lower_bound"]
-    ratio = f" ({info['arena_bytes'] / lb:.0%} of the lower bound)" if lb else ""
+    tensors = info["arena_bytes"] - info["scratch_bytes"]
+    ratio = f", {tensors / lb:.0%} of their lower bound" if lb else ""
     lines += ["",
               f"MACs              {info['macs']:,}",
-              f"arena             {_kib(info['arena_bytes'])}{ratio}",
-              f"arena lower bound {_kib(lb)}",
+              f"arena             {_kib(info['arena_bytes'])}: tensors {tensors:,} B{ratio}, "
+              f"kernel scratch {info['scratch_bytes']:,} B",
+              f"arena lower bound {_kib(lb)}: the largest set of tensors live at once",
               f"constants         {_kib(info['const_bytes'])}",
               f"blob              {_kib(info['blob_bytes'])}",
               f"source .tflite    {_kib(info['source_bytes'])}"]
