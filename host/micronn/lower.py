@@ -652,10 +652,8 @@ LOWERINGS = {
 # output, not per MAC, so skipping three of four requantizations and the pooling
 # pass pays; larger convolutions keep the im2col kernel.
 FUSE_MAX_K = 16
-# ... and whose fast variant needs at most this much scratch (it holds the input as int16).
+# ... whose fast variant needs at most this much scratch (it holds the input as int16),
 FUSE_MAX_SCRATCH = 16384
-
-
 # ... and pooling windows of these sizes (the kernel keeps 2x2 windows unrolled;
 # it runs any size, at a cost that does not pay).
 FUSE_POOLS = {(2, 2)}
