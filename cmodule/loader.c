@@ -845,11 +845,9 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 } else if (op->opcode == MNN_OPCODE_CONV_2D_MAXPOOL) {
                     a->pool_h = rd_u32(prm + MNN_P_CONV_2D_MAXPOOL_POOL_H);
                     a->pool_w = rd_u32(prm + MNN_P_CONV_2D_MAXPOOL_POOL_W);
-                    // int16 weights, one int16 column per window tap (K rounded up to
-                    // even each) and the input image as int16 (format.conv_pool_scratch)
                     uint64_t k = (uint64_t)a->g.k_h * a->g.k_w * a->g.in_c;
                     uint64_t image = (uint64_t)a->g.in_h * a->g.in_w * a->g.in_c;
-                    if (2 * ((k + (k & 1)) * ((uint64_t)a->g.out_c + (uint64_t)a->pool_h * a->pool_w) + image)
+                    if (MNN_CONV_POOL_SCRATCH(k, (uint64_t)a->g.out_c, (uint64_t)a->pool_h * a->pool_w, image)
                         <= m->scratch_size) {
                         a->scratch = (int16_t *)(void *)(arena + m->arena_size);
                     }

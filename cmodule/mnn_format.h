@@ -14,6 +14,7 @@
 #define MNN_MAX_DIMS 4
 #define MNN_CONV_SCRATCH_PER_TAP 4
 #define MNN_ADD_SCRATCH 2048
+#define MNN_CONV_POOL_SCRATCH(k, out_c, taps, image) (2 * (((k) + ((k) & 1)) * ((out_c) + (taps)) + (image)))
 #define MNN_MAX_TENSORS 4096
 #define MNN_MAX_OPS 2048
 #define MNN_MAX_SECTIONS 32

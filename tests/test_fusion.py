@@ -18,6 +18,7 @@ from micronn.reference import tflm_run  # noqa: E402
 from micronn.run import sample_inputs  # noqa: E402
 
 from .test_blob_validation import _load_error  # noqa: E402
+from .test_cmsis_vectors import _without_scratch  # noqa: E402
 from .test_zoo import convert_case  # noqa: E402
 from .zoo import seed  # noqa: E402
 
@@ -87,10 +88,7 @@ def test_no_fusion_with_a_left_shift():
 def _variants(name: str):
     """The packed graph with scratch (fast kernel) and without (direct loops)."""
     g = build_graph(_tflite(name), name=name)
-    bare = copy.deepcopy(g)
-    for op in bare.ops:
-        op.scratch = 0
-    return {"with scratch": blob.write(g), "without scratch": blob.write(bare)}
+    return {"with scratch": blob.write(g), "without scratch": blob.write(_without_scratch(g))}
 
 
 def _check(target, name: str):

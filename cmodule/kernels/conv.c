@@ -459,7 +459,7 @@ static void pool_channels(const int16_t *w, const int16_t *cols, uint32_t kw, ui
             window_max_any(w, cols, kw, P, blk->bias, n, best);
     }
     #undef MNN_KW
-    mnn_rq_block_apply_nobias(blk, best, n, y);
+    mnn_rq_block_apply(blk, best, 1, n, y, 1, 0);
 }
 
 // A pooling window whose receptive field lies inside the input (dil_w 1):
@@ -496,22 +496,16 @@ static inline __attribute__((always_inline)) void fill_window_run(const int16_t 
 
 __attribute__((noinline))
 static void fill_window(const int16_t *src0, const window_t *w, int16_t *col) {
+    #define MNN_RUN(r) \
+    case r: \
+        fill_window_run(src0, w, col, r); \
+        break;
     switch (w->run) {
-        case 1:
-            fill_window_run(src0, w, col, 1);
-            break;
-        case 2:
-            fill_window_run(src0, w, col, 2);
-            break;
-        case 3:
-            fill_window_run(src0, w, col, 3);
-            break;
-        case 4:
-            fill_window_run(src0, w, col, 4);
-            break;
+        MNN_RUN(1) MNN_RUN(2) MNN_RUN(3) MNN_RUN(4)
         default:
             fill_window_run(src0, w, col, w->run);
     }
+    #undef MNN_RUN
 }
 
 // Weights widened to int16 once per call, then per pooled output: the
@@ -546,25 +540,25 @@ static void conv_pool_fast(const mnn_conv_args_t *a) {
     const uint32_t image = g->in_h * g->in_w * g->in_c;
     int16_t *img = cols + P * K2;
     mnn_rq_block_t blk;
-    for (uint32_t c0 = 0; c0 < g->out_c; c0 += MNN_RQ_BLOCK) {
-        const uint32_t n = g->out_c - c0 > MNN_RQ_BLOCK ? MNN_RQ_BLOCK : g->out_c - c0;
-        mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, n, a->output_offset, a->act_min, a->act_max);
-        for (uint32_t b = 0; b < g->batches; b++) {
-            const int8_t *xb = a->input + b * image;
+    for (uint32_t b = 0; b < g->batches; b++) {
+        const int8_t *xb = a->input + b * image;
+        for (uint32_t i = 0; i < image; i++) {
+            img[i] = (int16_t)(xb[i] + a->input_offset);
+        }
+        for (uint32_t c0 = 0; c0 < g->out_c; c0 += MNN_RQ_BLOCK) {
+            const uint32_t n = g->out_c - c0 > MNN_RQ_BLOCK ? MNN_RQ_BLOCK : g->out_c - c0;
+            mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, n, a->output_offset, a->act_min,
+                a->act_max);
             int8_t *y = a->output + b * oh * ow * g->out_c + c0;
-            const int32_t off = a->input_offset;
-            for (uint32_t i = 0; i < image; i++) {
-                img[i] = (int16_t)(xb[i] + off);
-            }
             for (uint32_t py = 0; py < oh; py++) {
                 const int32_t iy0 = (int32_t)(py * ph * g->stride_h) - g->pad_top;
                 const int rows_in = iy0 >= 0 && (int64_t)iy0 + span_h <= (int64_t)g->in_h;
                 for (uint32_t px = 0; px < ow; px++, y += g->out_c) {
                     const int32_t ix0 = (int32_t)(px * pw * g->stride_w) - g->pad_left;
-                    int16_t *col = cols;
                     if (rows_in && g->dil_w == 1 && ix0 >= 0 && (int64_t)ix0 + span_w <= (int64_t)g->in_w) {
                         fill_window(img + ((uint32_t)iy0 * g->in_w + (uint32_t)ix0) * g->in_c, &win, cols);
                     } else {
+                        int16_t *col = cols;
                         for (uint32_t dy = 0; dy < ph; dy++) {
                             for (uint32_t dx = 0; dx < pw; dx++, col += K2) {
                                 fill_plain(a, xb, iy0 + (int32_t)(dy * g->stride_h),

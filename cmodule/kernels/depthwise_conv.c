@@ -127,7 +127,7 @@ static void taps4(const int8_t *xp, const int8_t *wp, uint32_t ny, uint32_t nx, 
 
 __attribute__((noinline))
 static void requant(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n, int8_t *y) {
-    mnn_rq_block_apply(blk, sums, 1, n, y, 1);
+    mnn_rq_block_apply(blk, sums, 1, n, y, 1, 1);
 }
 
 // Depth multiplier 1. Channels go in blocks (requantization constants

@@ -156,33 +156,22 @@ static inline int mnn_rq_block_saturates(const mnn_rq_block_t *blk) {
     return blk->right_only && blk->lo == -128 && blk->hi == 127;
 }
 
-// y[i * y_step] = requantized sums[i * s_step] of channel i, for i < n.
+// y[i * y_step] = requantized sums[i * s_step] of channel i, for i < n, plus
+// the channel's bias unless the sums hold it already (add_bias 0).
 static inline void mnn_rq_block_apply(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t s_step, uint32_t n,
-    int8_t *y, uint32_t y_step) {
+    int8_t *y, uint32_t y_step, int add_bias) {
     const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
+    const uint32_t *bias = blk->bias;
     if (mnn_rq_block_saturates(blk)) {
         for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
-            *y = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off));
+            const int32_t v = (int32_t)(*sums + (add_bias ? bias[i] : 0));
+            *y = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], v), off));
         }
         return;
     }
     for (uint32_t i = 0; i < n; i++, sums += s_step, y += y_step) {
-        *y = mnn_clamp8(mnn_wadd(mnn_rq_apply(&blk->rq[i], (int32_t)(*sums + blk->bias[i])), off), lo, hi);
-    }
-}
-
-// y[i] = requantized sums[i], i < n, the bias already in the sums.
-static inline void mnn_rq_block_apply_nobias(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n,
-    int8_t *y) {
-    const int32_t off = blk->off, lo = blk->lo, hi = blk->hi;
-    if (mnn_rq_block_saturates(blk)) {
-        for (uint32_t i = 0; i < n; i++) {
-            y[i] = (int8_t)mnn_sat8(mnn_wadd(mnn_rq_apply_right(&blk->rq[i], (int32_t)sums[i]), off));
-        }
-        return;
-    }
-    for (uint32_t i = 0; i < n; i++) {
-        y[i] = mnn_clamp8(mnn_wadd(mnn_rq_apply(&blk->rq[i], (int32_t)sums[i]), off), lo, hi);
+        const int32_t v = (int32_t)(*sums + (add_bias ? bias[i] : 0));
+        *y = mnn_clamp8(mnn_wadd(mnn_rq_apply(&blk->rq[i], v), off), lo, hi);
     }
 }
 
@@ -199,8 +188,8 @@ static inline void mnn_rq_block_apply2(const mnn_rq_block_t *blk, const uint32_t
         }
         return;
     }
-    mnn_rq_block_apply(blk, sums, 2, n, y0, 1);
-    mnn_rq_block_apply(blk, sums + 1, 2, n, y1, 1);
+    mnn_rq_block_apply(blk, sums, 2, n, y0, 1, 1);
+    mnn_rq_block_apply(blk, sums + 1, 2, n, y1, 1, 1);
 }
 
 #endif // MICRONN_FIXEDPOINT_H

@@ -41,10 +41,15 @@ CONV_SCRATCH_PER_TAP = 4    # CONV_2D: bytes per k_h * k_w * in_c / groups (two 
 ADD_SCRATCH = 2048          # ADD: two 256-entry int32 rescaling tables
 
 
+# CONV_2D_MAXPOOL: int16 weights, one int16 column per window tap (k rounded up
+# to even each) and the input image (in_h * in_w * in_c values) as int16. One
+# expression for both sides: the C header gets it as MNN_CONV_POOL_SCRATCH().
+_CONV_POOL_SCRATCH = "2 * (((k) + ((k) & 1)) * ((out_c) + (taps)) + (image))"
+
+
 def conv_pool_scratch(k: int, out_c: int, pool_h: int, pool_w: int, image: int) -> int:
-    """CONV_2D_MAXPOOL: int16 weights, pool_h * pool_w int16 columns (k rounded up
-    to even each) and the input image (in_h * in_w * in_c values) as int16."""
-    return 2 * ((k + (k & 1)) * (out_c + pool_h * pool_w) + image)
+    """Scratch bytes of CONV_2D_MAXPOOL's fast variant (k = k_h * k_w * in_c)."""
+    return eval(_CONV_POOL_SCRATCH, {}, {"k": k, "out_c": out_c, "taps": pool_h * pool_w, "image": image})
 
 
 MAX_TENSORS = 4096  # device-side limits; the loader rejects larger counts
@@ -351,6 +356,7 @@ def c_header() -> str:
         f"#define MNN_MAX_DIMS {MAX_DIMS}",
         f"#define MNN_CONV_SCRATCH_PER_TAP {CONV_SCRATCH_PER_TAP}",
         f"#define MNN_ADD_SCRATCH {ADD_SCRATCH}",
+        f"#define MNN_CONV_POOL_SCRATCH(k, out_c, taps, image) ({_CONV_POOL_SCRATCH})",
         f"#define MNN_MAX_TENSORS {MAX_TENSORS}",
         f"#define MNN_MAX_OPS {MAX_OPS}",
         f"#define MNN_MAX_SECTIONS {MAX_SECTIONS}",
