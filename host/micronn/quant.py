@@ -34,22 +34,23 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def conv_multipliers(input_scale: float, filter_scales, output_scale: float,
-                     per_channel: bool) -> tuple[np.ndarray, np.ndarray]:
+                     per_channel: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers and shifts of a conv/depthwise/fully-connected layer.
 
-    Per-channel layers compute ``in * filter / out`` in double precision;
-    the per-tensor fully-connected path multiplies ``in * filter`` in float32
-    first (TFLite's GetQuantizedConvolutionMultipler).
+    TensorFlow Lite Micro computes ``(double)in * (double)filter / (double)out``
+    for every one of them, per-channel and per-tensor alike (the per-tensor
+    fully connected layer included, checked against the installed interpreter
+    by tests/test_fc_multiplier.py). Desktop TFLite's fully connected kernels
+    multiply ``in * filter`` in float32 first; TFLM does not, so neither do we.
+    ``per_channel`` does not change the arithmetic: a per-tensor scale is one
+    entry of ``filter_scales``.
     """
+    del per_channel
     fs = np.asarray(filter_scales, dtype=np.float32).reshape(-1)
+    s_in, s_out = np.float64(np.float32(input_scale)), np.float64(np.float32(output_scale))
     mults, shifts = [], []
     for s in fs:
-        if per_channel:
-            real = float(np.float64(np.float32(input_scale)) * np.float64(s) / np.float64(np.float32(output_scale)))
-        else:
-            prod = np.float32(np.float32(input_scale) * s)
-            real = float(np.float64(prod) / np.float64(np.float32(output_scale)))
-        q, sh = quantize_multiplier(real)
+        q, sh = quantize_multiplier(float(s_in * np.float64(s) / s_out))
         mults.append(q)
         shifts.append(sh)
     return np.array(mults, dtype=np.int32), np.array(shifts, dtype=np.int32)
