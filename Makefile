@@ -7,7 +7,7 @@ BOARD ?= unix
 QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test demo bench firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke \
+.PHONY: setup test test-data demo bench firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke \
 	compile-check
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
@@ -42,13 +42,19 @@ format-header: setup
 firmware-all: setup
 	@for b in unix $(QEMU_BOARDS); do $(VENV)/bin/micronn firmware build --board $$b || exit 1; done
 
-test: setup
+# make test needs the shared data and every package: missing ones stop it here, and
+# MICRONN_STRICT=1 makes a test that finds something missing fail instead of skipping.
+test-data:
+	@python3 tools/check_test_env.py --data
+
+test: test-data setup
+	@$(PY) tools/check_test_env.py
 	$(MAKE) --no-print-directory firmware-all
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory compile-check
 	$(MAKE) --no-print-directory fuzz-check
 	$(MAKE) --no-print-directory fuzz-smoke
-	$(PY) -m pytest
+	MICRONN_STRICT=1 $(PY) -m pytest
 
 # The C module compiles warning-free (-Wall -Wextra -Werror) with each real board
 # family's cross compiler and flags (STM32F4/L4, STM32H7, ESP32-C3, Xtensa).

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import copy
 
+import keras  # noqa: F401  (required: a missing install is an error here, never a skip)
 import numpy as np
 import pytest
-
-pytest.importorskip("keras")
 
 from micronn import blob, lower, tflite  # noqa: E402
 from micronn.lower import Lowering, fuse_conv_maxpool  # noqa: E402

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402
 
 from micronn import pack  # noqa: E402
 from micronn.convert import keras_to_tflite  # noqa: E402

@@ -15,12 +15,11 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
-runtime = pytest.importorskip("tflite_micro.python.tflite_micro.runtime")
-fb = pytest.importorskip("tflite_micro.tensorflow.lite.micro.python.schema_py_generated")
-
 import flatbuffers  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tflite_micro.python.tflite_micro import runtime  # noqa: E402
+from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as fb  # noqa: E402
 
 from micronn import tflite  # noqa: E402
 from micronn.errors import MicronnError  # noqa: E402

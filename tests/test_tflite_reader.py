@@ -17,6 +17,8 @@ import pytest
 from micronn import tflite
 from micronn.errors import MicronnError
 
+from .conftest import missing
+
 SHARED = Path(os.environ.get("MICRONN_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 MODELS = SHARED / "models"
 
@@ -62,14 +64,16 @@ WEIGHTED_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"}
 def model_path(name: str) -> Path:
     path = MODELS / f"{name}.tflite"
     if not path.is_file():
-        pytest.skip(f"shared model {path} not found (set MICRONN_SHARED)")
+        missing(f"shared model {path} not found (set MICRONN_SHARED)")
     return path
 
 
 @pytest.fixture(scope="module")
 def sg():
     """TensorFlow's generated schema module (the reference parser)."""
-    return pytest.importorskip("tensorflow.lite.python.schema_py_generated")
+    from tensorflow.lite.python import schema_py_generated
+
+    return schema_py_generated
 
 
 def enum_names(enum_class) -> dict[int, str]:
@@ -244,7 +248,8 @@ def test_load_sources(tmp_path):
 
 @pytest.mark.filterwarnings("ignore:Statistics for quantized inputs")
 def test_converted_keras_model(sg):
-    tf = pytest.importorskip("tensorflow")
+    import tensorflow as tf
+
     keras = tf.keras
     inp = keras.Input((16, 16, 3), batch_size=1)
     x = keras.layers.Conv2D(8, (3, 5), strides=(2, 1), padding="same", activation="relu6")(inp)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402, F401  (required: a missing install is an error here, never a skip)
 
 from micronn import pack, tflite  # noqa: E402
 from micronn.convert import keras_to_tflite  # noqa: E402
