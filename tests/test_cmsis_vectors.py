@@ -1,5 +1,7 @@
 """CMSIS-NN's own reference vectors, each run as a single-op blob on the unix
-firmware and compared byte for byte. Cases are discovered from index.json."""
+firmware and compared byte for byte. Cases are discovered from index.json: every
+case listed runs, or is excluded by a rule below that says why; the counts per
+family must come out exact and are printed at the end of the run."""
 
 from __future__ import annotations
 
@@ -13,22 +15,41 @@ from micronn import blob
 from micronn import format as fmt
 from micronn.graph import Graph, Op, Tensor
 
-from .conftest import shared_dir
+from .conftest import SUMMARY, need_firmware, need_shared, shared_dir
 
 VEC = shared_dir() / "vectors" / "cmsis-nn"
-FAMILIES = ("fully_connected", "softmax", "convolve", "depthwise_conv", "avgpool", "maxpool", "elementwise_add",
-            "elementwise_mul")
 
 
-def _cases():
+def _exclusion(case) -> str | None:
+    """Why micronn does not run a case, or None. These rules are the only exclusions."""
+    if case["group"] == "s16":
+        return "int16 activations (s16): micronn runs int8 models only"
+    if case["group"] == "s4":
+        return "packed int4 weights (s4): not supported"
+    if case["family"] == "softmax":
+        out = json.loads((VEC / case["json"]).read_text())["parameters"]["output_dtype"]
+        if out != "int8":
+            return f"softmax with {out} output: waits for int16 support"
+    return None
+
+
+def _index():
+    """(cases to run, [(case, reason)] excluded, cases neither runnable nor excluded)."""
     index = VEC / "index.json"
     if not index.exists():
-        return []
-    cases = json.loads(index.read_text())["cases"]
-    return [c for c in cases if c["group"] == "s8" and c["family"] in FAMILIES]
+        return [], [], []
+    run, excluded, unknown = [], [], []
+    for c in json.loads(index.read_text())["cases"]:
+        reason = _exclusion(c)
+        if reason:
+            excluded.append((c, reason))
+        elif c["family"] in BUILD:
+            run.append(c)
+        else:
+            unknown.append(c)
+    return run, excluded, unknown
 
 
-CASES = _cases()
 RAN: Counter = Counter()
 
 
@@ -59,8 +80,6 @@ def _fully_connected(p, a):
 
 
 def _softmax(p, a):
-    if p["output_dtype"] != "int8":
-        pytest.skip("int8 -> int16 softmax waits for int16 support")
     g = Graph()
     shape = (p["num_rows"], p["row_size"])
     x = g.add(Tensor("input", "int8", shape, 1.0, 0))
@@ -94,7 +113,8 @@ def _conv_like(p, a, kind):
         params["depth_mult"] = p.get("ch_mult", 1)
     mult, shift = a["output_mult"].astype(np.int32), a["output_shift"].astype(np.int32)
     # as the packer does: room for the im2col columns of the fast convolution
-    scratch = 4 * params["k_h"] * params["k_w"] * p["input_c"] // params["groups"] if kind == "CONV_2D" else 0
+    taps = params["k_h"] * params["k_w"] * p["input_c"] // params["groups"] if kind == "CONV_2D" else 0
+    scratch = fmt.CONV_SCRATCH_PER_TAP * taps
     g.ops.append(Op(kind, [x, w, b, g.const("mult", mult), g.const("shift", shift)], [y], params, scratch=scratch))
     g.inputs, g.outputs = [x], [y]
     return g, a["input"]
@@ -143,7 +163,10 @@ BUILD = {
 }
 
 
-@pytest.mark.skipif(not CASES, reason=f"no CMSIS-NN vectors under {VEC}")
+CASES, EXCLUDED, UNKNOWN = _index()
+EXPECTED = Counter(c["family"] for c in CASES)
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['family']}/{c['case']}" for c in CASES])
 def test_cmsis_case(unix, case):
     _check(unix, case)
@@ -175,30 +198,46 @@ def _without_scratch(g):
     return h
 
 
-@pytest.mark.skipif(not CASES, reason=f"no CMSIS-NN vectors under {VEC}")
+def _counts(ran: Counter) -> str:
+    return ", ".join(f"{f} {ran[f]}/{EXPECTED[f]}" for f in sorted(EXPECTED))
+
+
+def test_every_indexed_case_runs_or_is_excluded():
+    """A case index.json lists is either run or excluded by a rule: a new family fails here."""
+    cases = json.loads(need_shared("vectors", "cmsis-nn", "index.json").read_text())["cases"]
+    assert len(CASES) + len(EXCLUDED) == len(cases)
+    assert not UNKNOWN, "cases of a family this test cannot build: " + ", ".join(
+        f"{c['group']}/{c['family']}/{c['case']}" for c in UNKNOWN)
+    assert CASES, "index.json lists no case micronn runs"
+
+
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m3"])
 def test_cmsis_cases_on_board(board):
     """Every case on a board with the DSP kernels (M4) and one without (M3)."""
-    from micronn.firmware import firmware_file
     from micronn.targets import open_target
 
-    if not firmware_file(board).exists():
-        pytest.skip(f"{board} firmware not built: run `make firmware-all`")
-    done = 0
+    need_shared("vectors", "cmsis-nn", "index.json")
+    need_firmware(board)
+    done: Counter = Counter()
     with open_target(board) as t:
         for case in CASES:
-            try:
-                _check(t, case)
-            except pytest.skip.Exception:
-                continue            # a case the unix run reports as skipped
-            done += 1
-    print(f"\n{board}: {done} CMSIS-NN s8 cases bit-exact")
-    assert done >= len(CASES) - 1
+            _check(t, case)
+            done[case["family"]] += 1
+    SUMMARY.append(f"CMSIS-NN s8 cases bit-exact on {board}: {_counts(done)}")
+    assert done == EXPECTED
 
 
-def test_cmsis_case_count():
-    """Print what ran; runs last in this module."""
-    if not CASES:
-        pytest.skip(f"no CMSIS-NN vectors under {VEC}")
-    print(f"\nCMSIS-NN s8 cases bit-exact: {dict(RAN)} of {dict(Counter(c['family'] for c in CASES))}")
-    assert sum(RAN.values()) > 0
+def test_cmsis_case_count(request):
+    """Per-family counts of the unix run against index.json; runs last in this module."""
+    need_shared("vectors", "cmsis-nn", "index.json")
+    selected = sum("::test_cmsis_case[" in item.nodeid for item in request.session.items)
+    if selected < len(CASES):
+        pytest.skip(f"{selected} of {len(CASES)} cases selected: the counts need every case")
+    reasons = Counter(reason for _, reason in EXCLUDED)
+    SUMMARY.append(f"CMSIS-NN cases bit-exact on unix (of index.json): {_counts(RAN)}; "
+                   f"{sum(RAN.values())} of {len(CASES)} run")
+    for reason, n in sorted(reasons.items()):
+        names = [f"{c['group']}/{c['family']}/{c['case']}" for c, r in EXCLUDED if r == reason]
+        SUMMARY.append(f"  excluded {n}: {reason}" + (f" ({', '.join(names)})" if n <= 3 else ""))
+    short = {f: f"{RAN[f]} of {n}" for f, n in EXPECTED.items() if RAN[f] != n}
+    assert not short, f"families that ran fewer cases than index.json lists: {short}"
