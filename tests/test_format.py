@@ -17,10 +17,81 @@ def test_c_header_is_generated_from_format_py():
     assert fmt.HEADER_PATH.read_text() == fmt.c_header(), "run: python -m micronn.format --write"
 
 
-def test_header_offsets_in_c_match_python():
-    text = fmt.HEADER_PATH.read_text()
-    for f in fmt.HEADER.fields:
-        assert f"#define MNN_HDR_{f.name.upper():<24} {fmt.HEADER.offsets[f.name]:>4}" in text
+def _records():
+    return [fmt.HEADER, fmt.SECTION, fmt.TENSOR, fmt.OP, fmt.META_ENTRY, *fmt.OP_PARAMS.values()]
+
+
+def _distinct_values(rec: fmt.Record) -> dict:
+    """A value for every field of a record, no two alike, each needing the field's full width."""
+    out = {}
+    for i, f in enumerate(rec.fields):
+        vals = []
+        for k in range(f.count):
+            n = 16 * i + k + 1
+            vals.append({"u8": 0x80 | n % 0x7f, "u16": 0x8100 + n, "u32": 0x81234500 + n, "i32": -0x1234500 - n,
+                         "f32": 0.5 + n}[f.type])
+        out[f.name] = tuple(vals) if f.count > 1 else vals[0]
+    return out
+
+
+def test_c_header_compiled_reads_what_python_packs(tmp_path):
+    """A C program built against cmodule/mnn_format.h (warnings are errors, so a macro defined
+    twice fails) reads records Python packed with a distinct value in every field, through the
+    header's offsets, and prints the header's constants and MNN_CONV_POOL_SCRATCH."""
+    import shutil
+    import subprocess
+
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    assert cc, "no C compiler (tools/setup-apt.sh installs one)"
+    types = {"u8": ("uint8_t", "%u"), "u16": ("uint16_t", "%u"), "u32": ("uint32_t", "%lu"),
+             "i32": ("int32_t", "%ld"), "f32": ("float", "%.9g")}
+    casts = {"u8": "(unsigned)", "u16": "(unsigned)", "u32": "(unsigned long)", "i32": "(long)", "f32": "(double)"}
+    data, want, body = b"", [], []
+    for rec in _records():
+        values = _distinct_values(rec)
+        raw = rec.pack(**values)
+        body.append(f'    printf("{rec.prefix} size %d\\n", {rec.prefix}_RECORD_SIZE);')
+        want.append(f"{rec.prefix} size {len(raw)}")
+        for f in rec.fields:
+            ctype, conv = types[f.type]
+            for k in range(f.count):
+                v = values[f.name][k] if f.count > 1 else values[f.name]
+                at = f"{len(data)} + {rec.prefix}_{f.name.upper()} + {k} * sizeof({ctype})"
+                body.append(f'    {{ {ctype} v; memcpy(&v, buf + {at}, sizeof v); '
+                            f'printf("{rec.prefix}.{f.name}[{k}] {conv}\\n", {casts[f.type]}v); }}')
+                want.append(f"{rec.prefix}.{f.name}[{k}] {float(v):.9g}" if f.type == "f32"
+                            else f"{rec.prefix}.{f.name}[{k}] {v}")
+        data += raw
+    consts = dict(MNN_ALIGN=fmt.ALIGN, MNN_ARENA_ALIGN=fmt.ARENA_ALIGN, MNN_MAX_DIMS=fmt.MAX_DIMS,
+                  MNN_MAX_TENSORS=fmt.MAX_TENSORS, MNN_MAX_OPS=fmt.MAX_OPS, MNN_MAX_SECTIONS=fmt.MAX_SECTIONS,
+                  MNN_NO_TENSOR=fmt.NO_TENSOR, MNN_VERSION_MAJOR=fmt.VERSION_MAJOR,
+                  MNN_CONV_SCRATCH_PER_TAP=fmt.CONV_SCRATCH_PER_TAP, MNN_ADD_SCRATCH=fmt.ADD_SCRATCH,
+                  MNN_OPCODE_MAX=max(fmt.OPCODES.values()))
+    consts.update({f"MNN_MAGIC_{i}": b for i, b in enumerate(fmt.MAGIC)})
+    consts.update({f"MNN_OPCODE_{k}": v for k, v in fmt.OPCODES.items()})
+    consts.update({f"MNN_SECTION_{k}": v for k, v in fmt.SECTION_IDS.items()})
+    consts.update({f"MNN_DTYPE_{k.upper()}": v for k, v in fmt.DTYPES.items()})
+    consts.update({f"MNN_META_{k}": v for k, v in fmt.META_KEYS.items()})
+    for name, v in consts.items():
+        body.append(f'    printf("{name} %ld\\n", (long)({name}));')
+        want.append(f"{name} {v}")
+    for k, out_c, ph, pw, image in [(1, 1, 1, 1, 1), (9, 16, 2, 2, 784), (27, 32, 3, 2, 3072),
+                                    (50_000, 1_000_000, 4, 4, 3_000_000_000)]:
+        body.append(f'    printf("pool scratch %llu\\n", (unsigned long long)MNN_CONV_POOL_SCRATCH('
+                    f'(uint64_t){k}, (uint64_t){out_c}, (uint64_t){ph} * {pw}, (uint64_t){image}));')
+        want.append(f"pool scratch {fmt.conv_pool_scratch(k, out_c, ph, pw, image)}")
+    (tmp_path / "records.bin").write_bytes(data)
+    (tmp_path / "check.c").write_text(
+        "#include <stdint.h>\n#include <stdio.h>\n#include <string.h>\n#include \"mnn_format.h\"\n"
+        f"static unsigned char buf[{len(data)}];\n"
+        "int main(void) {\n    FILE *f = fopen(\"records.bin\", \"rb\");\n"
+        "    if (!f || fread(buf, 1, sizeof buf, f) != sizeof buf) {\n        return 2;\n    }\n"
+        + "\n".join(body) + "\n    return 0;\n}\n")
+    subprocess.run([cc, "-std=c99", "-Wall", "-Wextra", "-Werror", f"-I{fmt.HEADER_PATH.parent}", "-o", "check",
+                    "check.c"], cwd=tmp_path, check=True)
+    got = subprocess.run(["./check"], cwd=tmp_path, capture_output=True, text=True, check=True).stdout.splitlines()
+    bad = [(w, g) for w, g in zip(want, got, strict=True) if w != g]
+    assert not bad, f"{len(bad)} differ, first {bad[:5]}"
 
 
 def test_record_round_trip():
@@ -47,6 +118,24 @@ def _graph() -> Graph:
     g.inputs, g.outputs = [x], [y]
     g.meta = {"NAME": "t", "LABELS": ["a", "b", "c", "d"]}
     return g
+
+
+# _graph()'s outputs worked out by hand (several test files use this blob). Output j is
+#   R(sum_i (x_i - 3) * (8j + i)) - 1, clamped to int8,
+# where R is TFLite's requantization with multiplier 2^30 and shift -2, a division by 8 in
+# two roundings: v -> v / 2 with halves up, then / 4 with halves away from zero.
+GRAPH_KNOWN = {
+    # x - 3 = -3..4 sums to 4 and sum (i - 3) * i = 140 - 84 = 56: sums 32j + 56, exactly 7 + 4j
+    bytes(range(8)): [6, 10, 14, 18],
+    # x - 3 = unit vector 3: sums 8j + 3; (8j + 3) / 2 -> 4j + 2, / 4 = j + 1/2 -> j + 1
+    # (one rounding of (8j + 3) / 8 would give j: this input tells the two apart)
+    bytes([3, 3, 3, 4, 3, 3, 3, 3]): [0, 1, 2, 3],
+    # x - 3 = (1, -3, ..., -3): sums 8j - 3 * (56j + 28) = -160j - 84; / 8 = -20j - 10.5 -> -20j - 11
+    bytes([4, 0, 0, 0, 0, 0, 0, 0]): [-12, -32, -52, -72],
+    # x - 3 = 124 and -131 times sum_i (8j + i) = 64j + 28: far outside int8, clamped
+    bytes([127] * 8): [127, 127, 127, 127],
+    bytes([0x80] * 8): [-128, -128, -128, -128],
+}
 
 
 def test_blob_layout_and_read_back():

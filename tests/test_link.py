@@ -8,21 +8,21 @@ import time
 import numpy as np
 import pytest
 
+from micronn import blob as blobmod
 from micronn import pack
-from micronn.firmware import firmware_file
 from micronn.reference import tflm_run
 from micronn.targets import QemuBoard, SerialTarget
 
-from .conftest import need_shared
+from .conftest import need_firmware, need_shared
 from .test_cli import cli
+from .test_format import GRAPH_KNOWN, _graph
 
 BOARD = "qemu-m3"
 
 
 @pytest.fixture
 def board():
-    if not firmware_file(BOARD).exists():
-        pytest.skip(f"{BOARD} firmware not built: run `make firmware-all`")
+    need_firmware(BOARD)
     b = QemuBoard(BOARD)
     yield b
     b.kill()
@@ -49,11 +49,16 @@ def test_deploy_then_run_by_port(tmp_path, board):
 
 
 def test_link_throughput_and_round_trip(board):
-    """Figures for the record: bytes per second over the pty and one small inference."""
+    """Over the pty: the small blob's outputs worked out by hand, hello_world's equal to
+    TFLite Micro's for 50 inputs; and for the record, bytes per second and the round trip."""
     model = need_shared("models", "tflm_hello_world_int8.tflite")
     with SerialTarget(board.pty, name=BOARD) as t:
         t.setup()
         t.serve()
+        t.link.load(blobmod.write(_graph()))
+        for x, want in GRAPH_KNOWN.items():
+            y, _ = t.link.run(x)
+            assert np.frombuffer(y, np.int8).tolist() == want, f"input {list(x)}"
         payload = bytes(range(256)) * 256                     # 64 KiB echoed by ping
         t0 = time.perf_counter()
         t.link.ping(payload)
@@ -61,9 +66,11 @@ def test_link_throughput_and_round_trip(board):
         t.link.load(pack(model))
         n = 50
         t0 = time.perf_counter()
-        for i in range(n):
-            t.link.run(bytes([i]))
+        got = [t.link.run(bytes([i]))[0] for i in range(n)]
         rtt = (time.perf_counter() - t0) / n
+    want = tflm_run(model.read_bytes(), np.arange(n, dtype=np.int8).reshape(n, 1))
+    assert np.array_equal(np.frombuffer(b"".join(got), np.int8), want.reshape(-1))
+    assert len(set(got)) > n // 2                        # the input reaches the output
     kbs = 2 * len(payload) / 1024 / dt
     print(f"\n{BOARD} over a pty: {kbs:.1f} KB/s (64 KiB each way), hello_world round trip {rtt * 1000:.2f} ms")
     assert kbs > 1 and rtt < 1
@@ -71,8 +78,7 @@ def test_link_throughput_and_round_trip(board):
 
 def test_eval_streams_a_dataset_through_the_board(tmp_path):
     """`micronn eval`: the course's flow (send a sample, get the label back) as one command."""
-    if not firmware_file(BOARD).exists():
-        pytest.skip(f"{BOARD} firmware not built")
+    need_firmware(BOARD)
     model = need_shared("models", "tflm_micro_speech_int8.tflite")
     blob = tmp_path / "speech.mnb"
     blob.write_bytes(pack(model))

@@ -9,7 +9,7 @@ from micronn.reference import tflm_run
 from micronn.run import quantize
 
 from .conftest import micropython, need_shared
-from .test_format import _graph
+from .test_format import GRAPH_KNOWN, _graph
 
 
 def test_model_api(tmp_path):
@@ -33,7 +33,8 @@ print(m.run(x, out=buf) is buf, list(array('b', buf)) == list(y))
 f = array('f', [0.0] * 4)
 m.run(x, out=f)
 print(all(abs(f[i] - m.output_scale * (y[i] - m.output_zero_point)) < 1e-6 for i in range(4)))
-print(m.predict(x)[0] in m.labels)
+label, score = m.predict(x)
+print(label, abs(score - 3.8) < 1e-5)
 for bad in (bytes(7), array('h', range(8)), 5, array('f', [0.0] * 3)):
     try:
         m.run(bad)
@@ -54,13 +55,16 @@ m3 = micronn.Model(open('m.mnb', 'rb'))
 print(list(m3.run(x)) == list(y))
 m4 = micronn.Model(memoryview(b'x' + blob)[1:])
 print(list(m4.run(x)) == list(y))
-""", tmp_path)
+for k in KNOWN:
+    print(list(m.run(k)))
+""".replace("KNOWN", repr(list(GRAPH_KNOWN))), tmp_path)
     lines = out.splitlines()
     assert lines[0] == "<Model 't' 1 ops in (1,8) int8 out (1,4) int8 arena 0.0 KiB>"
     assert lines[1] == "(1, 8) int8 3 (1, 4) -1"
     assert lines[2].startswith(f"{arena} True t ['a', 'b', 'c', 'd'] ('FULLY_CONNECTED',) 32")
-    assert lines[3].startswith("array [")
-    assert lines[4:8] == ["True True", "True True", "True", "True"]
+    assert lines[3] == "array [6, 10, 14, 18]"      # worked out by hand: GRAPH_KNOWN
+    assert lines[4:7] == ["True True", "True True", "True"]
+    assert lines[7] == "d True"                      # label of the largest output, score 0.2 * (18 - -1)
     assert lines[8] == "ValueError micronn: input has 7 bytes; expected 8"
     assert lines[9].startswith("TypeError micronn: input array typecode 'h' is not supported")
     assert lines[10] == "TypeError micronn: input must be bytes, bytearray, array('b') or array('f'), not int"
@@ -68,7 +72,8 @@ print(list(m4.run(x)) == list(y))
     assert lines[12] == "micronn: out= has 3 bytes; expected 4"
     assert lines[13] == "True"
     assert lines[14] == f"micronn: arena has 1 bytes; the model needs {arena}"
-    assert lines[15:] == ["True", "True"]
+    assert lines[15:17] == ["True", "True"]
+    assert lines[17:] == [str(v) for v in GRAPH_KNOWN.values()]
 
 
 def test_arena_allocation_failure_says_how_much(tmp_path):
