@@ -133,3 +133,40 @@ x = bytes(range(8))
 print(len(tiny_model.BLOB), list(a.run(x)) == list(b.run(x)), a.name)
 """, tmp_path)
     assert out.split() == [str(len(data)), "True", "t"]
+
+
+def test_float_input_nan_and_infinities(tmp_path):
+    """array('f') input: NaN becomes the zero point, infinities clamp to int8. With _graph()
+    (zero point 3): NaN gives x - 3 = 0, all sums 0 and outputs -1 (the output offset);
+    +-inf give the saturated rows of GRAPH_KNOWN."""
+    (tmp_path / "m.mnb").write_bytes(blob.write(_graph()))
+    out = micropython("""
+import micronn
+from array import array
+m = micronn.Model(open('m.mnb', 'rb').read())
+for v in (float('nan'), float('inf'), -float('inf'), 1e30, -1e30):
+    print(list(m.run(array('f', [v] * 8))))
+""", tmp_path)
+    assert out.splitlines() == [str(v) for v in ([-1] * 4, GRAPH_KNOWN[bytes([127] * 8)],
+                                                 GRAPH_KNOWN[bytes([0x80] * 8)], GRAPH_KNOWN[bytes([127] * 8)],
+                                                 GRAPH_KNOWN[bytes([0x80] * 8)])]
+
+
+def test_resized_blob_is_refused(tmp_path):
+    """A bytearray blob that grows after Model() may move: run() refuses it."""
+    (tmp_path / "m.mnb").write_bytes(blob.write(_graph()))
+    out = micropython("""
+import micronn
+b = bytearray(open('m.mnb', 'rb').read())
+m = micronn.Model(b)
+print(list(m.run(bytes(range(8)))))
+b.extend(bytes(100000))
+try:
+    m.run(bytes(range(8)))
+    print('no error')
+except ValueError as e:
+    print(e)
+""", tmp_path)
+    lines = out.splitlines()
+    assert lines[0] == str(GRAPH_KNOWN[bytes(range(8))])
+    assert lines[1].startswith("micronn: the blob") and "resized" in lines[1], lines[1]
