@@ -10,6 +10,7 @@ import pytest
 
 from micronn import blob as blobmod
 from micronn import pack
+from micronn.link import DeviceError
 from micronn.reference import tflm_run
 from micronn.targets import QemuBoard, SerialTarget
 
@@ -74,6 +75,26 @@ def test_link_throughput_and_round_trip(board):
     kbs = 2 * len(payload) / 1024 / dt
     print(f"\n{BOARD} over a pty: {kbs:.1f} KB/s (64 KiB each way), hello_world round trip {rtt * 1000:.2f} ms")
     assert kbs > 1 and rtt < 1
+
+
+def test_server_errors_are_replies(board):
+    """Every exception while serving a request comes back as a DeviceError with the board's
+    type and message (no model yet, a missing file, a bad blob, a wrong input length), and the
+    next request works."""
+    good = blobmod.write(_graph())
+    with SerialTarget(board.pty, name=BOARD) as t:
+        t.setup()
+        t.serve()
+        for request, message in [(lambda: t.link.run(bytes(8)), "no model"),
+                                 (lambda: t.link.open("/no/such.mnb"), "OSError"),
+                                 (lambda: t.link.load(b"MNNB" + bytes(60)), "ValueError: micronn:"),
+                                 (lambda: t.link.load(good) and t.link.run(bytes(3)),
+                                  "ValueError: input of 3 bytes; the model takes 8")]:
+            with pytest.raises(DeviceError) as e:
+                request()
+            assert message in str(e.value), str(e.value)
+        x, want = next(iter(GRAPH_KNOWN.items()))
+        assert np.frombuffer(t.link.run(x)[0], np.int8).tolist() == want
 
 
 def test_eval_streams_a_dataset_through_the_board(tmp_path):

@@ -170,3 +170,18 @@ except ValueError as e:
     lines = out.splitlines()
     assert lines[0] == str(GRAPH_KNOWN[bytes(range(8))])
     assert lines[1].startswith("micronn: the blob") and "resized" in lines[1], lines[1]
+
+
+def test_loader_error_names_the_op_and_field(tmp_path):
+    """docs/security.md's example: a requantization shift out of range, refused at Model()."""
+    g = _graph()
+    g.tensors[g.ops[0].inputs[4]].data = np.array([45], np.int32)
+    (tmp_path / "m.mnb").write_bytes(blob.write(g))
+    out = micropython("""
+import micronn
+try:
+    micronn.Model(open('m.mnb', 'rb').read())
+except ValueError as e:
+    print(e)
+""", tmp_path)
+    assert out.strip() == "micronn: bad op 0: requantization shift (45, expected 30)"
