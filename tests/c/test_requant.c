@@ -1,6 +1,7 @@
 // The kernels' one-step requantization (mnn_requantize, mnn_rq_apply, mnn_rq_block_apply in
-// mnn_fixedpoint.h) against a reference written here from TFLite's definition: x * 2^left,
-// then SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT (the two roundings of
+// mnn_fixedpoint.h) and the two parts softmax uses alone (mnn_srdhm, mnn_rdivpot) against a
+// reference written here from TFLite's definition: x * 2^left, then
+// SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT (the two roundings of
 // MultiplyByQuantizedMultiplier). The reference uses nothing from the header under test.
 //
 // Usage: test_requant [N]   N >= 1000000 random (value, multiplier, shift) triples (default 10^7)
@@ -218,6 +219,24 @@ int main(int argc, char **argv) {
                     check((int32_t)x, 0x40000000, -e);
                 }
             }
+        }
+    }
+    // mnn_srdhm on its own, as softmax uses it: any two int32 (negative multipliers too).
+    static const int32_t specials[] = { INT32_MIN, INT32_MIN + 1, -0x40000000, -1, 0, 1, 0x40000000, INT32_MAX };
+    for (size_t i = 0; i < sizeof(specials) / sizeof(specials[0]); i++) {
+        for (size_t j = 0; j < sizeof(specials) / sizeof(specials[0]); j++) {
+            int32_t a = specials[i], b = specials[j];
+            checked++;
+            if (mnn_srdhm(a, b) != ref_high_mul(a, b)) {
+                report("mnn_srdhm", a, b, 0, mnn_srdhm(a, b), ref_high_mul(a, b));
+            }
+        }
+    }
+    for (long i = 0; i < MIN_RANDOM; i++) {
+        int32_t a = (int32_t)next() >> (next() % 32), b = (int32_t)next() >> (next() % 32);
+        checked++;
+        if (mnn_srdhm(a, b) != ref_high_mul(a, b)) {
+            report("mnn_srdhm", a, b, 0, mnn_srdhm(a, b), ref_high_mul(a, b));
         }
     }
     long edge = checked;
