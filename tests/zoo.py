@@ -1,8 +1,9 @@
 """A zoo of small Keras models covering the int8 operators micronn runs.
 
 ``ZOO`` maps a name to ``(builder, input_shape)``: the builder takes the Keras
-input tensor and returns the output tensor. ``build(name)`` seeds Keras from the
-name and returns the ``keras.Model``, so a name always gives the same weights.
+input tensor and returns the output tensor; ``DILATED`` holds more dilated
+convolutions in the same form (tests/test_oracle.py). ``build(name)`` seeds Keras
+from the name and returns the ``keras.Model``, so a name always gives the same weights.
 """
 
 from __future__ import annotations
@@ -239,12 +240,34 @@ ZOO = {
 }
 
 
+# Dilated convolutions checked against the oracle that can run them (tests/test_oracle.py).
+# "dil_open_*" leave the batch open: the converter writes SPACE_TO_BATCH_ND ->
+# CONV_2D / DEPTHWISE_CONV_2D -> BATCH_TO_SPACE_ND, whose static shapes TFLite
+# Micro cannot run (see FIXED_BATCH), so their oracle is TFLite's reference kernels
+# (BUILTIN_REF). "dil_fixed_*" fix the batch at 1: a dilated convolution op, TFLite Micro.
+DILATED = {
+    "dil_open_d2_same": (_seq(lambda: [conv(6, 3, "relu", dilation_rate=2)]), (13, 11, 3)),
+    "dil_open_d3_valid": (_seq(lambda: [conv(6, 3, dilation_rate=3, padding="valid")]), (16, 14, 2)),
+    "dil_open_d3_same_odd": (_seq(lambda: [conv(5, 3, "relu6", dilation_rate=3)]), (14, 17, 3)),
+    "dil_open_2x3_nonsquare": (_seq(lambda: [conv(5, (3, 2), dilation_rate=(2, 3))]), (12, 13, 3)),
+    "dil_open_dw_d2": (_seq(lambda: [dw(3, "relu", dilation_rate=2)]), (12, 10, 4)),
+    "dil_open_dw_d3_mult2_valid": (_seq(lambda: [dw(3, dilation_rate=3, padding="valid", depth_multiplier=2)]),
+                                   (13, 11, 3)),
+    "dil_open_stack_pool_gap": (_seq(lambda: [conv(8, 3, "relu", dilation_rate=2), L.MaxPooling2D(2),
+                                              conv(6, 3, "relu", dilation_rate=3, padding="valid"),
+                                              L.GlobalAveragePooling2D()]), (20, 18, 2)),
+    "dil_fixed_d3_same": (_seq(lambda: [conv(6, 3, "relu", dilation_rate=3)]), (14, 17, 3)),
+    "dil_fixed_d3_valid": (_seq(lambda: [conv(6, 3, dilation_rate=3, padding="valid")]), (16, 14, 2)),
+    "dil_fixed_dw_d3": (_seq(lambda: [dw(3, "relu6", dilation_rate=3)]), (13, 11, 4)),
+}
+
 # Keras leaves the batch size open. For a dilated convolution the converter then
 # writes SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND with batch 1 as their static shape
 # (really 4 for dilation 2) and TFLite Micro, which trusts static shapes, computes
 # nonsense; a Dense on a 3-D input becomes a dynamic-shape chain (GATHER,
 # REDUCE_PROD, ...) TFLite Micro cannot allocate. These models fix the batch at 1.
-FIXED_BATCH = {name for name in ZOO if "dilat" in name} | {"dense_3d_input"}
+FIXED_BATCH = ({name for name in ZOO if "dilat" in name} | {"dense_3d_input"}
+               | {name for name in DILATED if name.startswith("dil_fixed")})
 
 
 def seed(name: str) -> int:
@@ -253,7 +276,7 @@ def seed(name: str) -> int:
 
 def build(name: str) -> keras.Model:
     """The zoo model ``name``, with weights drawn from a seed fixed by the name."""
-    builder, shape = ZOO[name]
+    builder, shape = ZOO[name] if name in ZOO else DILATED[name]
     keras.utils.set_random_seed(seed(name) % 2**31)
     x = keras.Input(shape, batch_size=1 if name in FIXED_BATCH else None)
     return keras.Model(x, builder(x), name=name)

@@ -99,27 +99,33 @@ def cmd_verify(a) -> int:
     if a.json:
         _print_json(r)
     else:
+        from .reference import NAMES
+
+        oracle = NAMES[r["oracle"]]
         if r["warning"]:
             print(f"warning: {r['warning']}")
+        if r["oracle_note"]:
+            print(f"note: {r['oracle_note']}")
         if r["bit_exact"]:
-            print(f"bit-exact: {r['samples']} samples, {r['values']} values equal to TFLite Micro on {a.target}")
+            print(f"bit-exact: {r['samples']} samples, {r['values']} values equal to {oracle} on {a.target}")
         else:
             print(f"MISMATCH: {r['mismatched_values']} of {r['values']} values differ "
                   f"(max {r['max_abs_diff']} steps) on {a.target}")
             for m in r["first_mismatches"]:
-                print(f"  sample {m['sample']} index {m['index']}: got {m['got']}, TFLite Micro {m['want']}")
+                print(f"  sample {m['sample']} index {m['index']}: got {m['got']}, {oracle} {m['want']}")
             if a.trace and r["first_mismatches"]:
-                _print_trace(a, r["first_mismatches"][0]["sample"], x)
+                _print_trace(a, r["first_mismatches"][0]["sample"], x, r["oracle"])
     return 0 if r["bit_exact"] else 1
 
 
-def _print_trace(a, sample: int, x) -> None:
+def _print_trace(a, sample: int, x, oracle: str = "tflm") -> None:
+    from .reference import NAMES
     from .run import sample_inputs, trace
 
     reference, data = _read(a.reference), _read(a.blob)
     xs = x if x is not None else sample_inputs(data, a.samples, a.seed)
-    print(f"trace of sample {sample}, op by op against TFLite Micro's tensors:")
-    for row in trace(reference, xs[sample], a.target):
+    print(f"trace of sample {sample}, op by op against the tensors of {NAMES[oracle]}:")
+    for row in trace(reference, xs[sample], a.target, oracle):
         state = "equal" if row["equal"] else f"DIFFERS (max {row['max_abs_diff']})"
         print(f"  {row['op']:>3} {row['kind']:<18} {row['source']:<28} {state}")
 

@@ -1,39 +1,181 @@
-"""The oracle: TensorFlow Lite Micro's reference interpreter (PyPI tflite-micro)."""
+"""The oracles: TensorFlow Lite Micro's interpreter (PyPI tflite-micro), and where
+it cannot be trusted on a model, desktop TFLite's reference kernels.
+
+TFLite Micro allocates every tensor from the flatbuffer's static shapes. A
+dilated convolution converted with the batch left open comes out as
+SPACE_TO_BATCH_ND -> CONV_2D -> BATCH_TO_SPACE_ND whose static shapes say batch
+1 where the real batch is dilation_h * dilation_w, so TFLite Micro reads memory
+it never wrote and its outputs change with the arena it is given.
+``tf.lite.Interpreter(..., experimental_op_resolver_type=BUILTIN_REF)`` runs
+TFLite's reference kernels and resizes tensors as it goes: it is deterministic
+and computes those models correctly. :func:`reference_run` asks TFLite Micro
+first, checks that the model's static shapes are the ones the reference kernels
+compute and that TFLite Micro gives the same bytes with a second, differently
+sized arena (on some of these models it is wrong the same way every time), and
+otherwise falls back to BUILTIN_REF and says why.
+
+Facts (tests/test_oracle.py): BUILTIN_REF equals TFLite Micro byte for byte on
+convolutions, depthwise convolutions, pooling, MEAN, ADD, MUL, PAD,
+CONCATENATION and the activations. It does not on FULLY_CONNECTED: there it
+requantizes per-channel layers with one rounding where TFLite Micro rounds twice,
+and multiplies per-tensor scales in float32 first where TFLite Micro uses double,
+so some values come out a step or a few apart (23 of hello_world's 256 outputs).
+TFLite Micro stays the oracle wherever it can be trusted.
+"""
 
 from __future__ import annotations
+
+import warnings
+from typing import NamedTuple
 
 import numpy as np
 
 from .errors import MicronnError
 
+TFLM, BUILTIN_REF = "tflm", "builtin_ref"
+ORACLES = (TFLM, BUILTIN_REF)
+NAMES = {TFLM: "TFLite Micro", BUILTIN_REF: "TFLite's reference kernels (BUILTIN_REF)"}
 
-def tflm_run(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Run every sample of x (shape (N, *input_shape[1:])) through TFLite Micro."""
+
+class Reference(NamedTuple):
+    """Reference outputs, the oracle that gave them, and why it is not TFLite Micro (or None)."""
+
+    y: np.ndarray
+    oracle: str
+    note: str | None
+
+
+def _tflm_runtime():
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as e:
         raise MicronnError("the reference needs tflite-micro: pip install 'micronn[tf]'") from e
-    it = runtime.Interpreter.from_bytes(bytes(model))
-    ind, outd = it.get_input_details(0), it.get_output_details(0)
-    shape = tuple(int(d) for d in ind["shape"])
+    return runtime
+
+
+def _samples(x, shape: tuple, dtype) -> np.ndarray:
     x = np.asarray(x)
-    if x.dtype != ind["dtype"]:
-        raise MicronnError(f"reference input must be {np.dtype(ind['dtype']).name}, not {x.dtype}")
+    if x.dtype != dtype:
+        raise MicronnError(f"reference input must be {np.dtype(dtype).name}, not {x.dtype}")
     if x.ndim == len(shape) - 1 or x.shape[1:] != shape[1:]:
         x = x.reshape((-1,) + shape[1:])
+    return x
+
+
+def tflm_run(model: bytes, x: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+    """Run every sample of x (shape (N, *input_shape[1:])) through TFLite Micro.
+    arena_size: bytes of tensor arena (None: the binding's default, ten times the model)."""
+    runtime = _tflm_runtime()
+    it = runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size)
+    ind, outd = it.get_input_details(0), it.get_output_details(0)
+    shape = tuple(int(d) for d in ind["shape"])
     ys = []
-    for sample in x:
+    for sample in _samples(x, shape, ind["dtype"]):
         it.set_input(sample.reshape(shape), 0)
         it.invoke()
         ys.append(np.array(it.get_output(0)).reshape(tuple(int(d) for d in outd["shape"]))[0])
     return np.stack(ys) if ys else np.zeros((0,), outd["dtype"])
 
 
+def _builtin_ref(model: bytes, preserve: bool = False):
+    try:
+        import tensorflow as tf
+    except ImportError as e:
+        raise MicronnError("the BUILTIN_REF reference needs tensorflow: pip install 'micronn[tf]'") from e
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")      # tf.lite.Interpreter's deprecation notice
+        try:
+            it = tf.lite.Interpreter(model_content=bytes(model), experimental_preserve_all_tensors=preserve,
+                                     experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
+            it.allocate_tensors()
+        except (RuntimeError, ValueError) as e:
+            first = str(e).strip().split(".")[0][:200]
+            raise MicronnError(f"TFLite's reference kernels cannot run the model: {first}") from None
+    return it
+
+
+def builtin_ref_run(model: bytes, x: np.ndarray) -> np.ndarray:
+    """Run every sample of x through desktop TFLite's reference kernels (BUILTIN_REF)."""
+    it = _builtin_ref(model)
+    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
+    shape = tuple(int(d) for d in ind["shape"])
+    ys = []
+    for sample in _samples(x, shape, ind["dtype"]):
+        it.set_tensor(ind["index"], sample.reshape(shape))
+        it.invoke()
+        ys.append(it.get_tensor(outd["index"])[0].copy())
+    return np.stack(ys) if ys else np.zeros((0,), outd["dtype"])
+
+
+def _wrong_static_shapes(model: bytes) -> list[str]:
+    """Tensors whose static shape in the flatbuffer (all TFLite Micro looks at)
+    differs from the shape the reference kernels compute for them."""
+    from .tflite import load
+
+    try:
+        it = _builtin_ref(model)
+    except MicronnError:        # no TensorFlow, or a model it cannot run: nothing to compare
+        return []
+    static = load(model).tensors
+    wrong = []
+    for d in it.get_tensor_details():
+        i, shape = int(d["index"]), tuple(int(v) for v in d["shape"])
+        if i < len(static) and tuple(static[i].shape) != shape:
+            wrong.append(f"{static[i].name} {tuple(static[i].shape)} is really {shape}")
+    return wrong
+
+
+def tflm_doubt(model: bytes, x: np.ndarray, y: np.ndarray | None = None) -> str | None:
+    """Why TFLite Micro's outputs for x cannot be trusted, or None. Two checks:
+    the static shapes it allocates from must be the shapes the reference kernels
+    compute, and the same samples with a second arena of another size (other
+    memory, other leftovers) must give the same bytes. y: the outputs of a first
+    run, if already at hand."""
+    reasons = []
+    wrong = _wrong_static_shapes(model)
+    if wrong:
+        more = f" and {len(wrong) - 1} more" if len(wrong) > 1 else ""
+        reasons.append(f"the model's static shapes, which TFLite Micro allocates from, are wrong "
+                       f"({wrong[0]}{more})")
+    first = tflm_run(model, x) if y is None else y
+    arena = 2 * 10 * len(model) + 4096      # the binding's default is ten times the model
+    second = tflm_run(model, x, arena_size=arena)
+    if not (first.shape == second.shape and np.array_equal(first, second)):
+        n = int(np.count_nonzero(first != second)) if first.shape == second.shape else first.size
+        reasons.append(f"TFLite Micro is not deterministic on this model ({n} of {first.size} output values "
+                       f"change with its arena)")
+    return "; ".join(reasons) or None
+
+
+def reference_run(model: bytes, x: np.ndarray, oracle: str = "auto") -> Reference:
+    """Reference outputs for the samples x. oracle: "tflm", "builtin_ref", or
+    "auto": TFLite Micro if it is deterministic on the model (and can run it),
+    else BUILTIN_REF, with the reason in ``note``."""
+    if oracle not in (*ORACLES, "auto"):
+        raise MicronnError(f"unknown oracle {oracle!r}: use one of {', '.join(ORACLES)} or auto")
+    if oracle == BUILTIN_REF:
+        return Reference(builtin_ref_run(model, x), BUILTIN_REF, None)
+    try:
+        y = tflm_run(model, x)
+    except RuntimeError as e:
+        if oracle == TFLM:
+            raise MicronnError(f"TFLite Micro cannot run the model: {e}") from None
+        note = f"TFLite Micro cannot run this model ({str(e).strip().splitlines()[0]})"
+    else:
+        note = tflm_doubt(model, x, y) if oracle == "auto" else None
+        if note is None:
+            return Reference(y, TFLM, None)
+    try:
+        y = builtin_ref_run(model, x)
+    except MicronnError as e:
+        raise MicronnError(f"no oracle for this model: {note}, and {str(e)[0].lower()}{str(e)[1:]}") from None
+    return Reference(y, BUILTIN_REF, f"{note}; compared with {NAMES[BUILTIN_REF]} instead")
+
+
 def tflm_tensors(model: bytes, sample: np.ndarray, indices) -> dict[int, np.ndarray]:
     """The given tensors of one TFLite Micro inference (for tracing). The indices
     must exist: the binding does not check them."""
-    from tflite_micro.python.tflite_micro import runtime
-
+    runtime = _tflm_runtime()
     it = runtime.Interpreter.from_bytes(bytes(model), intrepreter_config=runtime.InterpreterConfig.kPreserveAllTensors)
     shape = tuple(int(d) for d in it.get_input_details(0)["shape"])
     it.set_input(np.asarray(sample).reshape(shape), 0)
@@ -45,6 +187,22 @@ def tflm_tensors(model: bytes, sample: np.ndarray, indices) -> dict[int, np.ndar
     return out
 
 
+def builtin_ref_tensors(model: bytes, sample: np.ndarray, indices) -> dict[int, np.ndarray]:
+    """The given tensors of one BUILTIN_REF inference (for tracing)."""
+    it = _builtin_ref(model, preserve=True)
+    ind = it.get_input_details()[0]
+    it.set_tensor(ind["index"], np.asarray(sample).reshape(tuple(int(d) for d in ind["shape"])))
+    it.invoke()
+    return {int(i): it.get_tensor(int(i)).copy() for i in indices}
+
+
+def reference_tensors(model: bytes, sample: np.ndarray, indices, oracle: str = TFLM) -> dict[int, np.ndarray]:
+    """Tensors of one inference by the given oracle ("tflm" or "builtin_ref")."""
+    if oracle == BUILTIN_REF:
+        return builtin_ref_tensors(model, sample, indices)
+    return tflm_tensors(model, sample, indices)
+
+
 def tflm_arena_total(model: bytes) -> int:
     """TFLite Micro's "Arena allocation total" for a model (print_allocations())."""
     import os
@@ -52,8 +210,7 @@ def tflm_arena_total(model: bytes) -> int:
     import sys
     import tempfile
 
-    from tflite_micro.python.tflite_micro import runtime
-
+    runtime = _tflm_runtime()
     it = runtime.Interpreter.from_bytes(bytes(model))
     sys.stdout.flush()
     sys.stderr.flush()

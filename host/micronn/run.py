@@ -1,4 +1,4 @@
-"""Run blobs on a target, and check them against TensorFlow Lite Micro."""
+"""Run blobs on a target, and check them against TensorFlow Lite Micro (micronn.reference)."""
 
 from __future__ import annotations
 
@@ -113,9 +113,13 @@ def sample_inputs(data: bytes, samples: int, seed: int = 0) -> np.ndarray:
 
 
 def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 20, seed: int = 0,
-           x: np.ndarray | None = None) -> dict:
-    """Compare a blob on a target with TFLite Micro on the reference .tflite."""
-    from .reference import tflm_run
+           x: np.ndarray | None = None, oracle: str = "auto") -> dict:
+    """Compare a blob on a target with TFLite Micro on the reference .tflite. Where
+    TFLite Micro cannot be trusted on the model (wrong static shapes, outputs that
+    change with its arena), the comparison is with TFLite's reference kernels
+    (BUILTIN_REF): ``oracle`` in the result says which, ``oracle_note`` why
+    (micronn.reference). oracle: "auto", "tflm" or "builtin_ref"."""
+    from .reference import reference_run
 
     info = blobmod.read(data)
     src = info["meta"].get("SOURCE_SHA256")
@@ -124,7 +128,8 @@ def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 2
         warning = "the blob was not packed from this reference model (source checksum differs)"
     xq = prepare_input(data, x) if x is not None else sample_inputs(data, samples, seed)
     got, _ = run(data, xq, target)
-    want = tflm_run(reference, xq).reshape(got.shape)
+    ref = reference_run(reference, xq, oracle)
+    want = ref.y.reshape(got.shape)
     diff = np.argwhere(got != want)
     cast = float if got.dtype.kind == "f" else int
     mismatches = []
@@ -134,19 +139,21 @@ def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 2
                            "want": cast(want[idx])})
     return {"samples": int(len(xq)), "values": int(got.size), "mismatched_values": int(len(diff)),
             "max_abs_diff": cast(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0,
-            "bit_exact": len(diff) == 0, "first_mismatches": mismatches, "warning": warning}
+            "bit_exact": len(diff) == 0, "first_mismatches": mismatches, "warning": warning,
+            "oracle": ref.oracle, "oracle_note": ref.note}
 
 
-def trace(reference: bytes, sample: np.ndarray, target: str = "unix") -> list[dict]:
-    """Run one sample and compare the output of every op with TFLite Micro's
-    tensor; the first op that differs is where to look."""
+def trace(reference: bytes, sample: np.ndarray, target: str = "unix", oracle: str = "tflm") -> list[dict]:
+    """Run one sample and compare the output of every op with the oracle's tensor
+    (TFLite Micro's, or with oracle="builtin_ref" the reference kernels'); the
+    first op that differs is where to look."""
     import copy
 
     from .packer import build_graph
-    from .reference import tflm_tensors
+    from .reference import reference_tensors
 
     g = build_graph(reference)
-    want = tflm_tensors(reference, sample, [t.source for t in g.tensors if t.source >= 0])
+    want = reference_tensors(reference, sample, [t.source for t in g.tensors if t.source >= 0], oracle)
     rows = []
     with open_target(target) as t:
         for k, op in enumerate(g.ops):
