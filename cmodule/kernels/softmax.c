@@ -59,12 +59,14 @@ static int32_t one_over_one_plus_x(int32_t x) {
     int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
     const int32_t c48_over_17 = 1515870810;       // Q2.29
     const int32_t c_neg32_over_17 = -1010580540;  // Q2.29
-    int32_t r = c48_over_17 + mnn_srdhm(half_denominator, c_neg32_over_17);
+    int32_t r = (int32_t)((uint32_t)c48_over_17 + (uint32_t)mnn_srdhm(half_denominator, c_neg32_over_17));
     const int32_t one_q2 = 1 << 29;
+    // Additions wrap as TFLite's raw int32 ones do: a row whose sum wrapped
+    // (see mnn_softmax_s8) reaches here with x outside [0, 1).
     for (int i = 0; i < 3; i++) {
         int32_t hd_r = mnn_srdhm(half_denominator, r);
-        int32_t one_minus = one_q2 - hd_r;
-        r = r + mul_pot(mnn_srdhm(r, one_minus), 2);
+        int32_t one_minus = (int32_t)((uint32_t)one_q2 - (uint32_t)hd_r);
+        r = (int32_t)((uint32_t)r + (uint32_t)mul_pot(mnn_srdhm(r, one_minus), 2));
     }
     return mul_pot(r, 1);
 }
@@ -90,26 +92,21 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
         for (uint32_t i = 0; i < n; i++) {
             max = x[i] > max ? x[i] : max;
         }
-        int32_t sum = 0;
+        // The sum of exponentials in Q12.19 wraps like TFLite's int32 sum
+        // (rows of 4,096 or more equal maxima pass 2^31) but without
+        // undefined behaviour; every later step takes it as TFLite does.
+        uint32_t sum = 0;
         for (uint32_t i = 0; i < n; i++) {
             int32_t diff = x[i] - max;
             if (diff >= a->diff_min) {
                 int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
-                sum += mnn_rdivpot(exp_negative(scaled), ACCUM_INT_BITS);
+                sum += (uint32_t)mnn_rdivpot(exp_negative(scaled), ACCUM_INT_BITS);
             }
         }
-        if (sum <= 0) {
-            // No value passed diff_min (or the sum of a huge row wrapped):
-            // every output is the lowest value, as in TFLite.
-            for (uint32_t i = 0; i < n; i++) {
-                y[i] = -128;
-            }
-            continue;
-        }
-        int headroom_plus_one = clz32((uint32_t)sum);
+        int headroom_plus_one = clz32(sum);
         int num_bits_over_unit = ACCUM_INT_BITS - headroom_plus_one;
-        int32_t shifted_sum_minus_one =
-            (int32_t)(((uint32_t)sum << headroom_plus_one) - ((uint32_t)1 << 31));
+        uint32_t shifted_sum = headroom_plus_one < 32 ? sum << headroom_plus_one : 0;
+        int32_t shifted_sum_minus_one = (int32_t)(shifted_sum - ((uint32_t)1 << 31));
         int32_t recip = one_over_one_plus_x(shifted_sum_minus_one);
         for (uint32_t i = 0; i < n; i++) {
             int32_t diff = x[i] - max;
@@ -118,7 +115,8 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
                 int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
                 int32_t e = exp_negative(scaled);
                 // For rows of hundreds of near-equal values the exponent
-                // passes 31; the (non-negative) quotient is then 0.
+                // passes 31 (TFLite Micro stops at an assertion there); the
+                // non-negative quotient is then 0.
                 int exponent = num_bits_over_unit + 31 - 8;
                 out = (exponent > 31 ? 0 : mnn_rdivpot(mnn_srdhm(recip, e), exponent)) - 128;
                 out = out > 127 ? 127 : (out < -128 ? -128 : out);
