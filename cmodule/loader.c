@@ -626,6 +626,45 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
     return MNN_OK;
 }
 
+// Well-formed UTF-8: no stray continuation bytes, overlong forms, surrogates
+// or code points past U+10FFFF (what MicroPython's str requires).
+static int utf8_valid(const uint8_t *s, uint32_t n) {
+    uint32_t i = 0;
+    while (i < n) {
+        uint32_t c = s[i], len, cp;
+        if (c < 0x80) {
+            i++;
+            continue;
+        } else if (c >= 0xc2 && c <= 0xdf) {
+            len = 2;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            len = 3;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            len = 4;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i < len) {
+            return 0;
+        }
+        for (uint32_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (len == 4 && (cp < 0x10000
+                                                                                        || cp > 0x10ffff))) {
+            return 0;
+        }
+        i += len;
+    }
+    return 1;
+}
+
 static mnn_status_t check_meta(mnn_model_t *m, uint32_t off, uint32_t size, mnn_error_t *err) {
     uint32_t pos = 0;
     int32_t k = 0;
@@ -638,6 +677,10 @@ static mnn_status_t check_meta(mnn_model_t *m, uint32_t off, uint32_t size, mnn_
         CHECK(vsize <= size && padded >= vsize, MNN_E_META, "value size", k, vsize, size);
         CHECK(fits(pos + MNN_META_RECORD_SIZE, padded, size), MNN_E_META, "value truncated", k, vsize, size);
         const char *v = (const char *)p + MNN_META_RECORD_SIZE;
+        if (key == MNN_META_NAME || key == MNN_META_LABELS) {
+            CHECK(utf8_valid((const uint8_t *)v, vsize), MNN_E_META, key == MNN_META_NAME ? "name is not UTF-8"
+                : "labels are not UTF-8", k, 0, 0);
+        }
         if (key == MNN_META_NAME) {
             m->name = v;
             m->name_len = vsize;
@@ -697,8 +740,11 @@ mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_er
     m->output_count = (uint16_t)rd_u16(b + MNN_HDR_OUTPUT_COUNT);
     m->const_size = rd_u32(b + MNN_HDR_CONST_SIZE);
     m->macs = rd_u32(b + MNN_HDR_MACS);
-    CHECK(fits(m->arena_size, m->scratch_size, 0x7fffffff), MNN_E_HEADER, "arena_size", -1, m->arena_size,
-        0x7fffffff);
+    uint64_t arena_total = (uint64_t)m->arena_size + m->scratch_size;
+    CHECK(arena_total <= 0x7fffffff, MNN_E_HEADER, "arena_size + scratch_size", -1,
+        arena_total > UINT32_MAX ? UINT32_MAX : (uint32_t)arena_total, 0x7fffffff);
+    CHECK(m->scratch_size % MNN_ARENA_ALIGN == 0, MNN_E_HEADER, "scratch_size", -1, m->scratch_size,
+        MNN_ARENA_ALIGN);
     CHECK(m->arena_size % MNN_ARENA_ALIGN == 0, MNN_E_HEADER, "arena_size", -1, m->arena_size, MNN_ARENA_ALIGN);
     CHECK(m->tensor_count <= MNN_MAX_TENSORS, MNN_E_HEADER, "tensor_count", -1, m->tensor_count,
         MNN_MAX_TENSORS);
@@ -952,6 +998,10 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
             }
         }
         #undef PTR
+        tensor_t tin, tout;
+        read_tensor(m, rd_u16(idx), &tin);
+        read_tensor(m, rd_u16(idx + 2 * n_in), &tout);
+        op->elems = tin.nbytes > tout.nbytes ? tin.nbytes : tout.nbytes;
         p += rd_u16(p + MNN_OP_SIZE);
     }
 }

@@ -47,6 +47,7 @@ typedef struct {
 
 typedef struct {
     uint8_t opcode;
+    uint32_t elems;         // the larger of its first input and output, in elements
     union {
         mnn_fc_args_t fc;
         mnn_softmax_args_t softmax;
@@ -98,8 +99,13 @@ void mnn_model_output(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info)
 // Name of an op code (for repr and profiling).
 const char *mnn_opcode_name(uint8_t opcode);
 
-// Run ops[first..last) over the bound arena.
+// Run ops[first..last) over the bound arena. Interruptible through
+// mnn_poll_hook (mnn_kernels.h).
 void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last);
+
+// What one bound op costs, in the units kernels report to mnn_work(): its
+// multiply-accumulates or compared values plus one per element it writes.
+uint64_t mnn_op_cost(const mnn_op_t *op);
 
 // Element size of a dtype (0 if unknown).
 uint32_t mnn_dtype_size(uint8_t dtype);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "py/binary.h"
+#include "py/gc.h"
 #include "py/mphal.h"
 #include "py/objarray.h"
 #include "py/objstr.h"
@@ -29,9 +30,101 @@ typedef struct _micronn_model_obj_t {
     mnn_model_t model;
     mnn_tensor_info_t in;
     mnn_tensor_info_t out;
+    uint64_t cost;
+    uintptr_t next;             // the next live model, tagged (see live_models)
 } micronn_model_obj_t;
 
 static const mp_obj_type_t micronn_model_type;
+
+// Every message stays under 73 characters: MicroPython 1.25 decompresses an
+// error text into a buffer as long as the longest text of the build, with no
+// room for its terminator (py/objexcept.c), so the longest must be the core's.
+
+// Live models, so that no model's buffers can overlap another's blob. The
+// links are tagged (bit 0 set) so the GC never follows them: the list keeps
+// nothing alive. A model leaves it in its finaliser, which MicroPython also
+// runs for every object at a soft reset (gc_sweep_all).
+#if MICROPY_ENABLE_FINALISER
+#define MICRONN_REGISTRY (1)
+#else
+#define MICRONN_REGISTRY (0)
+#endif
+static uintptr_t live_models;
+
+static micronn_model_obj_t *untag(uintptr_t p) {
+    return (micronn_model_obj_t *)(p & ~(uintptr_t)1);
+}
+
+static bool overlaps(const void *a, size_t alen, const void *b, size_t blen) {
+    uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    return alen && blen && pa < pb + blen && pb < pa + alen;
+}
+
+// Whether [p, p + n) overlaps the blob (arena false) or the caller-owned
+// arena (arena true) of a live model other than self.
+static bool overlaps_live(const micronn_model_obj_t *self, const void *p, size_t n, bool arena) {
+    for (uintptr_t t = live_models; t; t = untag(t)->next) {
+        micronn_model_obj_t *m = untag(t);
+        if (m != self && (arena ? m->arena_obj != MP_OBJ_NULL && overlaps(p, n, m->arena, m->arena_len)
+                          : overlaps(p, n, m->blob, m->blob_len))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Refuses a buffer that overlaps a live model's blob (or caller arena, if
+// arena). Blobs may share memory with blobs and arenas with arenas: one only
+// reads, the other is rewritten whole by every run. Models nobody holds any
+// more may still be in the list: collect them first.
+static void check_no_overlap(const micronn_model_obj_t *self, const void *p, size_t n, bool arena,
+    mp_rom_error_text_t msg) {
+    if (overlaps_live(self, p, n, arena)) {
+        gc_collect();
+        if (overlaps_live(self, p, n, arena)) {
+            mp_raise_ValueError(msg);
+        }
+    }
+}
+
+static void registry_add(micronn_model_obj_t *self) {
+    if (MICRONN_REGISTRY) {
+        self->next = live_models;
+        live_models = (uintptr_t)self | 1;
+    }
+}
+
+#if MICRONN_REGISTRY
+static mp_obj_t micronn_model_del(mp_obj_t self_in) {
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    for (uintptr_t *link = &live_models; *link; link = &untag(*link)->next) {
+        if (untag(*link) == self) {
+            *link = self->next;
+            break;
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(micronn_model_del_obj, micronn_model_del);
+#endif
+
+// A writable memoryview of heap memory cannot be pinned: the bytearray or
+// array it was made from can be resized, which frees the memory under it.
+// Read-only views (of bytes) and views of flash or static memory are safe.
+static void check_pinnable(mp_obj_t obj, mp_rom_error_text_t msg) {
+    if (mp_obj_is_type(obj, &mp_type_memoryview)) {
+        mp_obj_array_t *mv = MP_OBJ_TO_PTR(obj);
+        if ((mv->typecode & MP_OBJ_ARRAY_TYPECODE_FLAG_RW) && gc_nbytes(mv->items) != 0) {
+            mp_raise_ValueError(msg);
+        }
+    }
+}
+
+// Long runs stay interruptible: the kernels call this every MNN_POLL_WORK
+// units of work, and it raises a pending exception (Ctrl-C) from there.
+static void micronn_poll(void) {
+    mp_event_handle_nowait();
+}
 
 // The one place where loader errors become Python exceptions.
 static NORETURN void raise_load_error(const mnn_error_t *e) {
@@ -48,7 +141,7 @@ static NORETURN void raise_load_error(const mnn_error_t *e) {
             mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: not a micronn blob (bad magic)"));
         case MNN_E_VERSION:
             mp_raise_msg_varg(&mp_type_ValueError,
-                MP_ERROR_TEXT("micronn: blob format version %u is not supported; this module reads version %u"),
+                MP_ERROR_TEXT("micronn: blob format %u is not supported; this module reads %u"),
                 (unsigned)e->value, (unsigned)e->limit);
         case MNN_E_CRC:
             mp_raise_msg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: blob checksum mismatch (crc32): corrupted blob"));
@@ -107,13 +200,17 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     mp_arg_val_t args[MP_ARRAY_SIZE(allowed)];
     mp_arg_parse_all_kw_array(n_args, n_kw, all_args, MP_ARRAY_SIZE(allowed), allowed, args);
 
-    micronn_model_obj_t *self = mp_obj_malloc(micronn_model_obj_t, type);
+    micronn_model_obj_t *self = mp_obj_malloc_with_finaliser(micronn_model_obj_t, type);
+    self->next = 0;
     self->blob_obj = blob_object(args[ARG_blob].u_obj);
     self->arena_obj = MP_OBJ_NULL;
+    check_pinnable(self->blob_obj, MP_ERROR_TEXT("micronn: blob is a writable memoryview; pass its object"));
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
     self->blob = bi.buf;
     self->blob_len = bi.len;
+    check_no_overlap(self, self->blob, self->blob_len, true,
+        MP_ERROR_TEXT("micronn: blob overlaps a live model's arena"));
 
     mnn_error_t err;
     // The blob is used where it is, at any alignment: it is never copied.
@@ -126,10 +223,10 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     if (args[ARG_arena].u_obj != mp_const_none) {
         mp_buffer_info_t ai;
         if (!mp_get_buffer(args[ARG_arena].u_obj, &ai, MP_BUFFER_WRITE)) {
-            mp_raise_msg_varg(&mp_type_TypeError,
-                MP_ERROR_TEXT("micronn: arena= must be a writable buffer such as bytearray(%u), not %s"),
+            mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: arena= needs bytearray(%u), not %s"),
                 (unsigned)need, mp_obj_get_type_str(args[ARG_arena].u_obj));
         }
+        check_pinnable(args[ARG_arena].u_obj, MP_ERROR_TEXT("micronn: arena= is a memoryview of heap memory"));
         if (ai.len < need) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: arena has %u bytes; the model needs %u"),
                 (unsigned)ai.len, (unsigned)need);
@@ -137,6 +234,10 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
         if ((uintptr_t)ai.buf & (MNN_ARENA_ALIGN - 1)) {
             mp_raise_ValueError(MP_ERROR_TEXT("micronn: arena buffer is not 8-byte aligned"));
         }
+        if (overlaps(ai.buf, ai.len, self->blob, self->blob_len)) {
+            mp_raise_ValueError(MP_ERROR_TEXT("micronn: arena= overlaps the blob"));
+        }
+        check_no_overlap(self, ai.buf, ai.len, false, MP_ERROR_TEXT("micronn: arena= overlaps a live model's blob"));
         self->arena_obj = args[ARG_arena].u_obj;
         self->arena = ai.buf;
         self->arena_len = ai.len;
@@ -144,8 +245,7 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
         self->arena = m_malloc_maybe(need ? need : 1);
         if (self->arena == NULL) {
             mp_raise_msg_varg(&mp_type_MemoryError,
-                MP_ERROR_TEXT("micronn: the arena needs %u bytes; free memory or pass arena=bytearray(%u)"),
-                (unsigned)need, (unsigned)need);
+                MP_ERROR_TEXT("micronn: no memory for a %u-byte arena: gc.collect() or arena="), (unsigned)need);
         }
         self->arena_len = need;
     }
@@ -153,6 +253,13 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     mnn_model_bind(&self->model, self->ops, self->arena);
     mnn_model_input(&self->model, 0, &self->in);
     mnn_model_output(&self->model, 0, &self->out);
+    self->cost = 0;
+    for (uint16_t k = 0; k < self->model.op_count; k++) {
+        uint64_t c = mnn_op_cost(&self->ops[k]);
+        self->cost = self->cost + c < c ? UINT64_MAX : self->cost + c;
+    }
+    mnn_poll_hook = micronn_poll;
+    registry_add(self);
     return MP_OBJ_FROM_PTR(self);
 }
 
@@ -162,12 +269,12 @@ static void check_buffers(micronn_model_obj_t *self) {
     mp_buffer_info_t bi;
     mp_get_buffer_raise(self->blob_obj, &bi, MP_BUFFER_READ);
     if (bi.buf != self->blob || bi.len != self->blob_len) {
-        mp_raise_ValueError(MP_ERROR_TEXT("micronn: the blob buffer was resized after Model() was created"));
+        mp_raise_ValueError(MP_ERROR_TEXT("micronn: the blob was resized after Model() was made"));
     }
     if (self->arena_obj != MP_OBJ_NULL) {
         mp_get_buffer_raise(self->arena_obj, &bi, MP_BUFFER_WRITE);
         if (bi.buf != self->arena || bi.len < self->arena_len) {
-            mp_raise_ValueError(MP_ERROR_TEXT("micronn: the arena buffer was resized after Model() was created"));
+            mp_raise_ValueError(MP_ERROR_TEXT("micronn: the arena was resized after Model() was made"));
         }
     }
 }
@@ -182,9 +289,9 @@ static bool is_int8_typecode(char tc) {
 
 static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
     mp_buffer_info_t bi;
-    if (!mp_get_buffer(x, &bi, MP_BUFFER_READ)) {
+    if (mp_obj_is_str(x) || !mp_get_buffer(x, &bi, MP_BUFFER_READ)) {
         mp_raise_msg_varg(&mp_type_TypeError,
-            MP_ERROR_TEXT("micronn: input must be bytes, bytearray, array('b') or array('f'), not %s"),
+            MP_ERROR_TEXT("micronn: input needs bytes, bytearray, array('b'/'f'), not %s"),
             mp_obj_get_type_str(x));
     }
     uint8_t *dst = self->arena + self->in.offset;
@@ -194,17 +301,19 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u floats; expected %u"),
                 (unsigned)(bi.len / sizeof(float)), (unsigned)n);
         }
+        if (overlaps(bi.buf, bi.len, self->arena, self->arena_len)) {
+            mp_raise_ValueError(MP_ERROR_TEXT("micronn: input overlaps the model's arena"));
+        }
         mnn_quantize_s8(bi.buf, (int8_t *)dst, n, self->in.scale, self->in.zero_point);
     } else if (is_int8_typecode(bi.typecode)) {
         if (bi.len != n) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u bytes; expected %u"),
                 (unsigned)bi.len, (unsigned)n);
         }
-        memcpy(dst, bi.buf, n);
+        memmove(dst, bi.buf, n);
     } else {
         mp_raise_msg_varg(&mp_type_TypeError,
-            MP_ERROR_TEXT("micronn: input array typecode '%c' is not supported; use int8 ('b'), bytes or float ('f')"),
-            bi.typecode);
+            MP_ERROR_TEXT("micronn: input typecode '%c'; use 'b', 'f', bytes or bytearray"), bi.typecode);
     }
 }
 
@@ -230,10 +339,13 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
     }
     mp_buffer_info_t bi;
     if (!mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
-        mp_raise_msg_varg(&mp_type_TypeError,
-            MP_ERROR_TEXT("micronn: out= must be a writable buffer (bytearray, array('b') or array('f')), not %s"),
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: out= needs bytearray or array('b'/'f'), not %s"),
             mp_obj_get_type_str(out));
     }
+    if (overlaps(bi.buf, bi.len, self->arena, self->arena_len)) {
+        mp_raise_ValueError(MP_ERROR_TEXT("micronn: out= overlaps the model's arena"));
+    }
+    check_no_overlap(NULL, bi.buf, bi.len, false, MP_ERROR_TEXT("micronn: out= overlaps a live model's blob"));
     if (is_float_typecode(bi.typecode)) {
         if (bi.len != n * sizeof(float)) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u floats; expected %u"),
@@ -248,8 +360,7 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
         memcpy(bi.buf, src, n);
     } else {
         mp_raise_msg_varg(&mp_type_TypeError,
-            MP_ERROR_TEXT("micronn: out= typecode '%c' is not supported; use int8 ('b'), bytearray or float ('f')"),
-            bi.typecode);
+            MP_ERROR_TEXT("micronn: out= typecode '%c'; use 'b', 'f' or bytearray"), bi.typecode);
     }
     return out;
 }
@@ -273,9 +384,11 @@ static MP_DEFINE_CONST_FUN_OBJ_KW(micronn_model_run_obj, 2, micronn_model_run);
 // Waits for the tick counter to change and returns its new value, so that a
 // measurement starts at a tick boundary and a deterministic stretch of code
 // (under `qemu -icount`) always spans the same number of ticks.
+// A counter that does not move (ticks_cpu() is 0 on some ports) is taken as
+// it is after a bounded wait.
 static mp_uint_t tick_edge(void) {
-    mp_uint_t t = mp_hal_ticks_cpu(), u;
-    while ((u = mp_hal_ticks_cpu()) == t) {
+    mp_uint_t t = mp_hal_ticks_cpu(), u = t;
+    for (uint32_t i = 0; i < 100000 && (u = mp_hal_ticks_cpu()) == t; i++) {
     }
     return u;
 }
@@ -418,6 +531,9 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         case MP_QSTR_macs:
             dest[0] = mp_obj_new_int_from_uint(self->model.macs);
             break;
+        case MP_QSTR_cost:
+            dest[0] = mp_obj_new_int_from_ull(self->cost);
+            break;
         case MP_QSTR_name:
             dest[0] = str_or_none(self->model.name, self->model.name_len);
             break;
@@ -479,6 +595,9 @@ static const mp_rom_map_elem_t micronn_model_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&micronn_model_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&micronn_model_predict_obj) },
     { MP_ROM_QSTR(MP_QSTR_profile), MP_ROM_PTR(&micronn_model_profile_obj) },
+    #if MICRONN_REGISTRY
+    { MP_ROM_QSTR(MP_QSTR___del__), MP_ROM_PTR(&micronn_model_del_obj) },
+    #endif
 };
 static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
 
@@ -507,12 +626,27 @@ static mp_obj_t micronn_crc32(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(micronn_crc32_obj, 1, 2, micronn_crc32);
 
+// supported_ops(): the names of the op codes this module runs (the host's
+// session handshake compares them with its own).
+static mp_obj_t micronn_supported_ops(void) {
+    mp_obj_t list = mp_obj_new_list(0, NULL);
+    for (uint32_t k = 0; k <= MNN_OPCODE_MAX; k++) {
+        const char *n = mnn_opcode_name((uint8_t)k);
+        if (n[0] != '?') {
+            mp_obj_list_append(list, mp_obj_new_str(n, strlen(n)));
+        }
+    }
+    return list;
+}
+static MP_DEFINE_CONST_FUN_OBJ_0(micronn_supported_ops_obj, micronn_supported_ops);
+
 static const mp_rom_map_elem_t micronn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_micronn) },
     { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&micronn_model_type) },
     { MP_ROM_QSTR(MP_QSTR_version), MP_ROM_PTR(&micronn_version_obj) },
     { MP_ROM_QSTR(MP_QSTR_format_version), MP_ROM_PTR(&micronn_format_version) },
     { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&micronn_crc32_obj) },
+    { MP_ROM_QSTR(MP_QSTR_supported_ops), MP_ROM_PTR(&micronn_supported_ops_obj) },
 };
 static MP_DEFINE_CONST_DICT(micronn_module_globals, micronn_module_globals_table);
 

@@ -4,9 +4,53 @@
 
 #include "mnn.h"
 
+void (*mnn_poll_hook)(void);
+uint32_t mnn_work_left = MNN_POLL_WORK;
+
+void mnn_poll(void) {
+    mnn_work_left = MNN_POLL_WORK;
+    if (mnn_poll_hook) {
+        mnn_poll_hook();
+    }
+}
+
+// a * b, saturating.
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+    return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+static uint64_t geom_work(const mnn_geom_t *g, uint64_t per_tap) {
+    uint64_t out = (uint64_t)g->batches * g->out_h * g->out_w * g->out_c;     // < 2^32 (the loader)
+    return mul_sat(out, mul_sat((uint64_t)g->k_h * g->k_w, per_tap));
+}
+
+uint64_t mnn_op_cost(const mnn_op_t *op) {
+    uint64_t work = 0;
+    switch (op->opcode) {
+        case MNN_OPCODE_FULLY_CONNECTED:
+            work = mul_sat((uint64_t)op->u.fc.batches * op->u.fc.out_depth, op->u.fc.accum_depth);
+            break;
+        case MNN_OPCODE_CONV_2D:
+        case MNN_OPCODE_CONV_2D_MAXPOOL: {
+            const mnn_conv_args_t *a = &op->u.conv;
+            work = geom_work(&a->g, a->g.in_c / a->groups);
+            break;
+        }
+        case MNN_OPCODE_DEPTHWISE_CONV_2D:
+            work = geom_work(&op->u.conv.g, 1);
+            break;
+        case MNN_OPCODE_MAX_POOL_2D:
+        case MNN_OPCODE_AVERAGE_POOL_2D:
+            work = geom_work(&op->u.pool.g, 1);
+            break;
+    }
+    return work + op->elems < work ? UINT64_MAX : work + op->elems;
+}
+
 void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
     for (uint16_t k = first; k < last; k++) {
         const mnn_op_t *op = &ops[k];
+        mnn_work(op->elems);
         switch (op->opcode) {
             case MNN_OPCODE_FULLY_CONNECTED:
                 mnn_fully_connected_s8(&op->u.fc);

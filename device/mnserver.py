@@ -15,7 +15,8 @@
 # Board -> host, one reply per request, carrying the request's seq:
 #   k ok (payload: repr of a dict; a ping's payload echoed)
 #   r result (payload: u32 elapsed microseconds, then the output)
-#   e error: the request arrived and failed ("Type: message")
+#   e error: the request arrived and failed ("Type: message"); a run that
+#     Ctrl-C interrupted answers "KeyboardInterrupt: ..."
 #   n not received: the frame was damaged or stopped coming; nothing was done
 #     ("reason"). A damaged header is answered with seq 0 (its seq is unknown).
 #
@@ -57,6 +58,9 @@ except ImportError:
         return a - b
 
 
+# The frame protocol's version: the host checks it (with the module's version,
+# format version and op codes) when a session starts.
+PROTOCOL = const(2)
 SYNC = b"\xa5\x5a"
 BLOCK = const(1024)
 MAX_PAYLOAD = const(8 * 1024 * 1024)
@@ -230,6 +234,16 @@ def _buffer(shape, dtype):
     return bytearray(n), n
 
 
+def firmware():
+    """What the host's session handshake compares with its own."""
+    return {
+        "micronn": micronn.version,
+        "format": micronn.format_version,
+        "protocol": PROTOCOL,
+        "supported_ops": micronn.supported_ops(),
+    }
+
+
 def info(model):
     if model is None:
         return {"model": None}
@@ -251,9 +265,15 @@ def info(model):
 
 
 def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
-    """Answer frames until a quit frame or the end of input."""
+    """Answer frames until a quit frame or the end of input.
+
+    Ctrl-C interrupts a run (the model polls for it between bursts of work):
+    on a board the host sends the byte 03 while it waits for a result (frames
+    may hold 03 bytes, so it only counts during a run); on the unix port,
+    whose stdin is a pipe, it is SIGINT at any time."""
     link = _Link(rx or sys.stdin.buffer, tx or sys.stdout.buffer, timeout_ms)
-    if micropython is not None and hasattr(micropython, "kbd_intr"):
+    intr = micropython is not None and hasattr(micropython, "kbd_intr") and sys.platform not in ("linux", "darwin")
+    if intr:
         micropython.kbd_intr(-1)  # payload bytes may contain Ctrl-C
     model = None
     out = None
@@ -266,6 +286,8 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                 kind, seq, payload = link.receive(inp, inp_n, inp_blocks)
             except EOFError:
                 return
+            except KeyboardInterrupt:
+                continue        # meant for a run that had just ended
             try:
                 if kind == _RUN:
                     if model is None:
@@ -276,7 +298,13 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                         if model.input_dtype == "float32":
                             payload = array("f", payload)
                     t0 = ticks_us()
-                    model.run(payload, out)
+                    if intr:
+                        micropython.kbd_intr(3)
+                    try:
+                        model.run(payload, out)
+                    finally:
+                        if intr:
+                            micropython.kbd_intr(-1)
                     dt = ticks_diff(ticks_us(), t0)
                     link.send(_RESULT, seq, struct.pack("<I", dt & 0xFFFFFFFF) + out)
                 elif kind == _LOAD or kind == _OPEN:
@@ -300,6 +328,7 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                     link.send(_OK, seq, repr(d).encode())
                 elif kind == _INFO:
                     d = info(model)
+                    d["firmware"] = firmware()
                     gc.collect()
                     d["mem_free"] = gc.mem_free()
                     link.send(_OK, seq, repr(d).encode())
@@ -310,8 +339,10 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                     return
                 else:
                     raise ValueError("unknown frame type %d" % kind)
+            except KeyboardInterrupt:
+                link.send(_ERROR, seq, b"KeyboardInterrupt: run interrupted")
             except Exception as e:  # noqa: BLE001 - every error goes back to the host
                 link.send(_ERROR, seq, ("%s: %s" % (type(e).__name__, e)).encode())
     finally:
-        if micropython is not None and hasattr(micropython, "kbd_intr"):
+        if intr:
             micropython.kbd_intr(3)

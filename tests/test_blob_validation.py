@@ -46,7 +46,7 @@ def _load_error(unix, data: bytes) -> str:
 # header field -> (new value, what the error must say); None: the loader tolerates it.
 HEADER_CASES = {
     "magic": (None, "bad magic"),
-    "version_major": (2, "format version 2 is not supported; this module reads version 1"),
+    "version_major": (2, "blob format 2 is not supported; this module reads 1"),
     "version_minor": (7, None),
     "header_size": (8, "header_size"),
     "section_count": (200, "section_count"),

@@ -35,8 +35,8 @@ show(lambda: m.run(x, out=array('f', [0.0] * 4)))
 """, tmp_path)
     assert out.splitlines() == [
         "ValueError micronn: out= has 3 floats; expected 4",
-        "TypeError micronn: out= typecode 'h' is not supported; use int8 ('b'), bytearray or float ('f')",
-        "TypeError micronn: out= must be a writable buffer (bytearray, array('b') or array('f')), not bytes",
+        "TypeError micronn: out= typecode 'h'; use 'b', 'f' or bytearray",
+        "TypeError micronn: out= needs bytearray or array('b'/'f'), not bytes",
         "no error",
     ]
 
@@ -52,9 +52,9 @@ print(m.arena_size)
 """, tmp_path)
     arena_size = int(out.splitlines()[-1])
     assert out.splitlines()[:-1] == [
-        "ValueError micronn: arena buffer is not 8-byte aligned",
-        f"TypeError micronn: arena= must be a writable buffer such as bytearray({arena_size}), not bytes",
-        "no error",
+        "ValueError micronn: arena= is a memoryview of heap memory",
+        f"TypeError micronn: arena= needs bytearray({arena_size}), not bytes",
+        "ValueError micronn: arena= is a memoryview of heap memory",
     ]
 
 

@@ -66,8 +66,8 @@ for k in KNOWN:
     assert lines[4:7] == ["True True", "True True", "True"]
     assert lines[7] == "d True"                      # label of the largest output, score 0.2 * (18 - -1)
     assert lines[8] == "ValueError micronn: input has 7 bytes; expected 8"
-    assert lines[9].startswith("TypeError micronn: input array typecode 'h' is not supported")
-    assert lines[10] == "TypeError micronn: input must be bytes, bytearray, array('b') or array('f'), not int"
+    assert lines[9] == "TypeError micronn: input typecode 'h'; use 'b', 'f', bytes or bytearray"
+    assert lines[10] == "TypeError micronn: input needs bytes, bytearray, array('b'/'f'), not int"
     assert lines[11] == "ValueError micronn: input has 3 floats; expected 8"
     assert lines[12] == "micronn: out= has 3 bytes; expected 4"
     assert lines[13] == "True"
@@ -95,7 +95,7 @@ except MemoryError as e:
     print(e)
 """, tmp_path)
     need = 1_500_000_000 + blob.read(bytes(data))["header"]["arena_size"]
-    assert out.strip() == f"micronn: the arena needs {need} bytes; free memory or pass arena=bytearray({need})"
+    assert out.strip() == f"micronn: no memory for a {need}-byte arena: gc.collect() or arena="
 
 
 def test_float_input_is_quantized_like_tflite(tmp_path):

@@ -1,4 +1,5 @@
-// micronn QEMU boards: a ticks clock, the ROMFS segment and select.poll on stdin.
+// micronn QEMU boards: a ticks clock, the ROMFS segment, select.poll on stdin,
+// Ctrl-C while code runs, and a reset in place of semihosting's exit.
 #include "py/mphal.h"
 #include "py/mperrno.h"
 #include "py/runtime.h"
@@ -122,6 +123,38 @@ uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags) {
         }
     }
     return ready;
+}
+
+// Ctrl-C while a program runs (MICROPY_INTERNAL_EVENT_HOOK): a byte waiting
+// in the UART is taken; the interrupt character schedules KeyboardInterrupt,
+// any other byte is held for the next read.
+void micronn_board_event_hook(void) {
+    if (rx_held == UART_RX_NO_CHAR) {
+        rx_held = uart_rx_chr();
+    }
+    if (rx_held != UART_RX_NO_CHAR && rx_held == mp_interrupt_char) {
+        rx_held = UART_RX_NO_CHAR;
+        mp_sched_keyboard_interrupt();
+    }
+}
+
+// No semihosting (qemu.mk): the console is the UART alone, and exit() (from
+// machine.reset() or a fatal error) resets the board as a real one would;
+// QEMU keeps its UART pty across the reset.
+void __wrap_mp_semihosting_init(void) {
+}
+
+NORETURN void __wrap_exit(int status) {
+    (void)status;
+    #if defined(__arm__)
+    // AIRCR: VECTKEY | SYSRESETREQ
+    *(volatile uint32_t *)0xe000ed0c = 0x05fa0004;
+    #elif defined(__riscv)
+    // The virt machine's test device: reset.
+    *(volatile uint32_t *)0x100000 = 0x7777;
+    #endif
+    for (;;) {
+    }
 }
 
 int __wrap_mp_hal_stdin_rx_chr(void) {

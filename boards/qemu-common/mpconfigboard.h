@@ -24,3 +24,9 @@
 #endif
 
 #define MICROPY_HW_ENABLE_UART_REPL (0)
+
+// Ctrl-C reaches a running program: the UART has no receive interrupt here,
+// so every event poll (a running micronn model polls between bursts of work)
+// looks at it (board.c).
+void micronn_board_event_hook(void);
+#define MICROPY_INTERNAL_EVENT_HOOK (micronn_board_event_hook())

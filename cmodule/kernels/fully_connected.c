@@ -104,7 +104,9 @@ void mnn_fully_connected_s8(const mnn_fc_args_t *a) {
     const int plain = a->input_offset == 0 && a->filter_offset == 0;
     const int8_t *x = a->input;
     int8_t *y = a->output;
+    const uint32_t work = mnn_sat_mul(depth, a->out_depth);
     for (uint32_t b = 0; b < a->batches; b++, x += depth, y += a->out_depth) {
+        mnn_work(work);
         const int8_t *w = a->weights;
         uint32_t o = 0;
         #if MNN_DSP

@@ -8,6 +8,31 @@
 
 #include <stdint.h>
 
+// Long runs stay interruptible. Kernels report their work as they go, in
+// element operations (a MAC, a compared or copied value), through mnn_work();
+// every MNN_POLL_WORK units mnn_poll() calls mnn_poll_hook, which the binding
+// sets. The hook may not return: MicroPython raises a pending exception
+// (KeyboardInterrupt) from it, which unwinds the kernel; kernels hold nothing
+// that needs releasing, and the next run recomputes the whole arena.
+#define MNN_POLL_WORK 65536u
+extern void (*mnn_poll_hook)(void);
+extern uint32_t mnn_work_left;
+void mnn_poll(void);
+
+static inline void mnn_work(uint32_t n) {
+    if (n >= mnn_work_left) {
+        mnn_poll();
+    } else {
+        mnn_work_left -= n;
+    }
+}
+
+// a * b, or UINT32_MAX where the product does not fit.
+static inline uint32_t mnn_sat_mul(uint32_t a, uint32_t b) {
+    uint64_t p = (uint64_t)a * b;
+    return p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
+}
+
 // Fully connected, int8 activations and weights, int32 bias.
 typedef struct {
     const int8_t *input;     // [batches, accum_depth]

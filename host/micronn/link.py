@@ -36,6 +36,12 @@ Faults and what the host does:
   attempt fails too, a ``MicronnError`` says what happened;
 * the stream itself failing (the port vanished, the firmware process exited):
   ``MicronnError`` at once; the next request resynchronises first.
+
+A run that outlasts ``run_timeout`` (or that Ctrl-C on the host stops) is
+interrupted on the board (``interrupt``: the byte 03 on a serial line, SIGINT
+for the unix firmware; the model polls for it between bursts of work): the
+board answers the run with ``KeyboardInterrupt`` and is ready for the next
+request (``RunInterrupted``).
 """
 
 from __future__ import annotations
@@ -61,6 +67,21 @@ SKIP_LIMIT = 16 * 1024          # noise bytes tolerated while waiting for one fr
 
 class DeviceError(MicronnError):
     """The board answered with an error (its exception type and message)."""
+
+
+class RunInterrupted(MicronnError):
+    """A run was interrupted on the board; the board answers the next request."""
+
+
+class BoardReset(MicronnError):
+    """The board rebooted (its boot banner came instead of an answer)."""
+
+
+BANNER = b"MicroPython v"
+PROMPT = b">>> "
+
+
+INTERRUPT_WAIT = 10.0           # seconds for an interrupted run to answer
 
 
 def header(kind: int, seq: int, length: int) -> bytes:
@@ -104,10 +125,18 @@ class _Lost(Exception):
     """The stream itself failed: nothing more can be read or written."""
 
 
+class _Reset(Exception):
+    """The board's boot banner and REPL prompt came instead of frames."""
+
+
 class Link:
     def __init__(self, stream, name: str = "board", timeout: float | None = None, retries: int = 1):
         self.stream = stream      # read(n) -> bytes (short or empty on its timeout), write(bytes)
         self.name = name
+        self.interrupt = None     # stops a run on the board (set by the target), or None
+        self.run_timeout = None   # seconds a run may take before it is interrupted (None: timeout)
+        self.on_reset = None      # brings the server back after a reboot (set by the target), or None
+        self.model = None         # the last LOAD or OPEN that succeeded: (kind, payload)
         self.timeout = float(timeout if timeout is not None else getattr(stream, "timeout", None) or 60.0)
         self.retries = retries
         self.synced = True
@@ -162,6 +191,9 @@ class Link:
                 self._back = head + self._back      # read again from the byte after the false sync
                 c = -1
             prev = c
+            if c == 0x20 and seen.endswith(PROMPT) and BANNER in seen:
+                self._noise(seen)
+                raise _Reset()
             if len(seen) > SKIP_LIMIT:
                 self._noise(seen)
                 raise _Damaged(f"{len(seen)} bytes without a frame")
@@ -257,12 +289,80 @@ class Link:
 
     # -- requests ------------------------------------------------------------
 
+    def _interrupt_run(self, seq: int) -> tuple[int, bytes]:
+        """Interrupt the run in flight (request seq) and return its reply;
+        _Timeout (the resync path) if the board does not answer."""
+        try:
+            self.interrupt()
+        except OSError as e:
+            raise _Lost(str(e)) from None
+        try:
+            return self._reply_within(seq, INTERRUPT_WAIT)
+        except _Timeout:
+            raise _Timeout(f"no answer, not even to an interrupt within {INTERRUPT_WAIT:g} s") from None
+
+    def _reply_within(self, seq: int, seconds: float) -> tuple[int, bytes]:
+        old = self.timeout
+        self.timeout = seconds
+        try:
+            return self._reply(seq)
+        finally:
+            self.timeout = old
+
+    def _run_reply(self, seq: int) -> tuple[int, bytes]:
+        """The reply to run request seq; interrupts a run that takes too long
+        or that the host's Ctrl-C stops."""
+        limit = self.run_timeout or self.timeout
+        if self.interrupt is None:
+            return self._reply_within(seq, limit)
+        try:
+            return self._reply_within(seq, limit)
+        except _Timeout:
+            kind, data = self._interrupt_run(seq)
+            if kind == ERROR and data.startswith(b"KeyboardInterrupt"):
+                raise RunInterrupted(f"{self.name}: the run did not finish within {limit:g} s and was interrupted;"
+                                     " the board is ready for the next request") from None
+            return kind, data
+        except KeyboardInterrupt:
+            try:
+                self._interrupt_run(seq)
+            except (_Fault, _Lost):
+                self.synced = False
+            raise
+
     def request(self, kind: int, payload: bytes = b"") -> tuple[int, bytes]:
         """Send one request and return its reply (kind, payload); see the
-        module docstring for what happens on faults."""
+        module docstring for what happens on faults. A board that reboots
+        meanwhile is reported (BoardReset) and, where the target can, brought
+        back: server started, last model loaded again."""
         if len(payload) > MAX_PAYLOAD:
             raise MicronnError(f"payload of {len(payload)} bytes exceeds the protocol limit {MAX_PAYLOAD}")
         what = NAMES.get(kind, f"request {kind}")
+        try:
+            reply = self._request(kind, payload, what)
+        except _Reset:
+            self.synced = False
+            back = ""
+            if self.on_reset is not None:
+                try:
+                    self.on_reset()
+                    self.synced = True
+                    if self.model is not None:
+                        self._request(*self.model, NAMES[self.model[0]])
+                    back = "; the session is back (server restarted" + \
+                        (", model loaded again)" if self.model is not None else ")")
+                except (MicronnError, _Reset, _Lost) as e:
+                    back = f"; it could not be brought back ({e})"
+            raise BoardReset(f"{self.name}: {what} failed: the board reset (it printed its boot banner"
+                             f" instead of answering){back}") from None
+        rkind, rdata = reply
+        if rkind == ERROR:
+            raise DeviceError(f"{self.name}: {rdata.decode('utf-8', 'replace')}")
+        if kind in (LOAD, OPEN):
+            self.model = (kind, payload)
+        return rkind, rdata
+
+    def _request(self, kind: int, payload: bytes, what: str) -> tuple[int, bytes]:
         self._seen = b""
         if not self.synced:
             self.resync()
@@ -272,7 +372,7 @@ class Link:
             mark = (self.stats["noise"], self.stats["damaged"])
             try:
                 self._write(frame(kind, seq, payload))
-                reply = self._reply(seq)
+                reply = self._run_reply(seq) if kind == RUN else self._reply(seq)
                 break
             except _Lost as e:
                 self.synced = False
@@ -299,10 +399,7 @@ class Link:
                 tail = "" if unread or kind in IDEMPOTENT else \
                     f"; not repeated, as the board may have acted on it: {what} again"
                 raise MicronnError(f"{self.name}: {what} failed: {why}; the link is back in step{tail}") from None
-        rkind, rdata = reply
-        if rkind == ERROR:
-            raise DeviceError(f"{self.name}: {rdata.decode('utf-8', 'replace')}")
-        return rkind, rdata
+        return reply
 
     # -- the operations ------------------------------------------------------
 

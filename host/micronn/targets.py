@@ -18,6 +18,33 @@ from .link import Link
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = "import mnserver; mnserver.serve()"
+PROTOCOL = 2        # device/mnserver.py's PROTOCOL
+
+
+def check_firmware(link: Link, board: str | None) -> dict:
+    """The session handshake: the board's module, format version, op codes and
+    server protocol must be those this micronn writes and speaks. Stale
+    firmware is named at once instead of failing later on a blob it cannot
+    read."""
+    from . import __version__
+    from . import format as fmt
+
+    fw = link.info().get("firmware")
+    if not isinstance(fw, dict):
+        why = "its inference server has no version handshake"
+    elif fw.get("protocol") != PROTOCOL:
+        why = f"its server speaks protocol {fw.get('protocol')}, this micronn {PROTOCOL}"
+    elif tuple(fw.get("format", ())) < (fmt.VERSION_MAJOR, fmt.VERSION_MINOR):
+        why = f"it reads blob format {fw.get('format')}, this micronn writes {fmt.VERSION_MAJOR}.{fmt.VERSION_MINOR}"
+    elif set(fmt.OPCODES) - set(fw.get("supported_ops", ())):
+        missing = sorted(set(fmt.OPCODES) - set(fw.get("supported_ops", ())))
+        why = f"it lacks the op{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+    else:
+        return fw
+    how = f"`micronn firmware build --board {board}`" if board else "`micronn firmware build --board BOARD`"
+    raise MicronnError(f"the firmware on {link.name} is older than this micronn {__version__} ({why});"
+                       f" rebuild it with {how}" + ("" if board and board.startswith(("qemu-", "unix"))
+                                                    else " and flash it"))
 
 
 def firmware_path(board: str) -> Path:
@@ -70,6 +97,18 @@ class UnixTarget:
         self.proc = subprocess.Popen([str(exe), "-c", SERVE], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.link = Link(_PipeStream(self.proc), name="unix", timeout=timeout)
+        self.link.interrupt = self._interrupt
+        try:
+            check_firmware(self.link, "unix")
+        except BaseException:
+            self.close()
+            raise
+
+    def _interrupt(self) -> None:
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -94,15 +133,57 @@ class UnixTarget:
         self.close()
 
 
+def _holders(port: str) -> list[str]:
+    """Other processes that have the serial device open (Linux: /proc)."""
+    try:
+        dev = os.stat(port).st_rdev
+    except OSError:
+        return []
+    me = os.getpid()
+    found = []
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not pid.isdigit() or int(pid) == me:
+            continue
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                st = os.stat(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if st.st_rdev == dev and (st.st_mode & 0o170000) == 0o020000:
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as f:
+                        cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+                except OSError:
+                    cmd = "?"
+                found.append(f"pid {pid}: {cmd[:80]}")
+                break
+    return found
+
+
+def _check_port_free(port: str) -> None:
+    """Two programs reading one serial port each get half of its bytes: refuse
+    a port another process holds, and say which."""
+    holders = _holders(port)
+    if holders:
+        raise MicronnError(f"{port} is in use by another process ({'; '.join(holders)}); close it first")
+
+
 class SerialTarget:
     """A board on a serial port running micronn firmware: raw REPL, then the server."""
 
-    def __init__(self, port: str, timeout: float = 60.0, name: str | None = None):
+    def __init__(self, port: str, timeout: float = 60.0, name: str | None = None, board: str | None = None):
         from mpremote.transport import TransportError
         from mpremote.transport_serial import SerialTransport
 
         self.name = name or port
         self.port = port
+        self.board = board
+        _check_port_free(port)
         try:
             self.transport = SerialTransport(port, baudrate=115200, timeout=timeout)
         except TransportError as e:
@@ -189,7 +270,25 @@ class SerialTarget:
         # a board that stopped reading.
         ser = self.transport.serial
         ser.timeout, ser.write_timeout = READ_SLICE, self.timeout
+        self.link.interrupt = lambda: ser.write(b"\x03")
+        self.link.on_reset = self._recover
         self.link.ping()
+        check_firmware(self.link, self.board)
+
+    def _recover(self) -> None:
+        """After a reboot (the board sits at its REPL prompt): raw REPL, the
+        board's set-up and the server again."""
+        from mpremote.transport import TransportError
+
+        self.serving = False
+        ser = self.transport.serial
+        ser.timeout, ser.write_timeout = self.timeout, None
+        try:
+            self.transport.enter_raw_repl(soft_reset=False, timeout_overall=10)
+        except TransportError as e:
+            raise MicronnError(f"{self.name}: no raw REPL after the reset ({e})") from None
+        self.setup()
+        self.serve()
 
     def close(self) -> None:
         if self.serving:
@@ -233,7 +332,7 @@ def _die_with_parent() -> None:
 class QemuBoard:
     """A QEMU board of boards/ with its UART on a pty."""
 
-    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None):
+    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, extra_args=()):
         import re
         import tempfile
 
@@ -247,8 +346,12 @@ class QemuBoard:
         if not elf.exists():
             raise MicronnError(f"{elf} not found: build it with `micronn firmware build --board {board}`")
         q = prof["qemu"]
+        args = list(q.get("args", [])) + list(extra_args)
+        if any(a.startswith("-semihosting") for a in args):
+            raise MicronnError(f"{board}: QEMU boards run without semihosting (board code could run host commands)")
+        # Semihosting stays off: board code must not reach the host.
         cmd = [q["system"], "-machine", q["machine"], "-nographic", "-monitor", "none", "-serial", "pty",
-               "-kernel", str(elf), *q.get("args", [])]
+               "-semihosting-config", "enable=off", "-kernel", str(elf), *args]
         if icount:
             cmd += ["-icount", "shift=0"]
         self._romfs_file = None
@@ -297,7 +400,7 @@ class QemuTarget(SerialTarget):
     def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, timeout: float = 120.0):
         self.qemu = QemuBoard(board, icount=icount, romfs=romfs)
         try:
-            super().__init__(self.qemu.pty, timeout=timeout, name=board)
+            super().__init__(self.qemu.pty, timeout=timeout, name=board, board=board)
         except BaseException:
             self.qemu.kill()
             raise
