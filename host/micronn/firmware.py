@@ -194,21 +194,72 @@ def missing(board: str, mp: Path) -> list[str]:
     return lacks
 
 
+def tree_kind(mp: Path) -> str:
+    """What a MicroPython tree is: "debian" (Debian's source package: no lib/
+    submodules, no git), "git" (a git checkout or worktree) or "plain" (any other
+    unpacked tree, e.g. a `git archive` without its submodules)."""
+    if (mp / "debian" / "changelog").exists() and not (mp / ".git").exists():
+        return "debian"
+    return "git" if (mp / ".git").exists() else "plain"
+
+
 def _missing_message(board: str, mp: Path, lacks: list[str]) -> str:
+    """What is missing, what the tree is, and the commands that get the rest."""
     prof = profile(board)
     port, name = prof["port"], prof["board"]
     lines = [f"{board} firmware cannot be built from {mp}: it lacks"] + [f"  - {x}" for x in lacks]
-    lines.append("Debian's MicroPython source has no lib/ submodules. Build from a full checkout:")
-    steps = [FULL_CHECKOUT]
-    if port == "esp32":
-        lines.insert(-1, "ESP-IDF is not in any Debian package either.")
-        steps = [f"git clone -b v5.2.2 --recursive https://github.com/espressif/esp-idf.git\n"
-                 f"  ./esp-idf/install.sh {prof['chip']} && . ./esp-idf/export.sh"] + steps
-    steps.append(f"make -C ports/{port} BOARD={name} submodules")
-    steps.append(f"micronn firmware build --board {board} --micropython $PWD   (or MICROPY_DIR=$PWD)")
-    lines += [f"  {s}" for s in steps]
+    parts = [x.split(" ", 1)[0] for x in lacks if x.startswith(("lib/", "ports/"))]
+    steps = []
+    if any(x.startswith("ESP-IDF") for x in lacks):
+        lines.append("ESP-IDF is not in any Debian package: install it (MicroPython 1.25 supports v5.2 to v5.4).")
+        steps.append(f"git clone -b v5.2.2 --recursive https://github.com/espressif/esp-idf.git\n"
+                     f"  ./esp-idf/install.sh {prof['chip']} && . ./esp-idf/export.sh")
+    tree = "$PWD"
+    if parts:
+        kind = tree_kind(mp)
+        fetch = f"make -C ports/{port} BOARD={name} submodules"
+        submodules = ", ".join(p for p in parts if p.startswith("lib/"))
+        if kind == "git" and not any(p.startswith("ports/") for p in parts):
+            lines.append(f"The tree is a git checkout without the submodules {submodules}: fetch them in it.")
+            steps += [f"cd {mp}", fetch]
+            tree = str(mp)
+        else:
+            lines.append({
+                "debian": "The tree is Debian's MicroPython source, which leaves out the lib/ submodules "
+                          "and is no git checkout to fetch them into: use a git checkout of MicroPython 1.25.0.",
+                "git": f"The tree is a git checkout of a MicroPython without the board {name}: "
+                       "use MicroPython 1.25.0.",
+                "plain": "The tree is not a git checkout, so `make submodules` cannot fetch "
+                         f"{submodules or 'them'}: use a git checkout of MicroPython 1.25.0.",
+            }[kind])
+            steps += [FULL_CHECKOUT, fetch]
+    if steps:
+        steps.append(f"micronn firmware build --board {board} --micropython {tree}   (or MICROPY_DIR={tree})")
+        lines += ["Steps:"] + [f"  {s}" for s in steps]
     lines.append("docs/boards.md has the details.")
     return "\n".join(lines)
+
+
+def make_command(board: str, mp: Path, out: Path, jobs: int = 1) -> list[str]:
+    """The port's make command that builds ``board``'s firmware from the MicroPython
+    tree ``mp`` into ``out``: the same for `micronn firmware build` and for a dry
+    run (``make -n``) of it."""
+    board = resolve(board)
+    prof = profile(board)
+    folder = board_dir(board)
+    modules = str(ROOT)
+    if prof["port"] == "unix":
+        args = [f"VARIANT_DIR={folder}"]
+    elif prof["port"] == "qemu":
+        args = [f"BOARD={board}", f"BOARD_DIR={folder}"]
+    elif prof["port"] in ("stm32", "esp32"):
+        args = [f"BOARD_DIR={folder}"]
+        if prof["port"] == "esp32":
+            modules = str(ROOT / "cmodule" / "micropython.cmake")
+    else:
+        raise MicronnError(f"board {board!r}: port {prof['port']!r} is not built here")
+    return ["make", "-C", str(Path(mp) / "ports" / prof["port"]), f"-j{jobs}", *args, f"BUILD={out}",
+            f"USER_C_MODULES={modules}"]
 
 
 def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | None = None,
@@ -218,33 +269,13 @@ def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | 
     import shutil
 
     board = resolve(board)
-    prof = profile(board)
     mp = micropython_dir(micropython)
     lacks = missing(board, mp)
     if lacks:
         raise MicronnError(_missing_message(board, mp, lacks))
     jobs = jobs or os.cpu_count() or 1
     out = _out_dir(board)
-    folder = board_dir(board)
-    stamp = out / ".board-hash"
-    digest = _board_hash(board)
-    if out.exists() and (not stamp.exists() or stamp.read_text() != digest):
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest)
-    _run(["make", "-C", str(mp / "mpy-cross"), f"-j{jobs}"], "building mpy-cross", out / "mpy-cross.log")
-    modules = str(ROOT)
-    if prof["port"] == "unix":
-        args = [f"VARIANT_DIR={folder}"]
-    elif prof["port"] == "qemu":
-        args = [f"BOARD={board}", f"BOARD_DIR={folder}"]
-    elif prof["port"] == "stm32":
-        args = [f"BOARD_DIR={folder}"]
-    elif prof["port"] == "esp32":
-        args = [f"BOARD_DIR={folder}"]
-        modules = str(ROOT / "cmodule" / "micropython.cmake")
-    else:
-        raise MicronnError(f"board {board!r}: port {prof['port']!r} is not built here")
+    cmd = make_command(board, mp, out, jobs)
     env = None
     if freeze:
         f = Path(freeze).resolve()
@@ -253,8 +284,14 @@ def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | 
         env = {**os.environ, "MICRONN_FREEZE": str(f)}
     else:
         env = {k: v for k, v in os.environ.items() if k != "MICRONN_FREEZE"}
-    _run(["make", "-C", str(mp / "ports" / prof["port"]), f"-j{jobs}", *args, f"BUILD={out}",
-          f"USER_C_MODULES={modules}"], f"building {board} firmware", out / "build.log", env=env)
+    stamp = out / ".board-hash"
+    digest = _board_hash(board)
+    if out.exists() and (not stamp.exists() or stamp.read_text() != digest):
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+    _run(["make", "-C", str(mp / "mpy-cross"), f"-j{jobs}"], "building mpy-cross", out / "mpy-cross.log")
+    _run(cmd, f"building {board} firmware", out / "build.log", env=env)
     exe = firmware_file(board)
     if not exe.exists():
         raise MicronnError(f"the build finished but {exe} is missing")

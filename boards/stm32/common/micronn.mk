@@ -5,8 +5,15 @@
 # build`), freezes device/ and moves the flash layout to make room for ROMFS.
 include $(MICRONN_BASE_BOARD)/mpconfigboard.mk
 
-# The port reads pins.csv from BOARD_DIR; take the original board's.
+# The pins: the port's recipe reads BOARD_PINS, so point it at the original
+# board's pins.csv. Its pattern rule for genhdr/pins.h (and pins_BOARD.c, the
+# af headers) also wants $(BOARD_DIR)/pins.csv as a prerequisite; this folder
+# has none, so the rule below declares it made from the original, with nothing
+# to do. As a secondary file that need not exist, it only makes the pin files
+# be regenerated when the original pins.csv is newer than them.
 override BOARD_PINS = $(MICRONN_BASE_BOARD)/pins.csv
+$(BOARD_DIR)/pins.csv: $(MICRONN_BASE_BOARD)/pins.csv ;
+.SECONDARY: $(BOARD_DIR)/pins.csv
 
 # The board's memory map with a ROMFS partition (micronn.ld), then the port's
 # usual output sections.
