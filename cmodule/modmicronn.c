@@ -640,6 +640,23 @@ static mp_obj_t micronn_supported_ops(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(micronn_supported_ops_obj, micronn_supported_ops);
 
+// kernel_variants(reset=False): {variant: times picked} since boot (or the
+// last reset), the variants never picked left out.
+static mp_obj_t micronn_kernel_variants(size_t n_args, const mp_obj_t *args) {
+    mp_obj_t d = mp_obj_new_dict(0);
+    for (uint32_t k = 0; k < MNN_V_COUNT; k++) {
+        if (mnn_variant_calls[k]) {
+            const char *n = mnn_variant_names[k];
+            mp_obj_dict_store(d, mp_obj_new_str(n, strlen(n)), mp_obj_new_int_from_uint(mnn_variant_calls[k]));
+        }
+    }
+    if (n_args > 0 && mp_obj_is_true(args[0])) {
+        memset(mnn_variant_calls, 0, sizeof(mnn_variant_calls));
+    }
+    return d;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(micronn_kernel_variants_obj, 0, 1, micronn_kernel_variants);
+
 static const mp_rom_map_elem_t micronn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_micronn) },
     { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&micronn_model_type) },
@@ -647,6 +664,7 @@ static const mp_rom_map_elem_t micronn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_format_version), MP_ROM_PTR(&micronn_format_version) },
     { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&micronn_crc32_obj) },
     { MP_ROM_QSTR(MP_QSTR_supported_ops), MP_ROM_PTR(&micronn_supported_ops_obj) },
+    { MP_ROM_QSTR(MP_QSTR_kernel_variants), MP_ROM_PTR(&micronn_kernel_variants_obj) },
 };
 static MP_DEFINE_CONST_DICT(micronn_module_globals, micronn_module_globals_table);
 

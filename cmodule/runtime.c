@@ -4,6 +4,10 @@
 
 #include "mnn.h"
 
+uint32_t mnn_variant_calls[MNN_V_COUNT];
+#define MNN_VARIANT_NAME(name) #name,
+const char *const mnn_variant_names[MNN_V_COUNT] = { MNN_VARIANTS(MNN_VARIANT_NAME) };
+
 void (*mnn_poll_hook)(void);
 uint32_t mnn_work_left = MNN_POLL_WORK;
 
@@ -77,18 +81,22 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
                 mnn_add_s8(&op->u.bin);
                 break;
             case MNN_OPCODE_MUL:
+                MNN_COUNT_VARIANT(MUL);     // the one-variant families are counted here
                 mnn_mul_s8(&op->u.bin);
                 break;
             case MNN_OPCODE_LUT:
                 mnn_lut_s8(&op->u.lut);
                 break;
             case MNN_OPCODE_CONCATENATION:
+                MNN_COUNT_VARIANT(CONCAT);
                 mnn_concat_s8(&op->u.concat);
                 break;
             case MNN_OPCODE_PAD:
+                MNN_COUNT_VARIANT(PAD);
                 mnn_pad_s8(&op->u.pad);
                 break;
             case MNN_OPCODE_MEAN:
+                MNN_COUNT_VARIANT(MEAN);
                 mnn_mean_s8(&op->u.mean);
                 break;
         }

@@ -12,6 +12,13 @@ format_version: tuple[int, int]
 def crc32(data: _Buffer, crc: int = 0) -> int:
     """CRC-32 (zlib's polynomial) of data, continuing from crc."""
 
+def supported_ops() -> list[str]:
+    """The op names this module runs (the host's session handshake checks them)."""
+
+def kernel_variants(reset: bool = False) -> dict[str, int]:
+    """How often each kernel variant was picked since boot (or the last reset),
+    e.g. {"CONV_IM2COL_W4": 3, "DEPTHWISE_MULT1": 2}: which fast paths ran."""
+
 class Model:
     """A validated blob, ready to run. The blob is used in place (a bytes
     object, a bytearray, a frozen module's constant, or a file opened from
@@ -29,20 +36,24 @@ class Model:
     arena_size: int             # bytes of activation and scratch memory
     ram_size: int               # heap this model holds (object, op records, arena)
     blob_size: int
-    macs: int
+    macs: int                   # as the blob's header says
+    cost: int                   # element operations per run(), counted by the loader from the shapes
     labels: list[str] | None
-    ops: int
+    ops: tuple[str, ...]
 
     def __init__(self, blob: Any, *, arena: bytearray | None = None) -> None:
         """blob: a bytes-like object or a file (read, or mapped in place from
-        ROMFS). arena: a caller-owned, 8-byte aligned buffer of at least
-        arena_size bytes. Raises ValueError naming what is wrong with the
-        blob, MemoryError with the bytes needed."""
+        ROMFS); not a writable memoryview of heap memory (its bytearray could
+        be resized under it). arena: a caller-owned bytearray of at least
+        arena_size bytes, overlapping no live model's blob (models may share
+        an arena). Raises ValueError naming what is wrong with the blob,
+        MemoryError with the bytes needed."""
 
     def run(self, x: _Buffer, out: _Buffer | None = None) -> array:
         """One inference. x: int8 bytes/bytearray/array('b'), or array('f')
         quantized as TFLite does. out: a preallocated int8 or float buffer
-        (returned); otherwise a new array."""
+        (returned); otherwise a new array. Ctrl-C (KeyboardInterrupt)
+        interrupts a long run."""
 
     def predict(self, x: _Buffer) -> tuple[str | int, float]:
         """(label, score) of the top output."""

@@ -329,6 +329,8 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                 elif kind == _INFO:
                     d = info(model)
                     d["firmware"] = firmware()
+                    # kernel variants picked since the last INFO (tests see the fast paths run)
+                    d["variants"] = micronn.kernel_variants(True)
                     gc.collect()
                     d["mem_free"] = gc.mem_free()
                     link.send(_OK, seq, repr(d).encode())

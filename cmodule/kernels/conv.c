@@ -362,8 +362,18 @@ static void conv_im2col(const mnn_conv_args_t *a) {
 
 void mnn_conv_s8(const mnn_conv_args_t *a) {
     if (a->scratch) {
+        // the column fill fill_column() takes for every pixel of this op
+        const uint32_t fc = a->g.in_c / a->groups;
+        if ((fc & 3) == 0) {
+            MNN_COUNT_VARIANT(CONV_IM2COL_W4);
+        } else if (a->g.k_h * a->g.k_w * fc > MNN_CONV_TMP) {
+            MNN_COUNT_VARIANT(CONV_IM2COL_SLOW);
+        } else {
+            MNN_COUNT_VARIANT(CONV_IM2COL_PLAIN);
+        }
         conv_im2col(a);
     } else {
+        MNN_COUNT_VARIANT(CONV_DIRECT);
         conv_direct(a);
     }
 }
@@ -583,8 +593,10 @@ static void conv_pool_fast(const mnn_conv_args_t *a) {
 
 void mnn_conv_pool_s8(const mnn_conv_args_t *a) {
     if (a->scratch) {
+        MNN_COUNT_VARIANT(CONV_POOL_FAST);
         conv_pool_fast(a);
     } else {
+        MNN_COUNT_VARIANT(CONV_POOL_DIRECT);
         conv_pool_direct(a);
     }
 }

@@ -199,8 +199,10 @@ static void depthwise_mult1(const mnn_conv_args_t *a) {
 
 void mnn_depthwise_conv_s8(const mnn_conv_args_t *a) {
     if (a->depth_mult == 1) {
+        MNN_COUNT_VARIANT(DEPTHWISE_MULT1);
         depthwise_mult1(a);
     } else {
+        MNN_COUNT_VARIANT(DEPTHWISE_GENERIC);
         depthwise_generic(a);
     }
 }

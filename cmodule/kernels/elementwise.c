@@ -67,13 +67,16 @@ static void add_tables(const mnn_binary_args_t *a) {
 
 void mnn_add_s8(const mnn_binary_args_t *a) {
     if (a->scratch) {
+        MNN_COUNT_VARIANT(ADD_TABLES);
         add_tables(a);
     } else {
+        MNN_COUNT_VARIANT(ADD_DIRECT);
         add_direct(a);
     }
 }
 
 void mnn_lut_s8(const mnn_lut_args_t *a) {
+    MNN_COUNT_VARIANT(LUT);
     const int8_t *table = a->table + 128;
     for (uint32_t i = 0; i < a->count; i++) {
         a->output[i] = table[a->input[i]];

@@ -105,6 +105,16 @@ void mnn_fully_connected_s8(const mnn_fc_args_t *a) {
     const int8_t *x = a->input;
     int8_t *y = a->output;
     const uint32_t work = mnn_sat_mul(depth, a->out_depth);
+    #if MNN_DSP
+    if (a->filter_offset == 0) {
+        MNN_COUNT_VARIANT(FC_DSP);
+    } else
+    #endif
+    if (plain) {
+        MNN_COUNT_VARIANT(FC_PLAIN);
+    } else {
+        MNN_COUNT_VARIANT(FC_OFFSET);
+    }
     for (uint32_t b = 0; b < a->batches; b++, x += depth, y += a->out_depth) {
         mnn_work(work);
         const int8_t *w = a->weights;

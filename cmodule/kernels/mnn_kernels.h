@@ -27,6 +27,20 @@ static inline void mnn_work(uint32_t n) {
     }
 }
 
+// The kernel variants, counted each time an op family's entry point picks one
+// (once per op, so it costs nothing measurable): a test can see that the fast
+// path it expects is the one that runs, on every core.
+#define MNN_VARIANTS(X) \
+    X(CONV_IM2COL_W4) X(CONV_IM2COL_PLAIN) X(CONV_IM2COL_SLOW) X(CONV_DIRECT) \
+    X(CONV_POOL_FAST) X(CONV_POOL_DIRECT) X(DEPTHWISE_MULT1) X(DEPTHWISE_GENERIC) \
+    X(FC_DSP) X(FC_PLAIN) X(FC_OFFSET) X(MAX_POOL) X(AVG_POOL) X(ADD_TABLES) X(ADD_DIRECT) \
+    X(MUL) X(LUT) X(CONCAT) X(PAD) X(MEAN) X(SOFTMAX)
+#define MNN_VARIANT_ENUM(name) MNN_V_##name,
+enum { MNN_VARIANTS(MNN_VARIANT_ENUM) MNN_V_COUNT };
+extern uint32_t mnn_variant_calls[MNN_V_COUNT];
+extern const char *const mnn_variant_names[MNN_V_COUNT];
+#define MNN_COUNT_VARIANT(name) (mnn_variant_calls[MNN_V_##name]++)
+
 // a * b, or UINT32_MAX where the product does not fit.
 static inline uint32_t mnn_sat_mul(uint32_t a, uint32_t b) {
     uint64_t p = (uint64_t)a * b;

@@ -129,9 +129,11 @@ static void pool(const mnn_pool_args_t *a, void (*window)(const mnn_pool_args_t 
 }
 
 void mnn_max_pool_s8(const mnn_pool_args_t *a) {
+    MNN_COUNT_VARIANT(MAX_POOL);
     pool(a, max_window);
 }
 
 void mnn_avg_pool_s8(const mnn_pool_args_t *a) {
+    MNN_COUNT_VARIANT(AVG_POOL);
     pool(a, avg_window);
 }

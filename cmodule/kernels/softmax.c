@@ -84,6 +84,7 @@ static int clz32(uint32_t x) {
 }
 
 void mnn_softmax_s8(const mnn_softmax_args_t *a) {
+    MNN_COUNT_VARIANT(SOFTMAX);
     const uint32_t n = a->row_size;
     for (uint32_t r = 0; r < a->rows; r++) {
         const int8_t *x = a->input + r * n;
