@@ -118,7 +118,7 @@ def test_board_names():
     assert firmware.firmware_file("esp32:ESP32_GENERIC_S3").parent.name == "esp32-ESP32_GENERIC_S3"
 
 
-@pytest.mark.parametrize("board", REAL)
+@pytest.mark.parametrize("board", REAL + QEMU)
 def test_module_fallback_is_the_measured_module(board):
     """The figures used without a cross compiler are those the compiler gives: the
     same struct sizes, and code within 10% (the code changes; the structs must not
