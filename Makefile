@@ -92,9 +92,29 @@ $(FUZZ_BIN): $(FUZZ_SRC) cmodule/*.h cmodule/kernels/*.h
 fuzz-corpus: setup
 	$(PY) tests/fuzz/make_corpus.py build/fuzz/corpus
 
-# Replays the committed corpus (including every crash found so far) under the sanitizers.
-fuzz-check: $(FUZZ_BIN)
+# The same harness built for source-based coverage, run once per file by tests/fuzz/replay.c.
+LLVM_COV ?= llvm-cov
+LLVM_PROFDATA ?= llvm-profdata
+FUZZ_COV := build/fuzz/coverage
+FUZZ_COV_SRC := tests/fuzz/replay.c $(FUZZ_SRC)
+
+$(FUZZ_COV)/replay: $(FUZZ_COV_SRC) cmodule/*.h cmodule/kernels/*.h
+	@mkdir -p $(dir $@)
+	clang -O1 -DMNN_FUZZING -fprofile-instr-generate -fcoverage-mapping -Icmodule -Icmodule/kernels \
+		-o $@ $(FUZZ_COV_SRC) -lm
+
+# Replays the committed corpus (including every crash found so far) under the sanitizers,
+# then prints the line coverage of cmodule/ it reaches and fails unless it runs every
+# kernel function and every kernel line but those in tests/fuzz/coverage-allow.txt.
+fuzz-check: $(FUZZ_BIN) $(FUZZ_COV)/replay
 	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus
+	@command -v $(LLVM_COV) >/dev/null && command -v $(LLVM_PROFDATA) >/dev/null \
+		|| { echo "fuzz-check: $(LLVM_COV) and $(LLVM_PROFDATA) are missing (Debian package llvm: make setup)"; exit 1; }
+	rm -f $(FUZZ_COV)/corpus.profraw
+	LLVM_PROFILE_FILE=$(FUZZ_COV)/corpus.profraw $(FUZZ_COV)/replay tests/fuzz/corpus
+	$(LLVM_PROFDATA) merge -o $(FUZZ_COV)/corpus.profdata $(FUZZ_COV)/corpus.profraw
+	python3 tests/fuzz/coverage_check.py --llvm-cov $(LLVM_COV) --binary $(FUZZ_COV)/replay \
+		--profdata $(FUZZ_COV)/corpus.profdata --allow tests/fuzz/coverage-allow.txt
 
 # A short campaign for `make test` (FUZZ_SMOKE_SECONDS): fresh seeds and the committed
 # corpus, new inputs and any crash, leak or UB report (which fails the build) in a scratch dir.

@@ -7,7 +7,7 @@ packages=(
     gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
     gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
-    clang libclang-rt-14-dev
+    clang libclang-rt-14-dev llvm
 )
 python3 -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv)
 
