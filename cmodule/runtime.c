@@ -52,6 +52,7 @@ uint64_t mnn_op_cost(const mnn_op_t *op) {
 }
 
 void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
+    mnn_work_left = MNN_POLL_WORK;      // every run polls at the same points
     for (uint16_t k = first; k < last; k++) {
         const mnn_op_t *op = &ops[k];
         mnn_work(op->elems);

@@ -123,6 +123,7 @@ def test_softmax_kernel_has_no_undefined_behaviour(tmp_path):
 #include "mnn_kernels.h"
 void (*mnn_poll_hook)(void);
 uint32_t mnn_work_left = MNN_POLL_WORK;
+uint32_t mnn_variant_calls[MNN_V_COUNT];
 void mnn_poll(void) { mnn_work_left = MNN_POLL_WORK; }
 int main(void) {
     static int8_t x[20000], y[20000];

@@ -48,7 +48,8 @@ static uint32_t direct_sum(const mnn_conv_args_t *a, const int8_t *xb, int32_t i
 
 static void conv_direct(const mnn_conv_args_t *a) {
     const mnn_geom_t *g = &a->g;
-    const uint32_t work = mnn_sat_mul(g->out_c, g->k_h * g->k_w * (g->in_c / a->groups));
+    mnn_pace_t pace;
+    mnn_pace_init(&pace, mnn_sat_mul(g->out_c, g->k_h * g->k_w * (g->in_c / a->groups)));
     int8_t *y = a->output;
     for (uint32_t b = 0; b < g->batches; b++) {
         const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
@@ -56,7 +57,7 @@ static void conv_direct(const mnn_conv_args_t *a) {
             const int32_t iy0 = (int32_t)(oy * g->stride_h) - g->pad_top;
             for (uint32_t ox = 0; ox < g->out_w; ox++) {
                 const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
-                mnn_work(work);
+                mnn_pace(&pace);
                 for (uint32_t oc = 0; oc < g->out_c; oc++) {
                     *y++ = mnn_requant_out(direct_sum(a, xb, iy0, ix0, oc), a->bias, oc, a->mult, a->shift, oc,
                         a->output_offset, a->act_min, a->act_max);
@@ -342,9 +343,10 @@ static void conv_im2col(const mnn_conv_args_t *a) {
             const uint32_t c1 = grp_end - c0 > MNN_RQ_BLOCK ? c0 + MNN_RQ_BLOCK : grp_end;
             mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, c1 - c0, a->output_offset, a->act_min,
                 a->act_max);
-            const uint32_t work = mnn_sat_mul(2 * (c1 - c0), K);
+            mnn_pace_t pace;
+            mnn_pace_init(&pace, mnn_sat_mul(2 * (c1 - c0), K));
             for (uint32_t p = 0; p < pixels; p += 2) {
-                mnn_work(work);
+                mnn_pace(&pace);
                 // Output pixels p and q (q == p for an odd last one: computed twice).
                 const uint32_t q = p + 1 < pixels ? p + 1 : p;
                 const uint32_t pp[2] = { p, q };
@@ -389,13 +391,14 @@ void mnn_conv_s8(const mnn_conv_args_t *a) {
 static void conv_pool_direct(const mnn_conv_args_t *a) {
     const mnn_geom_t *g = &a->g;
     const uint32_t ph = a->pool_h, pw = a->pool_w, oh = g->out_h / ph, ow = g->out_w / pw;
-    const uint32_t work = mnn_sat_mul(mnn_sat_mul(g->out_c, ph * pw), g->k_h * g->k_w * g->in_c);
+    mnn_pace_t pace;
+    mnn_pace_init(&pace, mnn_sat_mul(mnn_sat_mul(g->out_c, mnn_sat_mul(ph, pw)), g->k_h * g->k_w * g->in_c));
     int8_t *y = a->output;
     for (uint32_t b = 0; b < g->batches; b++) {
         const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
         for (uint32_t py = 0; py < oh; py++) {
             for (uint32_t px = 0; px < ow; px++) {
-                mnn_work(work);
+                mnn_pace(&pace);
                 for (uint32_t oc = 0; oc < g->out_c; oc++) {
                     int32_t best = INT32_MIN;
                     for (uint32_t dy = 0; dy < ph; dy++) {
@@ -566,25 +569,28 @@ static void conv_pool_fast(const mnn_conv_args_t *a) {
             mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, n, a->output_offset, a->act_min,
                 a->act_max);
             int8_t *y = a->output + b * oh * ow * g->out_c + c0;
-            const uint32_t work = mnn_sat_mul(n * P, K);
+            const uint32_t px_work = mnn_sat_mul(n * P, K), seg = mnn_segment(px_work);
             for (uint32_t py = 0; py < oh; py++) {
                 const int32_t iy0 = (int32_t)(py * ph * g->stride_h) - g->pad_top;
                 const int rows_in = iy0 >= 0 && (int64_t)iy0 + span_h <= (int64_t)g->in_h;
-                for (uint32_t px = 0; px < ow; px++, y += g->out_c) {
-                    mnn_work(work);
-                    const int32_t ix0 = (int32_t)(px * pw * g->stride_w) - g->pad_left;
-                    if (rows_in && g->dil_w == 1 && ix0 >= 0 && (int64_t)ix0 + span_w <= (int64_t)g->in_w) {
-                        fill_window(img + ((uint32_t)iy0 * g->in_w + (uint32_t)ix0) * g->in_c, &win, cols);
-                    } else {
-                        int16_t *col = cols;
-                        for (uint32_t dy = 0; dy < ph; dy++) {
-                            for (uint32_t dx = 0; dx < pw; dx++, col += K2) {
-                                fill_plain(a, xb, iy0 + (int32_t)(dy * g->stride_h),
-                                    ix0 + (int32_t)(dx * g->stride_w), 0, col);
+                for (uint32_t px0 = 0, px1; px0 < ow; px0 = px1) {
+                    px1 = ow - px0 > seg ? px0 + seg : ow;
+                    mnn_work(mnn_sat_mul(px_work, px1 - px0));
+                    for (uint32_t px = px0; px < px1; px++, y += g->out_c) {
+                        const int32_t ix0 = (int32_t)(px * pw * g->stride_w) - g->pad_left;
+                        if (rows_in && g->dil_w == 1 && ix0 >= 0 && (int64_t)ix0 + span_w <= (int64_t)g->in_w) {
+                            fill_window(img + ((uint32_t)iy0 * g->in_w + (uint32_t)ix0) * g->in_c, &win, cols);
+                        } else {
+                            int16_t *col = cols;
+                            for (uint32_t dy = 0; dy < ph; dy++) {
+                                for (uint32_t dx = 0; dx < pw; dx++, col += K2) {
+                                    fill_plain(a, xb, iy0 + (int32_t)(dy * g->stride_h),
+                                        ix0 + (int32_t)(dx * g->stride_w), 0, col);
+                                }
                             }
                         }
+                        pool_channels(wq + c0 * K2, cols, K2 / 2, P, &blk, n, y);
                     }
-                    pool_channels(wq + c0 * K2, cols, K2 / 2, P, &blk, n, y);
                 }
             }
         }

@@ -14,7 +14,8 @@
 static void depthwise_generic(const mnn_conv_args_t *a) {
     const mnn_geom_t *g = &a->g;
     const uint32_t dm = a->depth_mult;
-    const uint32_t work = mnn_sat_mul(g->out_c, g->k_h * g->k_w);
+    mnn_pace_t pace;
+    mnn_pace_init(&pace, mnn_sat_mul(g->out_c, g->k_h * g->k_w));
     int8_t *y = a->output;
     for (uint32_t b = 0; b < g->batches; b++) {
         const int8_t *xb = a->input + b * g->in_h * g->in_w * g->in_c;
@@ -22,7 +23,7 @@ static void depthwise_generic(const mnn_conv_args_t *a) {
             const int32_t iy0 = (int32_t)(oy * g->stride_h) - g->pad_top;
             for (uint32_t ox = 0; ox < g->out_w; ox++) {
                 const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
-                mnn_work(work);
+                mnn_pace(&pace);
                 for (uint32_t oc = 0; oc < g->out_c; oc++) {
                     const uint32_t ic = oc / dm;
                     uint32_t acc = 0;
@@ -152,7 +153,8 @@ static void depthwise_mult1(const mnn_conv_args_t *a) {
         const uint32_t n = C - c0 > MNN_RQ_BLOCK ? MNN_RQ_BLOCK : C - c0;
         mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, n, a->output_offset, a->act_min, a->act_max);
         int8_t *y = a->output + c0;
-        const uint32_t work = mnn_sat_mul(n, g->k_h * g->k_w);
+        mnn_pace_t pace;
+        mnn_pace_init(&pace, mnn_sat_mul(n, g->k_h * g->k_w));
         for (uint32_t b = 0; b < g->batches; b++) {
             const int8_t *xb = a->input + b * g->in_h * g->in_w * C;
             for (uint32_t oy = 0; oy < g->out_h; oy++) {
@@ -160,7 +162,7 @@ static void depthwise_mult1(const mnn_conv_args_t *a) {
                 uint32_t ky0, ky1;
                 tap_range(iy0, g->dil_h, g->k_h, g->in_h, &ky0, &ky1);
                 for (uint32_t ox = 0; ox < g->out_w; ox++, y += C) {
-                    mnn_work(work);
+                    mnn_pace(&pace);
                     const int32_t ix0 = (int32_t)(ox * g->stride_w) - g->pad_left;
                     uint32_t kx0, kx1;
                     tap_range(ix0, g->dil_w, g->k_w, g->in_w, &kx0, &kx1);

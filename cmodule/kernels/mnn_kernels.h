@@ -47,6 +47,33 @@ static inline uint32_t mnn_sat_mul(uint32_t a, uint32_t b) {
     return p > UINT32_MAX ? UINT32_MAX : (uint32_t)p;
 }
 
+// Work reported from a loop of many small steps (output pixels): once every
+// `every` steps, for that many steps, so that a step costs a countdown and
+// not a report; a step of MNN_POLL_WORK / 4 units or more reports each time.
+typedef struct {
+    uint32_t every, left, chunk;
+} mnn_pace_t;
+
+static inline void mnn_pace_init(mnn_pace_t *p, uint32_t step_work) {
+    const uint32_t big = MNN_POLL_WORK / 4;
+    p->every = step_work >= big ? 1 : big / (step_work ? step_work : 1);
+    p->left = p->every;
+    p->chunk = mnn_sat_mul(step_work, p->every);
+}
+
+static inline void mnn_pace(mnn_pace_t *p) {
+    if (--p->left == 0) {
+        p->left = p->every;
+        mnn_work(p->chunk);
+    }
+}
+
+// For the hottest loops: how many steps of step_work units make one report
+// (the loop runs in segments of that many steps and reports once a segment).
+static inline uint32_t mnn_segment(uint32_t step_work) {
+    return step_work >= MNN_POLL_WORK / 4 ? 1 : (MNN_POLL_WORK / 4) / (step_work ? step_work : 1);
+}
+
 // Fully connected, int8 activations and weights, int32 bias.
 typedef struct {
     const int8_t *input;     // [batches, accum_depth]

@@ -113,16 +113,19 @@ static void pool(const mnn_pool_args_t *a, void (*window)(const mnn_pool_args_t 
     window_t w;
     w.in_w = g->in_w;
     w.C = g->in_c;
-    const uint32_t work = mnn_sat_mul(w.C, mnn_sat_mul(g->k_h, g->k_w));
+    const uint32_t px_work = mnn_sat_mul(w.C, mnn_sat_mul(g->k_h, g->k_w)), seg = mnn_segment(px_work);
     int8_t *y = a->output;
     for (uint32_t b = 0; b < g->batches; b++) {
         w.xb = a->input + b * g->in_h * g->in_w * w.C;
         for (uint32_t oy = 0; oy < g->out_h; oy++) {
             clip((int32_t)(oy * g->stride_h) - g->pad_top, g->k_h, g->in_h, &w.y0, &w.y1);
-            for (uint32_t ox = 0; ox < g->out_w; ox++, y += w.C) {
-                mnn_work(work);
-                clip((int32_t)(ox * g->stride_w) - g->pad_left, g->k_w, g->in_w, &w.x0, &w.x1);
-                window(a, &w, y);
+            for (uint32_t ox0 = 0, ox1; ox0 < g->out_w; ox0 = ox1) {
+                ox1 = g->out_w - ox0 > seg ? ox0 + seg : g->out_w;
+                mnn_work(mnn_sat_mul(px_work, ox1 - ox0));
+                for (uint32_t ox = ox0; ox < ox1; ox++, y += w.C) {
+                    clip((int32_t)(ox * g->stride_w) - g->pad_left, g->k_w, g->in_w, &w.x0, &w.x1);
+                    window(a, &w, y);
+                }
             }
         }
     }
