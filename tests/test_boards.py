@@ -772,25 +772,26 @@ def probe(path):
 """
 
 
-def test_model_heap_on_a_32_bit_board(blobs):
-    """On qemu-m4 (Cortex-M4, 16-byte GC blocks, the struct sizes of every 32-bit
+@pytest.mark.parametrize("board", ["qemu-m3", "qemu-m4"])
+def test_model_heap_on_a_32_bit_board(blobs, board):
+    """On qemu-m3 and qemu-m4 (16-byte GC blocks, the struct sizes of every 32-bit
     board): the heap a model takes, measured with gc.mem_free(), is Model.ram_size
     and fit's figure, for a blob used in place from ROMFS and one read into RAM
     (which adds the bytes object fit counts)."""
     from micronn.targets import QemuTarget
 
-    need_firmware("qemu-m4")
-    prof = firmware.profile("qemu-m4")
+    need_firmware(board)
+    prof = firmware.profile(board)
     module = fit.module_figures(prof)
     assert module["source"].startswith("measured")
     small = {m: b for m, b in blobs.items() if len(b) < 300_000}
-    with QemuTarget("qemu-m4", romfs=romfs.build({f"{m}.mnb": b for m, b in small.items()})) as t:
+    with QemuTarget(board, romfs=romfs.build({f"{m}.mnb": b for m, b in small.items()})) as t:
         assert t.setup()["romfs"] is True
         t.exec(HEAP_PROBE)
         got = {m: [int(x) for x in t.exec(f"print(*probe('/rom/{m}.mnb'))").split()] for m in small}
     for m, data in small.items():
         taken, ram_size, arena, read, taken_ram, ram_size_ram = got[m]
-        r = fit.fit(data, "qemu-m4")
+        r = fit.fit(data, board)
         assert arena == r["arena_bytes"], m
         assert taken == ram_size == r["deployments"]["romfs"]["heap_needed"], (m, taken, ram_size)
         assert taken_ram == ram_size_ram == ram_size, m
