@@ -39,8 +39,9 @@ lint: setup
 format-header: setup
 	$(PY) -m micronn.format --write
 
+# unix-asan: the unix port under ASan and UBSan, for tests/test_mutations.py and tests/test_heap.py
 firmware-all: setup
-	@for b in unix $(QEMU_BOARDS); do $(VENV)/bin/micronn firmware build --board $$b || exit 1; done
+	@for b in unix unix-asan $(QEMU_BOARDS); do $(VENV)/bin/micronn firmware build --board $$b || exit 1; done
 
 # make test needs the shared data and every package: missing ones stop it here, and
 # MICRONN_STRICT=1 makes a test that finds something missing fail instead of skipping.

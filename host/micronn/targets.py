@@ -411,9 +411,14 @@ class QemuTarget(SerialTarget):
 
 
 def open_target(spec: str):
-    """A running inference server: ``unix``, a QEMU board name, or a serial device path."""
+    """A running inference server: ``unix`` (or ``unix-asan``, its sanitizer build), a
+    QEMU board name, or a serial device path."""
     if spec == "unix":
         return UnixTarget()
+    if spec == "unix-asan":
+        from .firmware import firmware_file
+
+        return UnixTarget(firmware_file(spec))
     if spec.startswith("qemu-"):
         t = QemuTarget(spec)
     elif spec.startswith("/dev/") or spec.upper().startswith("COM"):
