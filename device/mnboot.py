@@ -1,32 +1,40 @@
-# Board set-up for micronn: mount the ROMFS partition at /rom and, where the
-# board has no filesystem, a RAM-backed littlefs at / (QEMU boards), so that
+# Board set-up for micronn: mount the ROMFS partition at /rom and the board's
+# filesystem at / (QEMU boards: a littlefs in emulated memory that the host can
+# back with a file, or, on a board with neither, one in the heap), so that
 # mpremote's file copy and open("/rom/...") work as on a real board.
 import gc
 
 import vfs
 
 
-class RAMBlockDev:
-    def __init__(self, block_size, num_blocks):
+class MemBlockDev:
+    """A block device over a buffer: a bytearray, or memory at a fixed address."""
+
+    def __init__(self, mem, block_size):
+        self.mem = memoryview(mem)
         self.block_size = block_size
-        self.data = bytearray(block_size * num_blocks)
 
     def readblocks(self, block_num, buf, offset=0):
         addr = block_num * self.block_size + offset
-        buf[:] = self.data[addr : addr + len(buf)]
+        buf[:] = self.mem[addr : addr + len(buf)]
 
     def writeblocks(self, block_num, buf, offset=None):
         addr = block_num * self.block_size + (offset or 0)
-        self.data[addr : addr + len(buf)] = buf
+        self.mem[addr : addr + len(buf)] = buf
 
     def ioctl(self, op, arg):
         if op == 4:  # block count
-            return len(self.data) // self.block_size
+            return len(self.mem) // self.block_size
         if op == 5:  # block size
             return self.block_size
         if op == 6:  # erase
             return 0
         return None
+
+
+class RAMBlockDev(MemBlockDev):
+    def __init__(self, block_size, num_blocks):
+        super().__init__(bytearray(block_size * num_blocks), block_size)
 
 
 def _mounted(path):
@@ -66,6 +74,30 @@ def mount_ramfs(size=None):
     vfs.VfsLfs2.mkfs(bdev)
     vfs.mount(vfs.VfsLfs2(bdev), "/")
     return True
+
+
+def mount_flash(base, size):
+    """The littlefs in the memory at base (size bytes) at /, made if there is
+    none there; QEMU boards keep it in memory the host backs with a file."""
+    if _mounted("/"):
+        return True
+    import uctypes
+
+    bdev = MemBlockDev(uctypes.bytearray_at(base, size), 4096 if size >= 1 << 20 else 512)
+    try:
+        fs = vfs.VfsLfs2(bdev)
+    except OSError:
+        vfs.VfsLfs2.mkfs(bdev)
+        fs = vfs.VfsLfs2(bdev)
+    vfs.mount(fs, "/")
+    return True
+
+
+def boot(fs_base=0, fs_size=0):
+    """Run by the QEMU firmware at every start and soft reset (board.c)."""
+    mount_romfs()
+    if fs_size:
+        mount_flash(fs_base, fs_size)
 
 
 def setup():

@@ -1,5 +1,6 @@
 // micronn QEMU boards: a ticks clock, the ROMFS segment, select.poll on stdin,
-// Ctrl-C while code runs, and a reset in place of semihosting's exit.
+// Ctrl-C while code runs, a reset in place of semihosting's exit, and the
+// board's set-up (/rom and the filesystem) at every reset.
 #include "py/mphal.h"
 #include "py/mperrno.h"
 #include "py/runtime.h"
@@ -80,8 +81,12 @@ void mp_hal_delay_us(mp_uint_t us) {
     }
 }
 
+// time.sleep() and sleep_ms(): Ctrl-C ends them (KeyboardInterrupt).
 void mp_hal_delay_ms(mp_uint_t ms) {
-    mp_hal_delay_us(ms * 1000);
+    mp_uint_t t0 = mp_hal_ticks_us();
+    while (mp_hal_ticks_us() - t0 < ms * 1000) {
+        mp_event_handle_nowait();
+    }
 }
 
 uint64_t mp_hal_time_ns(void) {
@@ -164,4 +169,26 @@ int __wrap_mp_hal_stdin_rx_chr(void) {
         return c;
     }
     return __real_mp_hal_stdin_rx_chr();
+}
+
+// The board's set-up at every start and soft reset, as boot.py does on real
+// ports (the qemu port runs none): mnboot.boot() mounts the ROMFS at /rom and
+// the filesystem in emulated memory at /, so that a plain `mpremote` finds
+// both after its soft reset. The linker sends main()'s mp_init() here
+// (qemu.mk: --wrap).
+void __real_mp_init(void);
+
+void __wrap_mp_init(void) {
+    __real_mp_init();
+    nlr_buf_t nlr;
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t mod = mp_import_name(qstr_from_str("mnboot"), mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+        mp_obj_t args[2] = {
+            mp_obj_new_int_from_uint(MICRONN_FS_BASE), mp_obj_new_int_from_uint(MICRONN_FS_SIZE)
+        };
+        mp_call_function_n_kw(mp_load_attr(mod, qstr_from_str("boot")), 2, 0, args);
+        nlr_pop();
+    } else {
+        mp_obj_print_exception(&mp_plat_print, MP_OBJ_FROM_PTR(nlr.ret_val));
+    }
 }

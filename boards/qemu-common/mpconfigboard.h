@@ -23,6 +23,14 @@
 #define MICRONN_ROMFS_SIZE (0)
 #endif
 
+// The board's filesystem: a littlefs in emulated memory that QEMU can back
+// with a host file (the board's "flash"), mounted at / at every (soft) reset
+// by board.c; 0 size: none.
+#ifndef MICRONN_FS_BASE
+#define MICRONN_FS_BASE (0)
+#define MICRONN_FS_SIZE (0)
+#endif
+
 #define MICROPY_HW_ENABLE_UART_REPL (0)
 
 // Ctrl-C reaches a running program: the UART has no receive interrupt here,
@@ -30,3 +38,14 @@
 // looks at it (board.c).
 void micronn_board_event_hook(void);
 #define MICROPY_INTERNAL_EVENT_HOOK (micronn_board_event_hook())
+
+// Ctrl-C in a Python loop: every 64th backward jump or return of the VM also
+// looks at the UART (the hook only schedules KeyboardInterrupt).
+#define MICROPY_VM_HOOK_COUNT (64)
+#define MICROPY_VM_HOOK_INIT static unsigned int vm_hook_divisor = MICROPY_VM_HOOK_COUNT;
+#define MICROPY_VM_HOOK_POLL if (--vm_hook_divisor == 0) { \
+        vm_hook_divisor = MICROPY_VM_HOOK_COUNT; \
+        micronn_board_event_hook(); \
+}
+#define MICROPY_VM_HOOK_LOOP MICROPY_VM_HOOK_POLL
+#define MICROPY_VM_HOOK_RETURN MICROPY_VM_HOOK_POLL

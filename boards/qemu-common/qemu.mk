@@ -11,3 +11,5 @@ LDFLAGS += -Wl,--wrap=mp_hal_stdio_poll -Wl,--wrap=mp_hal_stdin_rx_chr
 # code cannot reach the host (SYS_SYSTEM runs a host command). board.c stands in
 # for the port's two uses: console set-up (nothing to do) and exit (a reset).
 LDFLAGS += -Wl,--wrap=mp_semihosting_init -Wl,--wrap=exit
+# mnboot.boot() after every mp_init() (board.c): /rom and the filesystem.
+LDFLAGS += -Wl,--wrap=mp_init

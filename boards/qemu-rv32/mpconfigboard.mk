@@ -9,6 +9,8 @@ AFLAGS += -misa-spec=2.2
 LDFLAGS += -misa-spec=2.2
 CFLAGS += -DQEMU_SOC_VIRT -DMICROPY_HW_MCU_NAME='"$(RV32_ARCH)"' -DMICRONN_CLOCK_HZ=10000000
 CFLAGS += -DMICRONN_ROMFS_BASE=0x80800000 -DMICRONN_ROMFS_SIZE=0x00100000
+# The filesystem: 1 MB of RAM after the ROMFS image, loaded from the flash file at start.
+CFLAGS += -DMICRONN_FS_BASE=0x80900000 -DMICRONN_FS_SIZE=0x00100000
 LDSCRIPT = $(BOARD_DIR)/../qemu-common/virt-rv32.ld
 SRC_BOARD_O += shared/runtime/gchelper_native.o shared/runtime/gchelper_rv32i.o
 MPY_CROSS_FLAGS += -march=rv32imc

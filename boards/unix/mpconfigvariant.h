@@ -10,3 +10,6 @@
 // VM's next check.
 #undef MICROPY_ASYNC_KBD_INTR
 #define MICROPY_ASYNC_KBD_INTR (0)
+
+// m.profile(x) counts ticks_us here: the port's ticks_cpu() is always 0.
+#define MICRONN_TICKS() mp_hal_ticks_us()

@@ -67,7 +67,11 @@ def cmd_inspect(a) -> int:
 
 
 def _target(a) -> str:
-    return a.port or a.target
+    if a.port:
+        from .sessions import port_of
+
+        return port_of(a.port)
+    return a.target
 
 
 def _blob_or_remote(path: str):
@@ -181,10 +185,17 @@ def cmd_deploy(a) -> int:
     from . import deploy
 
     if a.romfs:
-        out = a.output or "models.romfs"
         image = deploy.romfs_image(a.blobs)
+        names = ", ".join(Path(b).name for b in a.blobs)
+        if a.port:          # a QEMU board running in the background
+            s = deploy.romfs_to_board(a.port, image)
+            print(f"wrote a ROMFS image of {len(image):,} bytes with {names} into {s['name']} ({s['port']}),"
+                  " mounted at /rom")
+            if not a.output:
+                return 0
+        out = a.output or "models.romfs"
         Path(out).write_bytes(image)
-        print(f"wrote {out}: ROMFS image of {len(image):,} bytes with {', '.join(Path(b).name for b in a.blobs)}")
+        print(f"wrote {out}: ROMFS image of {len(image):,} bytes with {names}")
         return 0
     if not a.port:
         raise MicronnError("deploy needs --port DEVICE (or --romfs to build an image)")
@@ -201,6 +212,65 @@ def cmd_freeze(a) -> int:
     print(f"wrote {out}: freeze it with module('{out.name}') in your board's manifest,"
           f" then micronn.Model({out.stem}.BLOB)")
     return 0
+
+
+def cmd_board(a) -> int:
+    from . import sessions
+
+    if a.action == "start":
+        if not a.target:
+            raise MicronnError("board start needs --target (qemu-m3, qemu-m4, qemu-stm32f405, ...)")
+        s = sessions.start(a.target, flash=a.flash, romfs=a.romfs, name=a.name)
+        print(s["port"])
+        flash = f", flash {s['flash']}" if s["flash"] else ", filesystem in emulated RAM (gone at stop)"
+        print(f"micronn: {s['name']} ({s['target']}) runs in the background on {s['port']}{flash};"
+              f" `mpremote connect {s['port']}`, `--port {s['name']}`, `micronn board stop {s['name']}`",
+              file=sys.stderr)
+    elif a.action == "list":
+        running = sessions.sessions()
+        for s in running:
+            print(f"{s['name']:<16} {s['target']:<16} {s['port']:<12} pid {s['pid']:<8} "
+                  f"flash {s['flash'] or '-'}" + (f" romfs {s['romfs']}" if s["romfs"] else ""))
+        if not running and sys.stdout.isatty():
+            print("no boards running (micronn board start --target qemu-m4)", file=sys.stderr)
+    else:
+        spec = a.board or a.target
+        if a.action == "stop" and a.all:
+            for s in sessions.sessions():
+                sessions.stop(s["name"])
+                print(f"stopped {s['name']}")
+            return 0
+        if not spec:
+            running = sessions.sessions()
+            if len(running) != 1:
+                raise MicronnError(f"board {a.action}: name the board ({', '.join(s['name'] for s in running)})"
+                                   if running else "no boards are running")
+            spec = running[0]["name"]
+        if a.action == "save":
+            s = sessions.find(spec)
+            if s is None:
+                raise MicronnError(f"no board {spec!r} is running")
+            if sessions.save(s):
+                print(f"saved {s['name']}'s filesystem to {s['flash']}")
+            else:
+                print(f"{s['name']}: " + ("its flash file is written as the board writes (nothing to save)"
+                                          if s["flash"] else "no flash file (started without --flash)"))
+        else:
+            s = sessions.stop(spec)
+            print(f"stopped {s['name']}" + (f" (flash saved in {s['flash']})" if s["flash"] else ""))
+    return 0
+
+
+def cmd_repl(a) -> int:
+    from .console import repl
+
+    return repl(a.target, a.port)
+
+
+def cmd_exec(a) -> int:
+    from .console import exec_script
+
+    return exec_script(a.script, a.target, a.port)
 
 
 def _args_pack(p) -> None:
@@ -223,7 +293,8 @@ def _args_inspect(p) -> None:
 
 def _add_target(p) -> None:
     p.add_argument("--target", default="unix", help="unix, a QEMU board (qemu-m3, qemu-m4, ...) (default: unix)")
-    p.add_argument("--port", help="a board's serial port (e.g. /dev/ttyACM0) instead of --target")
+    p.add_argument("--port", help="a board's serial port (e.g. /dev/ttyACM0), or a running board's name"
+                   " (micronn board start), instead of --target")
 
 
 def _args_run(p) -> None:
@@ -278,7 +349,8 @@ def _args_firmware(p) -> None:
 
 def _args_deploy(p) -> None:
     p.add_argument("blobs", nargs="+", metavar="BLOB")
-    p.add_argument("--port", help="the board's serial port: copy the blobs to its filesystem (mpremote)")
+    p.add_argument("--port", help="the board's serial port (or a running board's name): copy the blobs to its"
+                   " filesystem (mpremote); with --romfs: write the image into that running QEMU board")
     p.add_argument("--dest", default="/", help="folder on the board (default /)")
     p.add_argument("--romfs", action="store_true", help="build a ROMFS image instead (blobs 16-byte aligned)")
     p.add_argument("-o", "--output", help="the ROMFS image file (default models.romfs)")
@@ -287,6 +359,24 @@ def _args_deploy(p) -> None:
 def _args_freeze(p) -> None:
     p.add_argument("blob")
     p.add_argument("-o", "--output", help="the module to write (default: BLOB's name with .py)")
+
+
+def _args_board(p) -> None:
+    p.add_argument("action", choices=["start", "list", "stop", "save"])
+    p.add_argument("board", nargs="?", help="stop/save: the board's name (default: the only one running)")
+    p.add_argument("--target", help="start: a QEMU board (qemu-m3, qemu-m4, qemu-m7, qemu-stm32f405, qemu-rv32)")
+    p.add_argument("--flash", help="start: a file holding the board's flash (its filesystem); made if absent")
+    p.add_argument("--romfs", help="start: a ROMFS image (micronn deploy --romfs) to mount at /rom")
+    p.add_argument("--name", help="start: the board's name (default: the target)")
+    p.add_argument("--all", action="store_true", help="stop: every running board")
+
+
+def _args_console(p, script: bool) -> None:
+    if script:
+        p.add_argument("script", help="a MicroPython script (.py) to run on the board")
+    p.add_argument("--target", default="unix", help="unix, a QEMU board (its running board if one was started with"
+                   " `micronn board start`, else one booted for this command) (default: unix)")
+    p.add_argument("--port", help="a board's serial port, or the name of a running board, instead of --target")
 
 
 COMMANDS = {
@@ -300,6 +390,10 @@ COMMANDS = {
     "deploy": ("copy blobs to a board's filesystem, or build a ROMFS image", _args_deploy, cmd_deploy),
     "freeze": ("turn a blob into a module to freeze into firmware (weights stay in flash)", _args_freeze,
                cmd_freeze),
+    "board": ("start, list, save and stop QEMU boards running in the background", _args_board, cmd_board),
+    "repl": ("an interactive MicroPython REPL on a target", lambda p: _args_console(p, False), cmd_repl),
+    "exec": ("run a MicroPython script on a target, streaming its output", lambda p: _args_console(p, True),
+             cmd_exec),
 }
 
 

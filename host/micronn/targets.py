@@ -329,6 +329,35 @@ def _die_with_parent() -> None:
         pass
 
 
+def qemu_command(board: str, icount: bool = False, romfs_file: str | None = None, extra_args=()) -> list[str]:
+    """The QEMU command line of a board of boards/: its UART on a pty, no
+    monitor, no semihosting; ``romfs_file`` is loaded into its ROMFS region."""
+    from .firmware import firmware_file, profile
+
+    prof = profile(board)
+    if prof["port"] != "qemu":
+        raise MicronnError(f"{board} is not a QEMU board")
+    elf = firmware_file(board)
+    if not elf.exists():
+        raise MicronnError(f"{elf} not found: build it with `micronn firmware build --board {board}`")
+    q = prof["qemu"]
+    args = list(q.get("args", [])) + list(extra_args)
+    if any(a.startswith("-semihosting") for a in args):
+        raise MicronnError(f"{board}: QEMU boards run without semihosting (board code could run host commands)")
+    # Semihosting stays off: board code must not reach the host.
+    cmd = [q["system"], "-machine", q["machine"], "-nographic", "-monitor", "none", "-serial", "pty",
+           "-semihosting-config", "enable=off", "-kernel", str(elf), *args]
+    if icount:
+        cmd += ["-icount", "shift=0"]
+    if romfs_file is not None:
+        r = prof["romfs"]
+        size = os.path.getsize(romfs_file)
+        if size > r["size"]:
+            raise MicronnError(f"ROMFS image of {size} bytes exceeds {board}'s {r['size']} bytes")
+        cmd += ["-device", f"loader,file={romfs_file},addr={r['base']:#x},force-raw=on"]
+    return cmd
+
+
 class QemuBoard:
     """A QEMU board of boards/ with its UART on a pty."""
 
@@ -336,33 +365,18 @@ class QemuBoard:
         import re
         import tempfile
 
-        from .firmware import firmware_file, profile
-
         self.board = board
-        prof = profile(board)
-        if prof["port"] != "qemu":
-            raise MicronnError(f"{board} is not a QEMU board")
-        elf = firmware_file(board)
-        if not elf.exists():
-            raise MicronnError(f"{elf} not found: build it with `micronn firmware build --board {board}`")
-        q = prof["qemu"]
-        args = list(q.get("args", [])) + list(extra_args)
-        if any(a.startswith("-semihosting") for a in args):
-            raise MicronnError(f"{board}: QEMU boards run without semihosting (board code could run host commands)")
-        # Semihosting stays off: board code must not reach the host.
-        cmd = [q["system"], "-machine", q["machine"], "-nographic", "-monitor", "none", "-serial", "pty",
-               "-semihosting-config", "enable=off", "-kernel", str(elf), *args]
-        if icount:
-            cmd += ["-icount", "shift=0"]
         self._romfs_file = None
         if romfs is not None:
-            r = prof["romfs"]
-            if len(romfs) > r["size"]:
-                raise MicronnError(f"ROMFS image of {len(romfs)} bytes exceeds {board}'s {r['size']} bytes")
             self._romfs_file = tempfile.NamedTemporaryFile(suffix=".romfs")
             self._romfs_file.write(romfs)
             self._romfs_file.flush()
-            cmd += ["-device", f"loader,file={self._romfs_file.name},addr={r['base']:#x},force-raw=on"]
+        try:
+            cmd = qemu_command(board, icount, self._romfs_file.name if self._romfs_file else None, extra_args)
+        except BaseException:
+            if self._romfs_file:
+                self._romfs_file.close()
+            raise
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, preexec_fn=_die_with_parent)
         self.pty = None
@@ -419,7 +433,12 @@ def open_target(spec: str):
         from .firmware import firmware_file
 
         return UnixTarget(firmware_file(spec))
-    if spec.startswith("qemu-"):
+    from .sessions import resolve
+
+    port, session = resolve(spec)       # a QEMU board running in the background (`micronn board start`)
+    if session is not None:
+        t = SerialTarget(port, name=session["name"], board=session["target"])
+    elif spec.startswith("qemu-"):
         t = QemuTarget(spec)
     elif spec.startswith("/dev/") or spec.upper().startswith("COM"):
         t = SerialTarget(spec)
