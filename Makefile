@@ -7,7 +7,7 @@ BOARD ?= unix
 QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
-.PHONY: setup test test-data demo bench firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke \
+.PHONY: setup test test-data demo bench firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke fuzz-host \
 	compile-check
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
@@ -132,3 +132,11 @@ fuzz-smoke: $(FUZZ_BIN) setup
 fuzz: $(FUZZ_BIN) fuzz-corpus
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=400000 -print_final_stats=1 \
 		build/fuzz/corpus tests/fuzz/corpus
+	$(MAKE) --no-print-directory fuzz-host
+
+# The host side: mutated .tflite files through micronn.pack and mutated blobs through
+# inspect must give a result or a MicronnError, never another exception (tests/test_host_fuzz.py;
+# make test runs 4,000 mutations, HOST_FUZZ_SEED picks another deterministic set).
+HOST_FUZZ_N ?= 100000
+fuzz-host: setup
+	HOST_FUZZ_N=$(HOST_FUZZ_N) $(PY) -m pytest tests/test_host_fuzz.py -q -p no:cacheprovider

@@ -47,9 +47,11 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     """Instructions per inference of ``data`` on a QEMU ``board``, per op and in total."""
     from . import romfs
     from .firmware import profile
-    from .run import io, sample_inputs
+    from .run import io, prepare_input, sample_inputs
     from .targets import QemuTarget
 
+    if runs < 1:
+        raise MicronnError(f"bench needs at least 1 run, not {runs}")
     prof = profile(board)
     if prof["port"] != "qemu":
         raise MicronnError(f"bench counts instructions under QEMU; {board!r} is not a QEMU board")
@@ -59,6 +61,9 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     if x is None:
         x = sample_inputs(data, 1)[0]
     x = np.asarray(x)
+    prepare_input(data, x[None])       # the checks run() makes: shape, dtype, finite values
+    if x.dtype.kind == "f":
+        x = x.astype(np.float32)       # the board quantizes float input itself
     n_out = int(np.prod(t["output"]["shape"]))
     out = f"array('f', bytes({4 * n_out}))" if t["output"]["dtype"] == "float32" else f"bytearray({n_out})"
     script = _SCRIPT.format(x=_literal(x), out=out, runs=runs)

@@ -130,6 +130,8 @@ def read(blob: bytes) -> dict:
                            f"(this micronn reads {fmt.VERSION_MAJOR}.x)")
     if h["total_size"] > len(b):
         raise MicronnError(f"blob truncated: {len(b)} bytes, header says {h['total_size']}")
+    if h["total_size"] < fmt.HEADER.size:
+        raise MicronnError(f"malformed blob: total size {h['total_size']} is smaller than the header")
     if not crc_ok(b[:h["total_size"]]):
         raise MicronnError("blob checksum mismatch (crc32): corrupted blob")
     secs = {}
@@ -160,27 +162,39 @@ def read(blob: bytes) -> dict:
         meta = _read_meta(secs.get("META", b""))
     except (KeyError, struct.error, IndexError) as e:
         raise MicronnError(f"malformed blob: {e}") from None
+    n = len(tensors)
+    if h["input_count"] < 1 or h["output_count"] < 1:
+        raise MicronnError(f"malformed blob: {h['input_count']} inputs and {h['output_count']} outputs")
+    for where, idx, optional in [("graph input or output", io, False)] + [
+            (f"op {k} ({o['kind']}) {kind}", o[kind], kind == "inputs") for k, o in enumerate(ops)
+            for kind in ("inputs", "outputs")]:
+        bad = [i for i in idx if i >= n and not (optional and i == fmt.NO_TENSOR)]
+        if bad:
+            raise MicronnError(f"malformed blob: {where} refers to tensor {bad[0]} of {n}")
     return {"header": h, "tensors": tensors, "ops": ops, "inputs": list(io[: h["input_count"]]),
             "outputs": list(io[h["input_count"]:]), "meta": meta, "sections": {k: len(v) for k, v in secs.items()}}
 
 
 def _read_meta(sec: bytes) -> dict:
+    """Metadata values by key name. Like the device, any key may have any type: NAME and
+    LABELS are read as text whatever their type, and a value whose size does not fit its
+    type (a U32 of 3 bytes, say) stays bytes."""
     keys = {v: n for n, v in fmt.META_KEYS.items()}
     types = {v: n for n, v in fmt.META_TYPES.items()}
     out, pos = {}, 0
     while pos + fmt.META_ENTRY.size <= len(sec):
         e = fmt.META_ENTRY.unpack(sec, pos)
         raw = sec[pos + fmt.META_ENTRY.size: pos + fmt.META_ENTRY.size + e["size"]]
-        typ = types.get(e["type"])
-        if typ == "UTF8":
+        key, typ = keys.get(e["key"], f"#{e['key']}"), types.get(e["type"])
+        if typ == "UTF8" or key in ("NAME", "LABELS"):
             val: object = raw.decode("utf-8", "replace")
-        elif typ == "U32":
+        elif typ == "U32" and len(raw) == 4:
             (val,) = struct.unpack("<I", raw)
-        elif typ == "F32_ARRAY":
+        elif typ == "F32_ARRAY" and len(raw) % 4 == 0:
             val = np.frombuffer(raw, dtype="<f4").tolist()
         else:
             val = raw
-        out[keys.get(e["key"], f"#{e['key']}")] = val
+        out[key] = val
         pos += fmt.META_ENTRY.size + fmt.align(e["size"], 4)
     if "LABELS" in out:
         out["LABELS"] = out["LABELS"].split("\n")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import select
 import sys
 from pathlib import Path
 
@@ -19,13 +22,29 @@ def _read(path: str) -> bytes:
         raise MicronnError(f"{path}: {e.strerror}") from None
 
 
+def _write(path, data: bytes | str) -> None:
+    """Write an output file; a path that cannot be written is the user's to fix."""
+    try:
+        if isinstance(data, str):
+            Path(path).write_text(data)
+        else:
+            Path(path).write_bytes(data)
+    except OSError as e:
+        raise MicronnError(f"cannot write {path}: {e.strerror or e}") from None
+
+
 def _load_npy(path: str) -> np.ndarray:
+    """Samples from a .npy, or a .npz's array x (else its first array)."""
     try:
         data = np.load(path)
-    except (OSError, ValueError) as e:
+        if isinstance(data, np.lib.npyio.NpzFile):
+            if not data.files:
+                raise MicronnError(f"{path}: the .npz holds no arrays")
+            data = data["x"] if "x" in data.files else data[data.files[0]]
+    except (OSError, ValueError, EOFError) as e:
         raise MicronnError(f"{path}: cannot read as .npy/.npz ({e})") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        return data["x"] if "x" in data.files else data[data.files[0]]
+    if data.ndim and len(data) == 0:
+        raise MicronnError(f"{path}: holds no samples (shape {data.shape})")
     return data
 
 
@@ -41,7 +60,7 @@ def cmd_pack(a) -> int:
     data = pack(a.model, name=a.name, labels=a.labels, calib=a.calib, float_io=a.float_io,
                 progress=sys.stderr.isatty())
     out = a.output or str(Path(a.model).with_suffix(".mnb"))
-    Path(out).write_bytes(data)
+    _write(out, data)
     print(f"wrote {out} ({len(data):,} bytes)")
     return 0
 
@@ -86,7 +105,9 @@ def cmd_run(a) -> int:
 
     y, times = run(_blob_or_remote(a.blob), _load_npy(a.input), _target(a))
     if a.output:
-        np.save(a.output, y)
+        buf = io.BytesIO()
+        np.save(buf, y)
+        _write(a.output, buf.getvalue())
         print(f"wrote {a.output}: {y.shape} {y.dtype}, {len(times)} samples, "
               f"median {int(np.median(times)) if times else 0} us per inference on {a.target}")
     else:
@@ -139,9 +160,13 @@ def cmd_eval(a) -> int:
 
     try:
         d = np.load(a.data)
+        if not isinstance(d, np.lib.npyio.NpzFile):
+            raise MicronnError(f"{a.data}: a single array; eval needs a .npz with arrays x (samples) and y (labels)")
         x, y = d["x"], d["y"]
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, EOFError) as e:
         raise MicronnError(f"{a.data}: needs arrays x (samples) and y (labels) ({e})") from None
+    if x.ndim == 0 or len(x) == 0:
+        raise MicronnError(f"{a.data}: x holds no samples (shape {x.shape})")
     r = evaluate(_blob_or_remote(a.blob), x, y, _target(a))
     if a.json:
         _print_json({k: v for k, v in r.items() if k != "predictions"})
@@ -154,7 +179,8 @@ def cmd_eval(a) -> int:
 def cmd_bench(a) -> int:
     from .bench import bench, describe
 
-    x = _load_npy(a.input)[0] if a.input else None
+    xs = _load_npy(a.input) if a.input else None
+    x = xs[0] if xs is not None and xs.ndim else xs
     r = bench(_read(a.blob), a.target, runs=a.runs, x=x)
     if a.json:
         _print_json(r)
@@ -173,6 +199,8 @@ def cmd_firmware(a) -> int:
         from .firmware import flash, flash_commands
 
         fw = False if a.romfs_only else a.firmware
+        if a.romfs_only and not a.romfs:
+            raise MicronnError("--romfs-only needs --romfs IMAGE")
         if a.run:
             flash(a.board, a.port, fw, a.romfs, a.tool)
         else:
@@ -194,7 +222,7 @@ def cmd_deploy(a) -> int:
             if not a.output:
                 return 0
         out = a.output or "models.romfs"
-        Path(out).write_bytes(image)
+        _write(out, image)
         print(f"wrote {out}: ROMFS image of {len(image):,} bytes with {names}")
         return 0
     if not a.port:
@@ -208,7 +236,7 @@ def cmd_freeze(a) -> int:
     from .deploy import freeze_module
 
     out = Path(a.output or Path(a.blob).with_suffix(".py").name.replace("-", "_"))
-    out.write_text(freeze_module(_read(a.blob), name=out.stem))
+    _write(out, freeze_module(_read(a.blob), name=out.stem))
     print(f"wrote {out}: freeze it with module('{out.name}') in your board's manifest,"
           f" then micronn.Model({out.stem}.BLOB)")
     return 0
@@ -273,6 +301,19 @@ def cmd_exec(a) -> int:
     return exec_script(a.script, a.target, a.port)
 
 
+def _at_least(lowest: int):
+    """An argparse type: an integer of at least ``lowest``."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if n < lowest:
+            raise argparse.ArgumentTypeError(f"must be at least {lowest}, not {n}")
+        return n
+    return parse
+
+
 def _args_pack(p) -> None:
     p.add_argument("model", help=".tflite (fully int8), .keras, .h5 or SavedModel folder")
     p.add_argument("-o", "--output", help="output blob (default: MODEL.mnb)")
@@ -287,7 +328,7 @@ def _args_inspect(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--board", help="will it fit? flash and heap for each deployment on this board "
                    "(e.g. stm32:B_L475E_IOT01A, esp32:ESP32_GENERIC_S3, qemu-m4)")
-    p.add_argument("--heap", type=int, help="with --board: the board's MicroPython heap in bytes, as measured "
+    p.add_argument("--heap", type=_at_least(1), help="with --board: the board's MicroPython heap in bytes, as measured "
                    "(instead of the profile's estimate)")
 
 
@@ -308,7 +349,7 @@ def _args_verify(p) -> None:
     p.add_argument("blob")
     p.add_argument("--reference", required=True, help="the .tflite the blob was packed from")
     _add_target(p)
-    p.add_argument("--samples", type=int, default=20, help="random inputs (all 256 for single-value inputs)")
+    p.add_argument("--samples", type=_at_least(1), default=20, help="random inputs (all 256 for single-value inputs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help="use these samples (.npy) instead of random ones")
     p.add_argument("--trace", action="store_true", help="on a mismatch, compare every op's output to find the first")
@@ -326,7 +367,7 @@ def _args_bench(p) -> None:
     p.add_argument("blob")
     p.add_argument("--target", default="qemu-m4", help="a QEMU board (qemu-m3, qemu-m4, qemu-m7, ...; default qemu-m4)")
     p.add_argument("--input", help="the input to time (.npy; first sample) instead of a random one")
-    p.add_argument("--runs", type=int, default=3, help="timed inferences (all must count the same)")
+    p.add_argument("--runs", type=_at_least(1), default=3, help="timed inferences (all must count the same)")
     p.add_argument("--json", action="store_true", help="machine-readable output (top-level `instructions`)")
 
 
@@ -335,7 +376,7 @@ def _args_firmware(p) -> None:
     p.add_argument("--board", default="unix", help="a board of boards/: unix, qemu-m3, ..., "
                    "stm32:NUCLEO_F446RE, esp32:ESP32_GENERIC_S3, ...")
     p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
-    p.add_argument("-j", "--jobs", type=int)
+    p.add_argument("-j", "--jobs", type=_at_least(1))
     p.add_argument("--freeze", help="a module made by `micronn freeze` to freeze into the firmware")
     g = p.add_argument_group("flash (real boards: prints the commands; --run runs them)")
     g.add_argument("--port", help="esp32: the board's serial port (default /dev/ttyUSB0)")
@@ -397,10 +438,18 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes read like every other error: one line, exit status 1."""
+
+    def error(self, message: str):
+        cmd = self.prog.partition(" ")[2]
+        self.exit(1, f"micronn: error: {cmd + ': ' if cmd else ''}{message} (see {self.prog} --help)\n")
+
+
 def parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    p = argparse.ArgumentParser(prog="micronn", description="int8 neural networks for MicroPython boards")
+    p = _Parser(prog="micronn", description="int8 neural networks for MicroPython boards")
     p.add_argument("--version", action="version", version=f"micronn {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_, add_args, func) in COMMANDS.items():
@@ -410,16 +459,37 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _stdout_gone() -> bool:
+    """True if stdout is a pipe whose reader has exited (poll reports an error on it)."""
+    if not hasattr(select, "poll"):
+        return True
+    try:
+        p = select.poll()
+        p.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in p.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
     try:
-        return a.func(a)
+        rc = a.func(a)
+        sys.stdout.flush()      # a reader that left shows up here, not in the interpreter's exit
+        return rc
     except MicronnError as e:
         print(f"micronn: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("micronn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        # `micronn inspect X | head`: the reader has what it wanted; stop quietly, like cat.
+        # Point stdout at /dev/null so the interpreter's last flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

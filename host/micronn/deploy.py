@@ -21,7 +21,12 @@ def _blob(path) -> bytes:
 
 def romfs_image(paths) -> bytes:
     """A ROMFS image holding the blobs under their file names, data 16-byte aligned."""
-    return romfs.build({Path(p).name: _blob(p) for p in paths})
+    files: dict[str, bytes] = {}
+    for p in paths:
+        if Path(p).name in files:
+            raise MicronnError(f"{p}: a second blob named {Path(p).name} (the image holds files by name only)")
+        files[Path(p).name] = _blob(p)
+    return romfs.build(files)
 
 
 def copy_to_board(port: str, paths, dest: str = "/") -> list[str]:

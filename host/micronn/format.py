@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import MicronnError
+
 MAGIC = b"MNNB"
 VERSION_MAJOR = 1
 VERSION_MINOR = 0
@@ -59,6 +61,7 @@ NO_TENSOR = 0xFFFF  # an omitted optional operator input
 
 _CTYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "i32": "int32_t", "f32": "float"}
 _STRUCT = {"u8": "B", "u16": "H", "u32": "I", "i32": "i", "f32": "f"}
+_RANGES = {"u8": (0, 0xFF), "u16": (0, 0xFFFF), "u32": (0, 0xFFFFFFFF), "i32": (-(1 << 31), (1 << 31) - 1)}
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,10 @@ class Record:
         for f in self.fields:
             v = values.pop(f.name, [0] * f.count if f.count > 1 else 0)
             flat.extend(v if f.count > 1 else [v])
+            lo, hi = _RANGES.get(f.type, (None, None))
+            if lo is not None and not all(lo <= x <= hi for x in (v if f.count > 1 else [v])):
+                # a model whose sizes or parameters the format cannot hold, not a bug
+                raise MicronnError(f"{self.name} field {f.name} = {v} does not fit the blob format ({f.type})")
         if values:
             raise TypeError(f"{self.name}: unknown fields {sorted(values)}")
         return self._struct.pack(*flat)

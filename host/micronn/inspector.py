@@ -25,6 +25,17 @@ def op_macs(kind: str, p: dict) -> int:
     return 0
 
 
+def _text(v) -> str | None:
+    """A metadata value shown as text (the device accepts any type for any key)."""
+    if v is None or isinstance(v, str):
+        return v
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _count(v) -> int | None:
+    return v if isinstance(v, int) else None
+
+
 def _io(t: dict) -> dict:
     return {"shape": list(t["shape"]), "dtype": t["dtype"], "scale": t["scale"], "zero_point": t["zero_point"]}
 
@@ -51,13 +62,13 @@ def inspect(data) -> dict:
             "params": op["params"],
         })
     return {
-        "name": meta.get("NAME"),
-        "packer": meta.get("PACKER"),
+        "name": _text(meta.get("NAME")),
+        "packer": _text(meta.get("PACKER")),
         "format_version": f"{h['version_major']}.{h['version_minor']}",
         "blob_bytes": h["total_size"],
-        "source_bytes": meta.get("SOURCE_BYTES"),
+        "source_bytes": _count(meta.get("SOURCE_BYTES")),
         "arena_bytes": h["arena_size"] + h["scratch_size"],
-        "arena_lower_bound": meta.get("ARENA_LOWER_BOUND"),
+        "arena_lower_bound": _count(meta.get("ARENA_LOWER_BOUND")),
         "scratch_bytes": h["scratch_size"],
         "const_bytes": h["const_size"],
         "macs": sum(o["macs"] for o in ops),

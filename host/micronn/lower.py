@@ -9,6 +9,8 @@ its position in the graph.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import format as fmt
@@ -16,6 +18,14 @@ from . import quant
 from . import tflite as tfl
 from .errors import MicronnError
 from .graph import Graph, Op, Tensor
+
+# The loader's limit on any size in an op's geometry (GEOM_MAX in cmodule/loader.c):
+# a model beyond it is refused here, with the op named, rather than on the board.
+GEOM_MAX = 1 << 24
+# ... on a requantization shift (a multiplier below 2**31 * 2**30),
+MAX_SHIFT = 30
+# ... and on a pooling window's taps (their int8 sum must fit an int32).
+POOL_WINDOW_MAX = 1 << 23
 
 
 class Lowering:
@@ -38,7 +48,15 @@ class Lowering:
         return MicronnError(f"op {op.index} ({op.opcode}): {why}")
 
     def tensor(self, i: int) -> tfl.Tensor:
+        if i < 0:       # -1 marks an omitted optional input; Python would index from the end
+            raise MicronnError("a required operand is missing (tensor index -1)")
         return self.model.tensors[i]
+
+    def operands(self, op: tfl.Operator, n: int) -> None:
+        """The first n inputs and one output must be present (the lowerings index them)."""
+        if len(op.inputs) < n or any(i < 0 for i in op.inputs[:n]) or not op.outputs:
+            raise self.fail(op, f"needs {n} input{'s' if n > 1 else ''} and an output, "
+                                f"has inputs {op.inputs} and outputs {op.outputs}")
 
     # -- constants ---------------------------------------------------------------
 
@@ -68,7 +86,20 @@ class Lowering:
                                "(quantize the model fully to int8)")
         if t.scale is None or t.zero_point is None or len(t.scale) != 1:
             raise MicronnError(f"{where} has no per-tensor quantization")
-        return float(t.scale[0]), int(t.zero_point[0])
+        scale, zp = float(t.scale[0]), int(t.zero_point[0])
+        if not (math.isfinite(scale) and scale > 0):
+            raise MicronnError(f"{where} has quantization scale {scale}; expected a positive number")
+        if not quant.INT8_MIN <= zp <= quant.INT8_MAX:
+            raise MicronnError(f"{where} has zero point {zp}, outside int8")
+        return scale, zp
+
+    def _shape(self, shape, where: str) -> tuple[int, ...]:
+        """An activation's shape: dimensions of at least 1, fewer than 2**31 values (the arena's limit)."""
+        shape = tuple(int(d) for d in shape) or (1,)
+        if min(shape) < 1 or max(shape) >= GEOM_MAX or math.prod(shape) >= 2**31:
+            raise MicronnError(f"{where} has shape {shape}; micronn needs static dimensions from 1 to "
+                               f"{GEOM_MAX - 1} and fewer than 2**31 values")
+        return shape
 
     def act(self, i: int, op: tfl.Operator | None = None) -> int:
         """The graph tensor of TFLite activation tensor i, which must exist already."""
@@ -80,8 +111,9 @@ class Lowering:
             if self.value(i) is not None:
                 raise MicronnError(f"tensor {i} ({t.name}): a constant where an activation was expected{by}")
             raise MicronnError(f"tensor {i} ({t.name}) is used{by} before any op produces it")
-        scale, zp = self._quant(i, f"input tensor {i} ({t.name})")
-        shape = tuple(int(d) for d in t.shape) or (1,)
+        where = f"input tensor {i} ({t.name})"
+        scale, zp = self._quant(i, where)
+        shape = self._shape(t.shape, where)
         self.map[i] = self.g.add(Tensor(t.name, "int8", shape, scale, zp, source=i))
         return self.map[i]
 
@@ -89,8 +121,9 @@ class Lowering:
         """Create output k of op with the shape the lowering computed."""
         i = op.outputs[k]
         t = self.tensor(i)
-        scale, zp = self._quant(i, f"output {k} of op {op.index} ({op.opcode})")
-        self.map[i] = self.g.add(Tensor(t.name, "int8", tuple(int(d) for d in shape) or (1,), scale, zp, source=i))
+        where = f"output {k} of op {op.index} ({op.opcode})"
+        scale, zp = self._quant(i, where)
+        self.map[i] = self.g.add(Tensor(t.name, "int8", self._shape(shape, where), scale, zp, source=i))
         return self.map[i]
 
     # -- the graph -------------------------------------------------------------
@@ -108,6 +141,7 @@ class Lowering:
             fn = LOWERINGS.get(op.opcode)
             if fn is None:
                 raise self.fail(op, f"not supported by micronn (version {op.version})")
+            self.operands(op, OPERANDS.get(op.opcode, 1))
             fn(self, op)
         self.g.inputs = [self.act(i) for i in self.inputs]
         self.g.outputs = [self.act(i) for i in self.outputs]
@@ -121,13 +155,15 @@ class Lowering:
         board's job: the graph itself stays int8."""
         for k, i in enumerate(self.inputs):
             uses = self.consumers.get(i, [])
-            if self.tensor(i).dtype == "float32" and len(uses) == 1 and uses[0].opcode == "QUANTIZE":
+            if self.tensor(i).dtype == "float32" and len(uses) == 1 and uses[0].opcode == "QUANTIZE" \
+                    and uses[0].outputs:
                 self.inputs[k] = uses[0].outputs[0]
                 self.skip.add(uses[0].index)
                 self.g.float_input = True
         for k, o in enumerate(self.outputs):
             op = self.producer.get(o)
-            if self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE":
+            if self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE" \
+                    and op.inputs and op.inputs[0] >= 0:
                 self.outputs[k] = op.inputs[0]
                 self.skip.add(op.index)
                 self.g.float_output = True
@@ -177,22 +213,22 @@ FOLDERS = {
 
 def fold(low: Lowering, op: tfl.Operator) -> bool:
     """Evaluate op on the host when its inputs are known; True if it was folded."""
-    if op.opcode not in FOLDERS:
+    if op.opcode not in FOLDERS or not op.outputs:
         return False
     vals = []
     for k, i in enumerate(op.inputs):
         v = low.value(i)
         if v is None and op.opcode == "SHAPE" and k == 0 and i in low.map:
-            v = np.zeros(low.g.tensors[low.map[i]].shape, np.int8)    # only the shape matters
+            v = np.broadcast_to(np.int8(0), low.g.tensors[low.map[i]].shape)    # only the shape matters
         if v is None:
             return False
         vals.append(v)
+    out = low.tensor(op.outputs[0])
     try:
         result = FOLDERS[op.opcode](vals, op.options)
+        low.values[op.outputs[0]] = np.asarray(result).astype(out.dtype if out.dtype != "bool" else np.bool_)
     except (ValueError, IndexError, TypeError, KeyError) as e:
         raise low.fail(op, f"cannot evaluate on the host: {e}") from None
-    out = low.tensor(op.outputs[0])
-    low.values[op.outputs[0]] = np.asarray(result).astype(out.dtype if out.dtype != "bool" else np.bool_)
     return True
 
 
@@ -202,6 +238,45 @@ def _activation(low: Lowering, op: tfl.Operator, out: Tensor) -> tuple[int, int]
         return quant.activation_range(act, out.scale, out.zero_point)
     except ValueError:
         raise low.fail(op, f"fused activation {act} is not supported") from None
+    except OverflowError:   # a bound divided by a denormal scale: infinite in float32 (undefined in TFLite)
+        raise low.fail(op, f"output scale {out.scale} is too small for the fused {act}") from None
+
+
+def _arith(low: Lowering, op: tfl.Operator, fn, *args, **kw):
+    """A quant function's result; its ValueError (scales with no integer form) names the op."""
+    try:
+        return fn(*args, **kw)
+    except ValueError as e:
+        raise low.fail(op, str(e)) from None
+
+
+def _check_shifts(low: Lowering, op: tfl.Operator, *shifts) -> None:
+    """Requantization shifts the kernels (and the loader) take: at most MAX_SHIFT."""
+    top = max(int(np.max(s)) for s in shifts)
+    if top > MAX_SHIFT:
+        raise low.fail(op, f"the quantization scales need a multiplier of 2**{top - 31} or more; "
+                           f"requantization holds at most 2**{MAX_SHIFT - 31}")
+
+
+def _weight_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor) -> None:
+    """Weights need scales (finite, not negative) and int8 zero points."""
+    if wt.scale is None:
+        raise low.fail(op, "weights are not quantized")
+    if not (np.isfinite(wt.scale).all() and (wt.scale >= 0).all()):
+        raise low.fail(op, f"weight scales {wt.scale[:8].tolist()} must be finite and not negative")
+    zp = wt.zero_point
+    if zp is not None and ((zp < quant.INT8_MIN) | (zp > quant.INT8_MAX)).any():
+        raise low.fail(op, f"weight zero points {zp[:8].tolist()} lie outside int8")
+
+
+def _int_value(low: Lowering, op: tfl.Operator, k: int, what: str) -> np.ndarray:
+    """Input k as a constant (or host-folded) integer array."""
+    v = low.value(op.inputs[k]) if k < len(op.inputs) else None
+    if v is None:
+        raise low.fail(op, f"{what} must be constant")
+    if v.dtype.kind not in "iu":
+        raise low.fail(op, f"{what} are {v.dtype}; expected integers")
+    return v
 
 
 def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
@@ -218,15 +293,17 @@ def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
     n_in = int(np.prod(xin.shape))
     if n_in % depth:
         raise low.fail(op, f"input of {n_in} values does not split into rows of {depth}")
+    _weight_quant(low, op, wt)
     batches = n_in // depth
     keep = op.options.get("keep_num_dims") and xin.shape[-1] == depth
     y = low.out(op, 0, xin.shape[:-1] + (outs,) if keep else (batches, outs))
     yout = g.tensors[y]
-    per_channel = wt.scale is not None and len(wt.scale) > 1
-    if wt.scale is None:
-        raise low.fail(op, "weights are not quantized")
+    per_channel = len(wt.scale) > 1
+    if per_channel and len(wt.scale) != outs:
+        raise low.fail(op, f"{len(wt.scale)} weight scales for {outs} outputs")
     w_zp = int(wt.zero_point[0]) if wt.zero_point is not None and len(wt.zero_point) else 0
-    mult, shift = quant.conv_multipliers(xin.scale, wt.scale, yout.scale, per_channel)
+    mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, wt.scale, yout.scale, per_channel)
+    _check_shifts(low, op, shift)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = low.const_of(op, 2, "int32").array().astype(np.int64).reshape(-1)
         if bias.size != outs:
@@ -256,7 +333,10 @@ def lower_softmax(low: Lowering, op: tfl.Operator) -> None:
     if yout.zero_point != -128 or abs(yout.scale - 1 / 256) > 1e-9:
         raise low.fail(op, f"int8 softmax output must have scale 1/256 and zero point -128 "
                            f"(has {yout.scale}, {yout.zero_point})")
-    mult, shift, diff_min = quant.softmax_params(op.options.get("beta", 1.0), xin.scale)
+    beta = op.options.get("beta", 1.0)
+    if not math.isfinite(beta):
+        raise low.fail(op, f"beta {beta} is not a finite number")
+    mult, shift, diff_min = _arith(low, op, quant.softmax_params, beta, xin.scale)
     row = xin.shape[-1]
     g.ops.append(Op("SOFTMAX", [x], [y], dict(
         input_mult=mult, input_left_shift=shift, diff_min=diff_min, rows=xin.nbytes // row, row_size=row),
@@ -267,12 +347,15 @@ def lower_reshape(low: Lowering, op: tfl.Operator) -> None:
     """A reshape moves no data: the output shares the input's memory."""
     x = low.act(op.inputs[0], op)
     xin = low.g.tensors[x]
-    target = low.value(op.inputs[1]) if len(op.inputs) > 1 else None
+    target = low.value(op.inputs[1]) if len(op.inputs) > 1 and op.inputs[1] >= 0 else None
     if target is None:
         target = op.options.get("new_shape")
     if target is None:
         target = low.tensor(op.outputs[0]).shape
-    shape = [int(d) for d in np.asarray(target).reshape(-1)]
+    target = np.asarray(target)
+    if target.size and target.dtype.kind not in "iu":
+        raise low.fail(op, f"the new shape is {target.dtype}; expected integers")
+    shape = [int(d) for d in target.reshape(-1)]
     n = xin.nbytes
     if shape.count(-1) == 1:
         rest = int(np.prod([d for d in shape if d != -1]))
@@ -308,15 +391,34 @@ def _geom(batches, in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, s_h, s_w, d_
                 k_h=k_h, k_w=k_w, stride_h=s_h, stride_w=s_w, dil_h=d_h, dil_w=d_w, pad_top=p_t, pad_left=p_l)
 
 
+_GEOM_SIZES = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h", "stride_w",
+               "dil_h", "dil_w")
+
+
+def _check_geom(low: Lowering, op: tfl.Operator, p: dict) -> None:
+    """The loader's limits on a convolution's or pooling's geometry (check_geom in cmodule/loader.c):
+    every size from 1 to GEOM_MAX - 1, and so the reach of the window and the padding."""
+    bad = [f"{k} {p[k]}" for k in _GEOM_SIZES if not 1 <= p[k] < GEOM_MAX]
+    reach = max(p["out_h"] * p["stride_h"] + p["k_h"] * p["dil_h"], p["out_w"] * p["stride_w"] + p["k_w"] * p["dil_w"])
+    if reach >= GEOM_MAX:
+        bad.append(f"window reach {reach} (output size times stride plus kernel size times dilation)")
+    if max(abs(p["pad_top"]), abs(p["pad_left"])) >= GEOM_MAX:
+        bad.append(f"padding {p['pad_top']}x{p['pad_left']}")
+    if op.opcode != "MAX_POOL_2D" and op.opcode != "AVERAGE_POOL_2D" and p["out_c"] >= GEOM_MAX // 4:
+        bad.append(f"{p['out_c']} output channels")
+    if bad:
+        raise low.fail(op, f"geometry beyond micronn's limits ({GEOM_MAX - 1} per size): {', '.join(bad)}")
+
+
 def _conv_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yout: Tensor, out_c: int):
-    if wt.scale is None:
-        raise low.fail(op, "weights are not quantized")
+    _weight_quant(low, op, wt)
     if wt.zero_point is not None and np.any(wt.zero_point != 0):
         raise low.fail(op, "weights must be symmetric (zero point 0)")
     scales = np.broadcast_to(np.asarray(wt.scale, np.float32), (out_c,)) if len(wt.scale) == 1 else wt.scale
     if len(scales) != out_c:
         raise low.fail(op, f"{len(scales)} weight scales for {out_c} output channels")
-    mult, shift = quant.conv_multipliers(xin.scale, scales, yout.scale, per_channel=True)
+    mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, scales, yout.scale, True)
+    _check_shifts(low, op, shift)
     bias = None
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = low.const_of(op, 2, "int32").array().astype(np.int32).reshape(-1)
@@ -334,11 +436,16 @@ def _dilated_pattern(low: Lowering, op: tfl.Operator):
     bts = low.sole_consumer(op, "BATCH_TO_SPACE_ND")
     if bts is None:
         raise low.fail(op, "SPACE_TO_BATCH_ND before a convolution must be undone by BATCH_TO_SPACE_ND")
-    block = [int(v) for v in low.value(stb.inputs[1]).reshape(-1)]
-    pads = low.value(stb.inputs[2]).reshape(-1, 2).astype(int)
-    crops = low.value(bts.inputs[2]).reshape(-1, 2).astype(int)
-    if [int(v) for v in low.value(bts.inputs[1]).reshape(-1)] != block or len(block) != 2:
+    low.operands(bts, 3)
+    block = [int(v) for v in _int_value(low, stb, 1, "block shape").reshape(-1)]
+    if [int(v) for v in _int_value(low, bts, 1, "block shape").reshape(-1)] != block or len(block) != 2:
         raise low.fail(op, "SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND use different blocks")
+    pads, crops = _int_value(low, stb, 2, "paddings"), _int_value(low, bts, 2, "crops")
+    if min(block) < 1 or pads.size != 4 or crops.size != 4 or pads.min() < 0 or crops.min() < 0:
+        raise low.fail(op, f"block {block}, paddings {pads.reshape(-1).tolist()} and crops "
+                           f"{crops.reshape(-1).tolist()}: expected a block of at least 1 and 2x2 paddings and "
+                           "crops of at least 0")
+    pads, crops = pads.reshape(2, 2).astype(np.int64), crops.reshape(2, 2).astype(np.int64)
     if op.options.get("padding") != "VALID" or op.options.get("stride_h", 1) != 1 or op.options.get("stride_w", 1) != 1:
         raise low.fail(op, "a dilated convolution through SPACE_TO_BATCH_ND must be VALID with stride 1")
     return stb.inputs[0], block, pads, crops, bts
@@ -348,6 +455,8 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
     g = low.g
     dil = [op.options.get("dilation_h_factor", 1), op.options.get("dilation_w_factor", 1)]
     stride = [op.options.get("stride_h", 1), op.options.get("stride_w", 1)]
+    if min(stride + dil) < 1 or max(stride + dil) >= GEOM_MAX:
+        raise low.fail(op, f"strides {stride} and dilations {dil} must be from 1 to {GEOM_MAX - 1}")
     pattern = _dilated_pattern(low, op)
     src = pattern[0] if pattern else op.inputs[0]
     x = low.act(src, op)
@@ -357,7 +466,9 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
     if w.ndim != 4:
         raise low.fail(op, f"weights of rank {w.ndim}; expected 4")
     if depthwise:
-        _, k_h, k_w, out_c = w.shape
+        one, k_h, k_w, out_c = w.shape
+        if one != 1:
+            raise low.fail(op, f"weights of shape {w.shape}; expected [1, k_h, k_w, out_c]")
         if out_c % in_c:
             raise low.fail(op, f"{out_c} output channels for {in_c} input channels")
         extra = dict(depth_mult=out_c // in_c)
@@ -385,8 +496,7 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
     y = low.out(final, 0, (n, int(out_h), int(out_w), out_c))
     xin, yout = g.tensors[x], g.tensors[y]
     if pattern:
-        act_src = low.tensor(op.outputs[0])
-        if (act_src.scale[0], act_src.zero_point[0]) != (yout.scale, yout.zero_point):
+        if low._quant(op.outputs[0], f"output of op {op.index} ({op.opcode})") != (yout.scale, yout.zero_point):
             raise low.fail(op, "BATCH_TO_SPACE_ND changes the quantization")
     mult, shift, bias = _conv_quant(low, op, wt, xin, yout, out_c)
     lo, hi = _activation(low, op, yout)
@@ -395,6 +505,7 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
     params = dict(_geom(n, in_h, in_w, in_c, int(out_h), int(out_w), out_c, k_h, k_w, stride[0], stride[1],
                         dil[0], dil[1], pad_t, pad_l),
                   input_offset=-xin.zero_point, output_offset=yout.zero_point, act_min=lo, act_max=hi, **extra)
+    _check_geom(low, op, params)
     kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
     if depthwise and extra["depth_mult"] > 1:
         # A depth multiplier above 1 is a convolution grouped by input channel (output
@@ -425,8 +536,8 @@ def lower_space_to_batch(low: Lowering, op: tfl.Operator) -> None:
     uses = low.consumers.get(op.outputs[0], [])
     if not (len(uses) == 1 and uses[0].opcode in ("CONV_2D", "DEPTHWISE_CONV_2D")):
         raise low.fail(op, "supported only in front of a convolution (dilated convolution)")
-    if low.value(op.inputs[1]) is None or low.value(op.inputs[2]) is None:
-        raise low.fail(op, "block shape and paddings must be constant")
+    _int_value(low, op, 1, "block shape")
+    _int_value(low, op, 2, "paddings")
     low.skip.add(op.index)
 
 
@@ -438,10 +549,17 @@ def lower_pool(low: Lowering, op: tfl.Operator) -> None:
     g = low.g
     x = low.act(op.inputs[0], op)
     n, in_h, in_w, c = _nhwc(low, op, x)
-    k_h, k_w = op.options["filter_height"], op.options["filter_width"]
-    s_h, s_w = op.options["stride_h"], op.options["stride_w"]
-    out_h, pad_t = _out_size(in_h, k_h, s_h, 1, op.options["padding"])
-    out_w, pad_l = _out_size(in_w, k_w, s_w, 1, op.options["padding"])
+    o = op.options     # absent options (schema defaults 0) fail the checks below
+    k_h, k_w = o.get("filter_height", 0), o.get("filter_width", 0)
+    s_h, s_w = o.get("stride_h", 0), o.get("stride_w", 0)
+    if min(k_h, k_w, s_h, s_w) < 1 or max(k_h, k_w, s_h, s_w) >= GEOM_MAX:
+        raise low.fail(op, f"filter {k_h}x{k_w} and strides {s_h}x{s_w} must be from 1 to {GEOM_MAX - 1}")
+    if k_h * k_w >= POOL_WINDOW_MAX:
+        raise low.fail(op, f"a {k_h}x{k_w} window has more than {POOL_WINDOW_MAX - 1} taps")
+    out_h, pad_t = _out_size(in_h, k_h, s_h, 1, o.get("padding", "SAME"))
+    out_w, pad_l = _out_size(in_w, k_w, s_w, 1, o.get("padding", "SAME"))
+    if out_h <= 0 or out_w <= 0:
+        raise low.fail(op, f"the window {k_h}x{k_w} does not fit the input {in_h}x{in_w}")
     y = low.out(op, 0, (n, out_h, out_w, c))
     xin, yout = g.tensors[x], g.tensors[y]
     if (xin.scale, xin.zero_point) != (yout.scale, yout.zero_point):
@@ -450,6 +568,7 @@ def lower_pool(low: Lowering, op: tfl.Operator) -> None:
     kind = "MAX_POOL_2D" if op.opcode == "MAX_POOL_2D" else "AVERAGE_POOL_2D"
     params = dict(_geom(n, in_h, in_w, c, out_h, out_w, c, k_h, k_w, s_h, s_w, 1, 1, pad_t, pad_l),
                   act_min=lo, act_max=hi)
+    _check_geom(low, op, params)
     g.ops.append(Op(kind, [x], [y], params, source=f"op {op.index} {op.opcode}"))
 
 
@@ -469,6 +588,8 @@ def _broadcast(low: Lowering, op: tfl.Operator, a: tuple, b: tuple) -> tuple[tup
         return [0 if s[d] == 1 and out[d] != 1 else natural[d] for d in range(4)]
 
     shape = tuple(out[4 - nd:]) if nd else (1,)
+    if max(strides(a4) + strides(b4)) >= GEOM_MAX:     # the loader's limit (check_binary)
+        raise low.fail(op, f"shapes {a} and {b}: an axis steps over {GEOM_MAX} or more values")
     return shape, [out, strides(a4), strides(b4)], out
 
 
@@ -478,10 +599,9 @@ def _operand(low: Lowering, op: tfl.Operator, i: int) -> int:
     if v is None:
         return low.act(i, op)
     t = low.tensor(i)
-    if t.dtype != "int8" or t.scale is None or len(t.scale) != 1:
-        raise low.fail(op, f"constant operand {t.name} must be per-tensor quantized int8")
+    scale, zp = low._quant(i, f"constant operand {i} ({t.name}) of op {op.index} ({op.opcode})")
     k = low.g.const(t.name, v.astype(np.int8).reshape(tuple(v.shape) or (1,)))
-    low.g.tensors[k].scale, low.g.tensors[k].zero_point = float(t.scale[0]), int(t.zero_point[0])
+    low.g.tensors[k].scale, low.g.tensors[k].zero_point = scale, zp
     return k
 
 
@@ -496,9 +616,11 @@ def lower_binary(low: Lowering, op: tfl.Operator) -> None:
     p = dict(dims=dims, stride1=s1, stride2=s2, input1_offset=-t1.zero_point, input2_offset=-t2.zero_point,
              output_offset=yout.zero_point, act_min=lo, act_max=hi)
     if op.opcode == "ADD":
-        p.update(quant.add_params(t1.scale, t2.scale, yout.scale))
+        p.update(_arith(low, op, quant.add_params, t1.scale, t2.scale, yout.scale))
+        _check_shifts(low, op, p["input1_shift"], p["input2_shift"], p["output_shift"])
     else:
-        m, sh = quant.mul_params(t1.scale, t2.scale, yout.scale)
+        m, sh = _arith(low, op, quant.mul_params, t1.scale, t2.scale, yout.scale)
+        _check_shifts(low, op, sh)
         p.update(output_mult=m, output_shift=sh)
     # ADD: rescaling tables pay for themselves from about 1,000 elements
     scratch = fmt.ADD_SCRATCH if op.opcode == "ADD" and int(np.prod(shape)) >= 1024 else 0
@@ -517,7 +639,9 @@ def lower_lut(low: Lowering, op: tfl.Operator) -> None:
     y = low.out(op, 0, xin.shape)
     yout = g.tensors[y]
     options = {k: v for k, v in op.options.items() if k == "alpha"}
-    table = lut(op.opcode, xin.scale, xin.zero_point, yout.scale, yout.zero_point, **options)
+    if not all(math.isfinite(a) for a in options.values()):
+        raise low.fail(op, f"alpha {options['alpha']} is not a finite number")
+    table = _arith(low, op, lut, op.opcode, xin.scale, xin.zero_point, yout.scale, yout.zero_point, **options)
     t = g.const(f"{op.opcode.lower()}/table", np.asarray(table, np.int8))
     g.ops.append(Op("LUT", [x, t], [y], dict(count=xin.nbytes), source=f"op {op.index} {op.opcode}"))
 
@@ -530,10 +654,14 @@ def lower_quantize(low: Lowering, op: tfl.Operator) -> None:
 
 def lower_concat(low: Lowering, op: tfl.Operator) -> None:
     g = low.g
+    low.operands(op, len(op.inputs))
     xs = [low.act(i, op) for i in op.inputs]
     shapes = [g.tensors[x].shape for x in xs]
     nd = len(shapes[0])
-    axis = op.options.get("axis", 0) % nd
+    axis = op.options.get("axis", 0)
+    if not -nd <= axis < nd:
+        raise low.fail(op, f"axis {axis} is outside the {nd}-D inputs")
+    axis %= nd
     if any(len(s) != nd or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
         raise low.fail(op, f"shapes {shapes} do not concatenate on axis {axis}")
     if len(xs) > 8:
@@ -554,23 +682,21 @@ def lower_pad(low: Lowering, op: tfl.Operator) -> None:
     g = low.g
     x = low.act(op.inputs[0], op)
     xin = g.tensors[x]
-    pads = low.value(op.inputs[1])
-    if pads is None:
-        raise low.fail(op, "paddings must be constant")
-    pads = pads.reshape(-1, 2).astype(int)
+    pads = _int_value(low, op, 1, "paddings")
     nd = len(xin.shape)
-    if nd > 4 or pads.shape[0] != nd or (pads < 0).any():
-        raise low.fail(op, f"paddings {pads.tolist()} do not fit the input {xin.shape}")
+    if nd > 4 or pads.size != 2 * nd or (pads < 0).any():
+        raise low.fail(op, f"paddings {pads.reshape(-1).tolist()} do not fit the input {xin.shape}")
+    pads = pads.reshape(nd, 2).astype(np.int64)
     out_shape = tuple(int(d + a + b) for d, (a, b) in zip(xin.shape, pads, strict=True))
     y = low.out(op, 0, out_shape)
     yout = g.tensors[y]
     if (xin.scale, xin.zero_point) != (yout.scale, yout.zero_point):
         raise low.fail(op, "padding must keep the quantization")
     value = yout.zero_point
-    if op.opcode == "PADV2" and len(op.inputs) > 2:
+    if op.opcode == "PADV2" and len(op.inputs) > 2 and op.inputs[2] >= 0:
         v = low.value(op.inputs[2])
-        if v is None or low.tensor(op.inputs[2]).dtype != "int8":
-            raise low.fail(op, "the pad value must be a constant int8")
+        if v is None or low.tensor(op.inputs[2]).dtype != "int8" or v.size != 1:
+            raise low.fail(op, "the pad value must be one constant int8")
         value = int(v.reshape(-1)[0])
     ext = 4 - nd
     dims = [1] * ext + list(xin.shape)
@@ -584,23 +710,26 @@ def lower_mean(low: Lowering, op: tfl.Operator) -> None:
     g = low.g
     x = low.act(op.inputs[0], op)
     xin = g.tensors[x]
-    axes = low.value(op.inputs[1])
-    if axes is None:
-        raise low.fail(op, "axes must be constant")
+    axes = _int_value(low, op, 1, "axes")
     nd = len(xin.shape)
+    if not axes.size or axes.min() < -nd or axes.max() >= nd:
+        raise low.fail(op, f"axes {axes.reshape(-1).tolist()} do not fit the {nd}-D input")
     axes = sorted({int(a) % nd for a in axes.reshape(-1)})
     if axes != list(range(axes[0], axes[-1] + 1)):
         raise low.fail(op, f"MEAN over non-adjacent axes {axes} is not supported")
     outer = int(np.prod(xin.shape[:axes[0]]))
     reduce = int(np.prod([xin.shape[a] for a in axes]))
     inner = int(np.prod(xin.shape[axes[-1] + 1:]))
+    if reduce >= GEOM_MAX:      # the loader's limit (check_mean)
+        raise low.fail(op, f"a mean over {reduce} values; micronn's limit is {GEOM_MAX - 1}")
     keep = op.options.get("keep_dims", False)
     out_shape = tuple(1 if d in axes else s for d, s in enumerate(xin.shape)) if keep else \
         tuple(s for d, s in enumerate(xin.shape) if d not in axes)
     y = low.out(op, 0, out_shape or (1,))
     yout = g.tensors[y]
     mode = "TRUNC" if (xin.scale, xin.zero_point) == (yout.scale, yout.zero_point) else "SCALED"
-    mult, shift = quant.mean_multiplier(xin.scale, yout.scale, reduce)
+    mult, shift = _arith(low, op, quant.mean_multiplier, xin.scale, yout.scale, reduce)
+    _check_shifts(low, op, shift)
     p = dict(outer=outer, reduce=reduce, inner=inner, mode=fmt.MEAN_MODES[mode], input_offset=-xin.zero_point,
              mult=mult, shift=shift, output_offset=yout.zero_point)
     g.ops.append(Op("MEAN", [x], [y], p, scratch=4 * inner, source=f"op {op.index} MEAN"))
@@ -610,19 +739,26 @@ def lower_alias(low: Lowering, op: tfl.Operator) -> None:
     """SQUEEZE / EXPAND_DIMS: like RESHAPE, the output shares the input's memory."""
     x = low.act(op.inputs[0], op)
     shape = list(low.g.tensors[x].shape)
+    nd = len(shape)
     if op.opcode == "SQUEEZE":
         dims = op.options.get("squeeze_dims") or [d for d, s in enumerate(shape) if s == 1]
-        dims = {d % len(shape) for d in dims}
+        if any(not -nd <= d < nd or shape[d] != 1 for d in dims):
+            raise low.fail(op, f"cannot squeeze dimensions {dims} of shape {tuple(shape)}")
+        dims = {d % nd for d in dims}
         shape = [s for d, s in enumerate(shape) if d not in dims]
     else:
-        axis = low.value(op.inputs[1])
-        if axis is None:
-            raise low.fail(op, "axis must be constant")
-        a = int(axis.reshape(-1)[0])
-        shape.insert(a if a >= 0 else len(shape) + 1 + a, 1)
+        axis = _int_value(low, op, 1, "axis").reshape(-1)
+        if axis.size != 1 or not -nd - 1 <= int(axis[0]) <= nd:
+            raise low.fail(op, f"axis {axis.tolist()} does not fit the {nd}-D input")
+        a = int(axis[0])
+        shape.insert(a if a >= 0 else nd + 1 + a, 1)
     y = low.out(op, 0, tuple(shape))
     low.g.tensors[y].alias_of = x
 
+
+# Inputs a lowering reads that must be present (default 1); every lowering writes output 0.
+OPERANDS = {"FULLY_CONNECTED": 2, "CONV_2D": 2, "DEPTHWISE_CONV_2D": 2, "SPACE_TO_BATCH_ND": 3, "ADD": 2,
+            "MUL": 2, "PAD": 2, "PADV2": 2, "MEAN": 2, "EXPAND_DIMS": 2}
 
 LOWERINGS = {
     "FULLY_CONNECTED": lower_fully_connected,

@@ -26,7 +26,10 @@ def load_tflite(model, *, calib=None, float_io: bool = False, progress: bool = F
         if not p.exists():
             raise MicronnError(f"{p}: no such file or folder")
         if p.suffix == ".tflite":
-            return p.read_bytes(), p.stem
+            try:
+                return p.read_bytes(), p.stem
+            except OSError as e:
+                raise MicronnError(f"{p}: {e.strerror or e}") from None
         if p.suffix in KERAS_SUFFIXES or p.is_dir():
             from .convert import keras_to_tflite
 
@@ -62,7 +65,16 @@ def build_graph(data: bytes, *, name: str | None = None, labels=None) -> Graph:
 
 
 def read_labels(path) -> list[str]:
-    return [s.strip() for s in Path(path).read_text().splitlines() if s.strip()]
+    """Class labels, one per line of a UTF-8 text file (blank lines skipped)."""
+    try:
+        text = Path(path).read_bytes().decode("utf-8")
+    except OSError as e:
+        raise MicronnError(f"labels {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise MicronnError(f"labels {path}: not UTF-8 text (byte {e.start})") from None
+    if "\0" in text:
+        raise MicronnError(f"labels {path}: a binary file, not one label per line")
+    return [s.strip() for s in text.splitlines() if s.strip()]
 
 
 def pack(model, *, name: str | None = None, labels=None, calib=None, float_io: bool = False,

@@ -23,6 +23,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLite QuantizeMultiplier: real ~= q * 2^(shift - 31), q in [2^30, 2^31)."""
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        raise ValueError(f"the quantization scales give a multiplier of {real}")
     mant, shift = math.frexp(real)
     q = int(tflite_round(mant * (1 << 31)))
     if q == 1 << 31:

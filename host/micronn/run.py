@@ -55,6 +55,8 @@ def _prepare(t: dict, x: np.ndarray) -> np.ndarray:
     if x.ndim == 0 or int(np.prod(x.shape[1:])) != per_sample:
         raise MicronnError(f"input of shape {x.shape} does not fit the model input {shape}: "
                            f"expected (N, {', '.join(map(str, shape[1:]))})")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise MicronnError("the input holds NaN or infinite values")
     if t["dtype"] == "float32":
         if not np.issubdtype(x.dtype, np.floating):
             raise MicronnError(f"the model takes float32 input, not {x.dtype}")
@@ -112,6 +114,24 @@ def sample_inputs(data: bytes, samples: int, seed: int = 0) -> np.ndarray:
     return rng.integers(-128, 128, size=(samples,) + per_sample, dtype=np.int8)
 
 
+def check_reference(data: bytes, reference: bytes) -> None:
+    """The reference must be a .tflite with one input and one output of the blob's sizes."""
+    from . import tflite
+
+    try:
+        m = tflite.load(reference)
+    except MicronnError as e:
+        raise MicronnError(f"reference model: {e}") from None
+    blob_io = io(data)
+    for key, ids in (("input", m.inputs), ("output", m.outputs)):
+        if len(ids) != 1:
+            raise MicronnError(f"the reference model has {len(ids)} {key}s; the blob has one")
+        shape, want = tuple(m.tensors[ids[0]].shape), blob_io[key]["shape"]
+        if int(np.prod(shape)) != int(np.prod(want)):
+            raise MicronnError(f"reference model {key} ({','.join(map(str, shape))}) does not match the blob's "
+                               f"({','.join(map(str, want))})")
+
+
 def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 20, seed: int = 0,
            x: np.ndarray | None = None, oracle: str = "auto") -> dict:
     """Compare a blob on a target with TFLite Micro on the reference .tflite. Where
@@ -121,6 +141,7 @@ def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 2
     (micronn.reference). oracle: "auto", "tflm" or "builtin_ref"."""
     from .reference import reference_run
 
+    check_reference(data, reference)
     info = blobmod.read(data)
     src = info["meta"].get("SOURCE_SHA256")
     warning = None
@@ -177,8 +198,14 @@ def trace(reference: bytes, sample: np.ndarray, target: str = "unix", oracle: st
 
 def evaluate(data, x: np.ndarray, labels: np.ndarray, target: str = "unix") -> dict:
     """On-device accuracy: stream a labelled dataset through the board (top-1 of the output)."""
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and labels.shape[0] == len(x) and labels.shape[1] > 1:
+        raise MicronnError(f"labels of shape {labels.shape} look one-hot: give class indices (their argmax)")
+    kind = labels.dtype.kind
+    if kind not in "biuf" or (kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all())):
+        raise MicronnError(f"labels must be class indices (whole numbers), not {labels.dtype} values")
     y, times = run(data, x, target)
-    labels = np.asarray(labels).reshape(-1)
+    labels = labels.reshape(-1)
     if len(labels) != len(y):
         raise MicronnError(f"{len(labels)} labels for {len(y)} samples")
     pred = y.reshape(len(y), -1).argmax(axis=1)
