@@ -85,6 +85,8 @@ CASES = [
     ("run-input-not-npy", "run {d}/m.mnb --input {d}/m.mnb", "m.mnb: cannot read as .npy", False),
     ("run-no-samples", "run {d}/m.mnb --input {d}/empty.npy", "empty.npy: holds no samples", False),
     ("run-target", "run {d}/m.mnb --input {d}/x.npy --target nosuch", "unknown target 'nosuch'", False),
+    ("run-real-board", "run {d}/m.mnb --input {d}/x.npy --target esp32:ESP32_GENERIC",
+     "esp32:ESP32_GENERIC is a real board: connect it and give its serial port", False),
     ("run-wrong-shape", "run {d}/m.mnb --input {d}/wide.npy", "does not fit the model input (1, 4)", True),
     ("run-strings", "run {d}/m.mnb --input {d}/strings.npy", "input dtype <U1 is not supported", True),
     ("run-nan", "run {d}/m.mnb --input {d}/nan.npy", "holds NaN or infinite", True),

@@ -445,8 +445,11 @@ def open_target(spec: str):
     else:
         from .firmware import boards
 
-        raise MicronnError(f"unknown target {spec!r} (available: unix, {', '.join(b for b in boards() if b != 'unix')}"
-                           ", or a serial port)")
+        emulated = [b for b in boards() if b == "unix-asan" or b.startswith("qemu-")]
+        if spec in boards():
+            raise MicronnError(f"{spec} is a real board: connect it and give its serial port (--port /dev/ttyACM0);"
+                               f" the targets micronn starts itself are unix, {', '.join(emulated)}")
+        raise MicronnError(f"unknown target {spec!r} (available: unix, {', '.join(emulated)}, or a serial port)")
     try:
         t.setup()
         t.serve()
