@@ -39,9 +39,19 @@ lint: setup
 format-header: setup
 	$(PY) -m micronn.format --write
 
-# unix-asan: the unix port under ASan and UBSan, for tests/test_mutations.py and tests/test_heap.py
+# unix-asan: the unix port under ASan and UBSan, for tests/test_mutations.py and tests/test_heap.py;
+# unix-stock, qemu-m3-stock, qemu-m4-stock: firmware without micronn, which loads the native
+# module (make natmod; tests/test_natmod.py); about a minute each here
 firmware-all: setup
-	@for b in unix unix-asan $(QEMU_BOARDS); do $(VENV)/bin/micronn firmware build --board $$b || exit 1; done
+	@for b in unix unix-asan unix-stock $(QEMU_BOARDS) qemu-m3-stock qemu-m4-stock; do \
+		$(VENV)/bin/micronn firmware build --board $$b || exit 1; done
+
+# micronn.mpy, the native module stock firmware imports (no firmware build), for every
+# architecture Debian's compilers reach: build/natmod/micronn-ARCH.mpy, x64 armv6m armv7m
+# armv7emsp armv7emdp rv32imc (xtensawin needs Espressif's compiler: docs/boards.md).
+.PHONY: natmod
+natmod: setup
+	$(VENV)/bin/micronn natmod build
 
 # make test needs the shared data and every package: missing ones stop it here, and
 # MICRONN_STRICT=1 makes a test that finds something missing fail instead of skipping.
@@ -51,6 +61,7 @@ test-data:
 test: test-data setup
 	@$(PY) tools/check_test_env.py
 	$(MAKE) --no-print-directory firmware-all
+	$(MAKE) --no-print-directory natmod
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory compile-check
 	$(MAKE) --no-print-directory fuzz-check

@@ -4,8 +4,23 @@
 //   y = m.run(x, out=None)                x: int8 buffer or array('f')
 //   m.predict(x) -> (label, score)
 //   m.profile(x) -> (total, (op ticks, ...))   time.ticks_cpu() units
+//
+// The same file builds two ways: as a user C module linked into the firmware,
+// and as a native module, micronn.mpy (MICROPY_ENABLE_DYNRUNTIME: built by
+// cmodule/natmod.mk, `micronn natmod build`), which stock firmware imports from
+// its filesystem. A native module reaches the firmware only through
+// py/dynruntime.h's function table; the differences are in the MICRONN_NATIVE
+// blocks below and listed in docs/boards.md ("No firmware build").
+#include <stdarg.h>
 #include <string.h>
 
+#if MICROPY_ENABLE_DYNRUNTIME
+#define MICRONN_NATIVE (1)
+#include "py/dynruntime.h"
+#include "py/objarray.h"
+#include "py/smallint.h"
+#else
+#define MICRONN_NATIVE (0)
 #include "py/binary.h"
 #include "py/gc.h"
 #include "py/mphal.h"
@@ -13,13 +28,119 @@
 #include "py/objstr.h"
 #include "py/runtime.h"
 #include "py/stream.h"
+#endif
 
 #include "mnn.h"
+
+#if MICRONN_NATIVE && MICRONN_OWN_STRING
+// What the core, the kernels and the compiler call from the C library, where
+// the build links none (cmodule/natmod.mk): the firmware's memset and memmove,
+// the rest written here.
+void *memset(void *s, int c, size_t n) {
+    return mp_fun_table.memset_(s, c, n);
+}
+
+void *memmove(void *dst, const void *src, size_t n) {
+    return mp_fun_table.memmove_(dst, src, n);
+}
+
+void *memcpy(void *dst, const void *src, size_t n) {
+    return mp_fun_table.memmove_(dst, src, n);
+}
+
+void *memchr(const void *s, int c, size_t n) {
+    const unsigned char *p = s;
+    for (; n; n--, p++) {
+        if (*p == (unsigned char)c) {
+            return (void *)p;
+        }
+    }
+    return NULL;
+}
+
+size_t strlen(const char *s) {
+    const char *p = s;
+    while (*p) {
+        p++;
+    }
+    return (size_t)(p - s);
+}
+
+#endif
+
+#if MICRONN_NATIVE && MICRONN_OWN_ROUNDF
+// Half away from zero, as the C library's: exact for every float (from 2^23
+// on a float is already whole; x - trunc(x) is exact below it).
+float roundf(float x) {
+    if (!(x > -8388608.0f && x < 8388608.0f)) {
+        return x;       // whole, infinite or NaN
+    }
+    float t = (float)(int32_t)x;
+    if (x - t >= 0.5f) {
+        t += 1.0f;
+    } else if (t - x >= 0.5f) {
+        t -= 1.0f;
+    }
+    return t;
+}
+#endif
+
+#if MICRONN_NATIVE && MICRONN_OWN_FDIV
+#include "mnn_fdiv.h"
+#endif
+
+#if MICRONN_NATIVE
+// py/dynruntime.h has no formatted exceptions: format into a buffer with the
+// firmware's printf, then raise type(message).
+typedef struct {
+    size_t len;
+    char text[128];
+} micronn_msg_t;
+
+static void msg_strn(void *data, const char *str, size_t len) {
+    micronn_msg_t *m = data;
+    for (; len && m->len < sizeof(m->text); len--) {
+        m->text[m->len++] = *str++;
+    }
+}
+
+static NORETURN void micronn_raise_varg(const mp_obj_type_t *type, const char *fmt, ...) {
+    micronn_msg_t m;
+    m.len = 0;
+    mp_print_t print = { &m, msg_strn };
+    va_list ap;
+    va_start(ap, fmt);
+    mp_vprintf(&print, fmt, ap);
+    va_end(ap);
+    mp_obj_t arg = mp_obj_new_str(m.text, m.len);
+    nlr_raise(mp_call_function_n_kw(MP_OBJ_FROM_PTR(type), 1, 0, &arg));
+}
+
+#define mp_raise_msg_varg micronn_raise_varg
+#define mp_type_MemoryError (*(mp_obj_type_t *)(mp_load_global(MP_QSTR_MemoryError)))
+#define mp_type_memoryview (*(mp_obj_type_t *)(mp_load_global(MP_QSTR_memoryview)))
+#define mp_print_str(print, s) mp_printf((print), "%s", (s))
+#define m_malloc_maybe(n) m_realloc_maybe(NULL, (n), false)
+#define mp_call_method_n_kw(n_args, n_kw, args) (mp_fun_table.call_method_n_kw((n_args), (n_kw), (args)))
+// Argument tables name qstrs that are only known once the module is loaded.
+#define ARGS_CONST const
+// mpy_ld links zeroed variables only when they are global.
+#define BSS_STATIC
+#else
+#define ARGS_CONST static const
+#define BSS_STATIC static
+#endif
+
+// The name of an object's type, for "%q".
+#define TYPE_QSTR(o) ((qstr)mp_obj_get_type(o)->name)
 
 #define MICRONN_VERSION "0.1.0"
 
 typedef struct _micronn_model_obj_t {
     mp_obj_base_t base;
+    #if MICRONN_NATIVE
+    mp_obj_t poll_obj;          // keeps the poll function alive (micronn_poll)
+    #endif
     mp_obj_t blob_obj;          // keeps the blob alive
     const uint8_t *blob;
     size_t blob_len;
@@ -34,7 +155,11 @@ typedef struct _micronn_model_obj_t {
     uintptr_t next;             // the next live model, tagged (see live_models)
 } micronn_model_obj_t;
 
+#if MICRONN_NATIVE
+mp_obj_full_type_t micronn_model_type;
+#else
 static const mp_obj_type_t micronn_model_type;
+#endif
 
 // Every message stays under 73 characters: MicroPython 1.25 decompresses an
 // error text into a buffer as long as the longest text of the build, with no
@@ -43,13 +168,14 @@ static const mp_obj_type_t micronn_model_type;
 // Live models, so that no model's buffers can overlap another's blob. The
 // links are tagged (bit 0 set) so the GC never follows them: the list keeps
 // nothing alive. A model leaves it in its finaliser, which MicroPython also
-// runs for every object at a soft reset (gc_sweep_all).
-#if MICROPY_ENABLE_FINALISER
+// runs for every object at a soft reset (gc_sweep_all). A native module can
+// neither give its objects finalisers nor run the GC: it has no registry.
+#if MICROPY_ENABLE_FINALISER && !MICRONN_NATIVE
 #define MICRONN_REGISTRY (1)
 #else
 #define MICRONN_REGISTRY (0)
 #endif
-static uintptr_t live_models;
+BSS_STATIC uintptr_t live_models;
 
 static micronn_model_obj_t *untag(uintptr_t p) {
     return (micronn_model_obj_t *)(p & ~(uintptr_t)1);
@@ -80,7 +206,9 @@ static bool overlaps_live(const micronn_model_obj_t *self, const void *p, size_t
 static void check_no_overlap(const micronn_model_obj_t *self, const void *p, size_t n, bool arena,
     mp_rom_error_text_t msg) {
     if (overlaps_live(self, p, n, arena)) {
+        #if !MICRONN_NATIVE
         gc_collect();
+        #endif
         if (overlaps_live(self, p, n, arena)) {
             mp_raise_ValueError(msg);
         }
@@ -111,10 +239,16 @@ static MP_DEFINE_CONST_FUN_OBJ_1(micronn_model_del_obj, micronn_model_del);
 // A writable memoryview of heap memory cannot be pinned: the bytearray or
 // array it was made from can be resized, which frees the memory under it.
 // Read-only views (of bytes) and views of flash or static memory are safe.
+// A native module cannot ask the GC where memory is: it refuses every
+// writable memoryview.
 static void check_pinnable(mp_obj_t obj, mp_rom_error_text_t msg) {
     if (mp_obj_is_type(obj, &mp_type_memoryview)) {
         mp_obj_array_t *mv = MP_OBJ_TO_PTR(obj);
+        #if MICRONN_NATIVE
+        if (mv->typecode & MP_OBJ_ARRAY_TYPECODE_FLAG_RW) {
+        #else
         if ((mv->typecode & MP_OBJ_ARRAY_TYPECODE_FLAG_RW) && gc_nbytes(mv->items) != 0) {
+        #endif
             mp_raise_ValueError(msg);
         }
     }
@@ -122,8 +256,32 @@ static void check_pinnable(mp_obj_t obj, mp_rom_error_text_t msg) {
 
 // Long runs stay interruptible: the kernels call this every MNN_POLL_WORK
 // units of work, and it raises a pending exception (Ctrl-C) from there.
+// The function table of a native module has no mp_handle_pending: it calls a
+// small Python function instead (cmodule/natmod_poll.py), whose conditional
+// jump is where the VM raises a pending exception.
+#if MICRONN_NATIVE
+mp_obj_t micronn_poll_obj;
+
+static void micronn_poll(void) {
+    if (micronn_poll_obj != MP_OBJ_NULL) {
+        mp_call_function_n_kw(micronn_poll_obj, 0, 0, NULL);
+    }
+}
+#else
 static void micronn_poll(void) {
     mp_event_handle_nowait();
+}
+#endif
+
+// Whether the kernels poll. The native module's profile() does not: its poll
+// is a Python call, which passes through the VM's hooks (a QEMU board's reads
+// the UART every 64th time), so per-op counts would move from pass to pass.
+static inline void set_polling(bool on) {
+    #if MICRONN_NATIVE
+    mnn_poll_hook = on ? micronn_poll : NULL;
+    #else
+    (void)on;
+    #endif
 }
 
 // The one place where loader errors become Python exceptions.
@@ -193,7 +351,7 @@ static mp_obj_t blob_object(mp_obj_t src) {
 static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw,
     const mp_obj_t *all_args) {
     enum { ARG_blob, ARG_arena };
-    static const mp_arg_t allowed[] = {
+    ARGS_CONST mp_arg_t allowed[] = {
         { MP_QSTR_blob, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_arena, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
     };
@@ -202,6 +360,9 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
 
     micronn_model_obj_t *self = mp_obj_malloc_with_finaliser(micronn_model_obj_t, type);
     self->next = 0;
+    #if MICRONN_NATIVE
+    self->poll_obj = micronn_poll_obj;
+    #endif
     self->blob_obj = blob_object(args[ARG_blob].u_obj);
     self->arena_obj = MP_OBJ_NULL;
     check_pinnable(self->blob_obj, MP_ERROR_TEXT("micronn: blob is a writable memoryview; pass its object"));
@@ -223,8 +384,8 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
     if (args[ARG_arena].u_obj != mp_const_none) {
         mp_buffer_info_t ai;
         if (!mp_get_buffer(args[ARG_arena].u_obj, &ai, MP_BUFFER_WRITE)) {
-            mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: arena= needs bytearray(%u), not %s"),
-                (unsigned)need, mp_obj_get_type_str(args[ARG_arena].u_obj));
+            mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: arena= needs bytearray(%u), not %q"),
+                (unsigned)need, TYPE_QSTR(args[ARG_arena].u_obj));
         }
         check_pinnable(args[ARG_arena].u_obj, MP_ERROR_TEXT("micronn: arena= is a memoryview of heap memory"));
         if (ai.len < need) {
@@ -291,8 +452,8 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
     mp_buffer_info_t bi;
     if (mp_obj_is_str(x) || !mp_get_buffer(x, &bi, MP_BUFFER_READ)) {
         mp_raise_msg_varg(&mp_type_TypeError,
-            MP_ERROR_TEXT("micronn: input needs bytes, bytearray, array('b'/'f'), not %s"),
-            mp_obj_get_type_str(x));
+            MP_ERROR_TEXT("micronn: input needs bytes, bytearray, array('b'/'f'), not %q"),
+            TYPE_QSTR(x));
     }
     uint8_t *dst = self->arena + self->in.offset;
     size_t n = self->in.nbytes;
@@ -319,9 +480,17 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
 
 // A new array of the given typecode holding a copy of n items at data.
 static mp_obj_t new_array(char typecode, size_t n, void *data) {
+    #if MICRONN_NATIVE
+    // array.array(typecode, bytes) copies the bytes as they are.
+    mp_obj_t mod = mp_import_name(MP_QSTR_array, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+    mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(typecode == 'f' ? MP_QSTR_f : MP_QSTR_b),
+                         mp_obj_new_bytes(data, n * (typecode == 'f' ? sizeof(float) : 1)) };
+    return mp_call_function_n_kw(mp_load_attr(mod, MP_QSTR_array), 2, 0, args);
+    #else
     mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(typecode == 'f' ? MP_QSTR_f : MP_QSTR_b),
                          mp_obj_new_memoryview(typecode == 'f' ? 'f' : 'B', n, data) };
     return MP_OBJ_TYPE_GET_SLOT(&mp_type_array, make_new)(&mp_type_array, 2, 0, args);
+    #endif
 }
 
 static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
@@ -339,8 +508,8 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
     }
     mp_buffer_info_t bi;
     if (!mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
-        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: out= needs bytearray or array('b'/'f'), not %s"),
-            mp_obj_get_type_str(out));
+        mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: out= needs bytearray or array('b'/'f'), not %q"),
+            TYPE_QSTR(out));
     }
     if (overlaps(bi.buf, bi.len, self->arena, self->arena_len)) {
         mp_raise_ValueError(MP_ERROR_TEXT("micronn: out= overlaps the model's arena"));
@@ -367,7 +536,7 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
 
 static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *kw) {
     enum { ARG_x, ARG_out };
-    static const mp_arg_t allowed[] = {
+    ARGS_CONST mp_arg_t allowed[] = {
         { MP_QSTR_x, MP_ARG_REQUIRED | MP_ARG_OBJ, {.u_obj = MP_OBJ_NULL} },
         { MP_QSTR_out, MP_ARG_OBJ, {.u_obj = mp_const_none} },
     };
@@ -376,19 +545,67 @@ static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(pos[0]);
     check_buffers(self);
     set_input(self, args[ARG_x].u_obj);
+    set_polling(true);
     mnn_run(self->ops, 0, self->model.op_count);
     return get_output(self, args[ARG_out].u_obj);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(micronn_model_run_obj, 2, micronn_model_run);
+
+// The tick counter: the firmware's MICRONN_TICKS() (mp_hal_ticks_cpu() unless
+// the board names another), or for a native module time.ticks_cpu() (its
+// period is the small-int range: differences are taken modulo it).
+#if MICRONN_NATIVE
+typedef mp_obj_t micronn_clock_t;
+
+static mp_uint_t clock_read(micronn_clock_t clock) {
+    return mp_obj_get_int_truncated(mp_call_function_n_kw(clock, 0, 0, NULL));
+}
+
+// A ticks_cpu() that stays 0 (the unix port's) gives way to ticks_us(), as
+// boards/unix's MICRONN_TICKS does for the built-in module.
+static micronn_clock_t clock_get(void) {
+    mp_obj_t mod = mp_import_name(MP_QSTR_time, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
+    mp_obj_t cpu = mp_load_attr(mod, MP_QSTR_ticks_cpu);
+    if (clock_read(cpu) == 0 && clock_read(cpu) == 0) {
+        return mp_load_attr(mod, MP_QSTR_ticks_us);
+    }
+    return cpu;
+}
+
+static mp_uint_t clock_diff(mp_uint_t t1, mp_uint_t t0) {
+    return (t1 - t0) & (mp_uint_t)MP_SMALL_INT_POSITIVE_MASK;
+}
+#else
+typedef int micronn_clock_t;
+
+// A board whose ticks_cpu() does not move (the unix port's is 0) names
+// another counter (boards/unix/mpconfigvariant.h: ticks_us).
+#ifndef MICRONN_TICKS
+#define MICRONN_TICKS() mp_hal_ticks_cpu()
+#endif
+
+static micronn_clock_t clock_get(void) {
+    return 0;
+}
+
+static inline mp_uint_t clock_read(micronn_clock_t clock) {
+    (void)clock;
+    return MICRONN_TICKS();
+}
+
+static inline mp_uint_t clock_diff(mp_uint_t t1, mp_uint_t t0) {
+    return t1 - t0;
+}
+#endif
 
 // Waits for the tick counter to change and returns its new value, so that a
 // measurement starts at a tick boundary and a deterministic stretch of code
 // (under `qemu -icount`) always spans the same number of ticks.
 // A counter that does not move (ticks_cpu() is 0 on some ports) is taken as
 // it is after a bounded wait.
-static mp_uint_t tick_edge(void) {
-    mp_uint_t t = mp_hal_ticks_cpu(), u = t;
-    for (uint32_t i = 0; i < 100000 && (u = mp_hal_ticks_cpu()) == t; i++) {
+static mp_uint_t tick_edge(micronn_clock_t clock) {
+    mp_uint_t t = clock_read(clock), u = t;
+    for (uint32_t i = 0; i < 100000 && (u = clock_read(clock)) == t; i++) {
     }
     return u;
 }
@@ -400,18 +617,20 @@ static mp_uint_t tick_edge(void) {
 static mp_obj_t micronn_model_profile(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     check_buffers(self);
+    micronn_clock_t clock = clock_get();
+    set_polling(false);
     uint16_t n = self->model.op_count;
     mp_obj_tuple_t *per_op = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
     set_input(self, x);
     for (uint16_t k = 0; k < n; k++) {
-        mp_uint_t t0 = tick_edge();
+        mp_uint_t t0 = tick_edge(clock);
         mnn_run(self->ops, k, k + 1);
-        per_op->items[k] = mp_obj_new_int_from_uint(mp_hal_ticks_cpu() - t0);
+        per_op->items[k] = mp_obj_new_int_from_uint(clock_diff(clock_read(clock), t0));
     }
     set_input(self, x);
-    mp_uint_t t0 = tick_edge();
+    mp_uint_t t0 = tick_edge(clock);
     mnn_run(self->ops, 0, n);
-    mp_obj_t res[2] = { mp_obj_new_int_from_uint(mp_hal_ticks_cpu() - t0), MP_OBJ_FROM_PTR(per_op) };
+    mp_obj_t res[2] = { mp_obj_new_int_from_uint(clock_diff(clock_read(clock), t0)), MP_OBJ_FROM_PTR(per_op) };
     return mp_obj_new_tuple(2, res);
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(micronn_model_profile_obj, micronn_model_profile);
@@ -421,6 +640,7 @@ static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     check_buffers(self);
     set_input(self, x);
+    set_polling(true);
     mnn_run(self->ops, 0, self->model.op_count);
     const int8_t *y = (const int8_t *)(self->arena + self->out.offset);
     size_t best = 0;
@@ -475,6 +695,20 @@ static const char *io_dtype(const micronn_model_obj_t *self, bool is_in) {
     return (self->model.flags & flag) ? "float32" : dtype_name(is_in ? self->in.dtype : self->out.dtype);
 }
 
+// mp_obj_new_int_from_ull, which a native module does not have.
+static mp_obj_t new_int_u64(uint64_t v) {
+    #if MICRONN_NATIVE
+    if (sizeof(mp_uint_t) < sizeof(v) && (v >> 32) != 0) {
+        mp_obj_t hi = mp_binary_op(MP_BINARY_OP_LSHIFT, mp_obj_new_int_from_uint((mp_uint_t)(v >> 32)),
+            MP_OBJ_NEW_SMALL_INT(32));
+        return mp_binary_op(MP_BINARY_OP_OR, hi, mp_obj_new_int_from_uint((mp_uint_t)(uint32_t)v));
+    }
+    return mp_obj_new_int_from_uint((mp_uint_t)v);
+    #else
+    return mp_obj_new_int_from_ull(v);
+    #endif
+}
+
 static mp_obj_t str_or_none(const char *s, size_t n) {
     return s ? mp_obj_new_str(s, n) : mp_const_none;
 }
@@ -485,85 +719,65 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
     }
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     const mnn_tensor_info_t *in = &self->in, *out = &self->out;
-    switch (attr) {
-        case MP_QSTR_input_shape:
-            dest[0] = shape_tuple(in);
-            break;
-        case MP_QSTR_output_shape:
-            dest[0] = shape_tuple(out);
-            break;
-        case MP_QSTR_input_dtype:
-        case MP_QSTR_output_dtype: {
-            const char *n = io_dtype(self, attr == MP_QSTR_input_dtype);
-            dest[0] = mp_obj_new_str(n, strlen(n));
-            break;
+    // Not a switch: a native module learns most qstr values when it is loaded.
+    if (attr == MP_QSTR_input_shape) {
+        dest[0] = shape_tuple(in);
+    } else if (attr == MP_QSTR_output_shape) {
+        dest[0] = shape_tuple(out);
+    } else if (attr == MP_QSTR_input_dtype || attr == MP_QSTR_output_dtype) {
+        const char *n = io_dtype(self, attr == MP_QSTR_input_dtype);
+        dest[0] = mp_obj_new_str(n, strlen(n));
+    } else if (attr == MP_QSTR_input_scale) {
+        dest[0] = mp_obj_new_float(in->scale);
+    } else if (attr == MP_QSTR_output_scale) {
+        dest[0] = mp_obj_new_float(out->scale);
+    } else if (attr == MP_QSTR_input_zero_point) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(in->zero_point);
+    } else if (attr == MP_QSTR_output_zero_point) {
+        dest[0] = MP_OBJ_NEW_SMALL_INT(out->zero_point);
+    } else if (attr == MP_QSTR_arena_size) {
+        dest[0] = mp_obj_new_int_from_uint(self->model.arena_size + self->model.scratch_size);
+    } else if (attr == MP_QSTR_ram_size) {
+        // Heap this model holds: the object, its op records and the arena
+        // (each rounded up to whole GC blocks); the blob is not counted.
+        size_t blk = MICROPY_BYTES_PER_GC_BLOCK;
+        size_t ops = self->model.op_count ? self->model.op_count : 1;
+        size_t n = (sizeof(*self) + blk - 1) / blk * blk + (ops * sizeof(mnn_op_t) + blk - 1) / blk * blk;
+        if (self->arena_obj == MP_OBJ_NULL) {
+            n += (self->arena_len + blk - 1) / blk * blk;
         }
-        case MP_QSTR_input_scale:
-            dest[0] = mp_obj_new_float(in->scale);
-            break;
-        case MP_QSTR_output_scale:
-            dest[0] = mp_obj_new_float(out->scale);
-            break;
-        case MP_QSTR_input_zero_point:
-            dest[0] = MP_OBJ_NEW_SMALL_INT(in->zero_point);
-            break;
-        case MP_QSTR_output_zero_point:
-            dest[0] = MP_OBJ_NEW_SMALL_INT(out->zero_point);
-            break;
-        case MP_QSTR_arena_size:
-            dest[0] = mp_obj_new_int_from_uint(self->model.arena_size + self->model.scratch_size);
-            break;
-        case MP_QSTR_ram_size: {
-            // Heap this model holds: the object, its op records and the arena
-            // (each rounded up to whole GC blocks); the blob is not counted.
-            size_t blk = MICROPY_BYTES_PER_GC_BLOCK;
-            size_t ops = self->model.op_count ? self->model.op_count : 1;
-            size_t n = (sizeof(*self) + blk - 1) / blk * blk + (ops * sizeof(mnn_op_t) + blk - 1) / blk * blk;
-            if (self->arena_obj == MP_OBJ_NULL) {
-                n += (self->arena_len + blk - 1) / blk * blk;
+        dest[0] = mp_obj_new_int_from_uint(n);
+    } else if (attr == MP_QSTR_blob_size) {
+        dest[0] = mp_obj_new_int_from_uint(self->model.size);
+    } else if (attr == MP_QSTR_macs) {
+        dest[0] = mp_obj_new_int_from_uint(self->model.macs);
+    } else if (attr == MP_QSTR_cost) {
+        dest[0] = new_int_u64(self->cost);
+    } else if (attr == MP_QSTR_name) {
+        dest[0] = str_or_none(self->model.name, self->model.name_len);
+    } else if (attr == MP_QSTR_labels) {
+        dest[0] = mp_const_none;
+        if (self->model.labels) {
+            mp_obj_t list = mp_obj_new_list(0, NULL);
+            const char *s = self->model.labels, *end = s + self->model.labels_len;
+            while (s < end) {
+                const char *nl = memchr(s, '\n', end - s);
+                const char *stop = nl ? nl : end;
+                mp_obj_list_append(list, mp_obj_new_str(s, stop - s));
+                s = stop + 1;
             }
-            dest[0] = mp_obj_new_int_from_uint(n);
-            break;
+            dest[0] = list;
         }
-        case MP_QSTR_blob_size:
-            dest[0] = mp_obj_new_int_from_uint(self->model.size);
-            break;
-        case MP_QSTR_macs:
-            dest[0] = mp_obj_new_int_from_uint(self->model.macs);
-            break;
-        case MP_QSTR_cost:
-            dest[0] = mp_obj_new_int_from_ull(self->cost);
-            break;
-        case MP_QSTR_name:
-            dest[0] = str_or_none(self->model.name, self->model.name_len);
-            break;
-        case MP_QSTR_labels: {
-            dest[0] = mp_const_none;
-            if (self->model.labels) {
-                mp_obj_t list = mp_obj_new_list(0, NULL);
-                const char *s = self->model.labels, *end = s + self->model.labels_len;
-                while (s < end) {
-                    const char *nl = memchr(s, '\n', end - s);
-                    const char *stop = nl ? nl : end;
-                    mp_obj_list_append(list, mp_obj_new_str(s, stop - s));
-                    s = stop + 1;
-                }
-                dest[0] = list;
-            }
-            break;
+    } else if (attr == MP_QSTR_ops) {
+        mp_obj_t t = mp_obj_new_tuple(self->model.op_count, NULL);
+        mp_obj_tuple_t *tt = MP_OBJ_TO_PTR(t);
+        for (uint16_t k = 0; k < self->model.op_count; k++) {
+            const char *n = mnn_opcode_name(self->ops[k].opcode);
+            tt->items[k] = mp_obj_new_str(n, strlen(n));
         }
-        case MP_QSTR_ops: {
-            mp_obj_t t = mp_obj_new_tuple(self->model.op_count, NULL);
-            mp_obj_tuple_t *tt = MP_OBJ_TO_PTR(t);
-            for (uint16_t k = 0; k < self->model.op_count; k++) {
-                const char *n = mnn_opcode_name(self->ops[k].opcode);
-                tt->items[k] = mp_obj_new_str(n, strlen(n));
-            }
-            dest[0] = t;
-            break;
-        }
-        default:
-            dest[1] = MP_OBJ_SENTINEL;  // continue in locals_dict
+        dest[0] = t;
+    } else {
+        dest[1] = MP_OBJ_SENTINEL;  // continue in locals_dict
     }
 }
 
@@ -590,32 +804,6 @@ static void micronn_model_print(const mp_print_t *print, mp_obj_t self_in, mp_pr
     mp_printf(print, " %s arena %u.%u KiB>", io_dtype(self, false), (unsigned)(arena / 1024),
         (unsigned)(arena % 1024 * 10 / 1024));
 }
-
-static const mp_rom_map_elem_t micronn_model_locals_table[] = {
-    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&micronn_model_run_obj) },
-    { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&micronn_model_predict_obj) },
-    { MP_ROM_QSTR(MP_QSTR_profile), MP_ROM_PTR(&micronn_model_profile_obj) },
-    #if MICRONN_REGISTRY
-    { MP_ROM_QSTR(MP_QSTR___del__), MP_ROM_PTR(&micronn_model_del_obj) },
-    #endif
-};
-static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
-
-static MP_DEFINE_CONST_OBJ_TYPE(
-    micronn_model_type,
-    MP_QSTR_Model,
-    MP_TYPE_FLAG_NONE,
-    make_new, micronn_model_make_new,
-    print, micronn_model_print,
-    attr, micronn_model_attr,
-    locals_dict, &micronn_model_locals
-    );
-
-static const mp_rom_obj_tuple_t micronn_format_version = {
-    {&mp_type_tuple}, 2, { MP_ROM_INT(MNN_VERSION_MAJOR), MP_ROM_INT(MNN_VERSION_MINOR) }
-};
-
-static MP_DEFINE_STR_OBJ(micronn_version_obj, MICRONN_VERSION);
 
 // crc32(data, crc=0): the blob and serial-frame checksum (zlib's CRC-32).
 static mp_obj_t micronn_crc32(size_t n_args, const mp_obj_t *args) {
@@ -657,6 +845,33 @@ static mp_obj_t micronn_kernel_variants(size_t n_args, const mp_obj_t *args) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(micronn_kernel_variants_obj, 0, 1, micronn_kernel_variants);
 
+#if !MICRONN_NATIVE
+static const mp_rom_map_elem_t micronn_model_locals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&micronn_model_run_obj) },
+    { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&micronn_model_predict_obj) },
+    { MP_ROM_QSTR(MP_QSTR_profile), MP_ROM_PTR(&micronn_model_profile_obj) },
+    #if MICRONN_REGISTRY
+    { MP_ROM_QSTR(MP_QSTR___del__), MP_ROM_PTR(&micronn_model_del_obj) },
+    #endif
+};
+static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
+
+static MP_DEFINE_CONST_OBJ_TYPE(
+    micronn_model_type,
+    MP_QSTR_Model,
+    MP_TYPE_FLAG_NONE,
+    make_new, micronn_model_make_new,
+    print, micronn_model_print,
+    attr, micronn_model_attr,
+    locals_dict, &micronn_model_locals
+    );
+
+static const mp_rom_obj_tuple_t micronn_format_version = {
+    {&mp_type_tuple}, 2, { MP_ROM_INT(MNN_VERSION_MAJOR), MP_ROM_INT(MNN_VERSION_MINOR) }
+};
+
+static MP_DEFINE_STR_OBJ(micronn_version_obj, MICRONN_VERSION);
+
 static const mp_rom_map_elem_t micronn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_micronn) },
     { MP_ROM_QSTR(MP_QSTR_Model), MP_ROM_PTR(&micronn_model_type) },
@@ -674,3 +889,48 @@ const mp_obj_module_t micronn_user_cmodule = {
 };
 
 MP_REGISTER_MODULE(MP_QSTR_micronn, micronn_user_cmodule);
+#else
+
+// The native module: the type, its methods and the module's globals are made
+// when the .mpy is imported (cmodule/natmod_poll.py then hands over the poll
+// function and removes _set_poll).
+mp_map_elem_t micronn_model_locals_table[3];
+static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
+
+static mp_obj_t micronn_set_poll(mp_obj_t fn) {
+    micronn_poll_obj = fn;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(micronn_set_poll_obj, micronn_set_poll);
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+    (void)n_args;
+    (void)n_kw;
+    (void)args;
+
+    micronn_model_type.base.type = (void *)&mp_type_type;
+    micronn_model_type.flags = MP_TYPE_FLAG_NONE;
+    micronn_model_type.name = MP_QSTR_Model;
+    MP_OBJ_TYPE_SET_SLOT(&micronn_model_type, make_new, micronn_model_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&micronn_model_type, print, micronn_model_print, 1);
+    MP_OBJ_TYPE_SET_SLOT(&micronn_model_type, attr, micronn_model_attr, 2);
+    micronn_model_locals_table[0] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_run), MP_OBJ_FROM_PTR(&micronn_model_run_obj) };
+    micronn_model_locals_table[1] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_predict),
+                                                     MP_OBJ_FROM_PTR(&micronn_model_predict_obj) };
+    micronn_model_locals_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_profile),
+                                                     MP_OBJ_FROM_PTR(&micronn_model_profile_obj) };
+    MP_OBJ_TYPE_SET_SLOT(&micronn_model_type, locals_dict, (void *)&micronn_model_locals, 3);
+
+    mp_obj_t format[2] = { MP_OBJ_NEW_SMALL_INT(MNN_VERSION_MAJOR), MP_OBJ_NEW_SMALL_INT(MNN_VERSION_MINOR) };
+    mp_store_global(MP_QSTR_Model, MP_OBJ_FROM_PTR(&micronn_model_type));
+    mp_store_global(MP_QSTR_version, mp_obj_new_str(MICRONN_VERSION, sizeof(MICRONN_VERSION) - 1));
+    mp_store_global(MP_QSTR_format_version, mp_obj_new_tuple(2, format));
+    mp_store_global(MP_QSTR_crc32, MP_OBJ_FROM_PTR(&micronn_crc32_obj));
+    mp_store_global(MP_QSTR_supported_ops, MP_OBJ_FROM_PTR(&micronn_supported_ops_obj));
+    mp_store_global(MP_QSTR_kernel_variants, MP_OBJ_FROM_PTR(&micronn_kernel_variants_obj));
+    mp_store_global(MP_QSTR__set_poll, MP_OBJ_FROM_PTR(&micronn_set_poll_obj));
+
+    MP_DYNRUNTIME_INIT_EXIT
+}
+#endif

@@ -9,7 +9,9 @@ uint32_t mnn_variant_calls[MNN_V_COUNT];
 const char *const mnn_variant_names[MNN_V_COUNT] = { MNN_VARIANTS(MNN_VARIANT_NAME) };
 
 void (*mnn_poll_hook)(void);
-uint32_t mnn_work_left = MNN_POLL_WORK;
+// Zero (in .bss: a native module can have no initialised writable data):
+// mnn_run() sets it before any work.
+uint32_t mnn_work_left;
 
 void mnn_poll(void) {
     mnn_work_left = MNN_POLL_WORK;

@@ -1,18 +1,22 @@
-"""The device API of the micronn module, exercised on the unix firmware."""
+"""The device API of the micronn module, exercised on the unix firmware: the built-in
+module, and the native module (micronn-x64.mpy) on firmware without it."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from micronn import blob, pack
 from micronn.reference import tflm_run
 from micronn.run import quantize
 
-from .conftest import micropython, need_shared
+from .conftest import IMPLS, micropython, need_shared
 from .test_format import GRAPH_KNOWN, _graph
 
+pytestmark = pytest.mark.parametrize("impl", IMPLS)
 
-def test_model_api(tmp_path):
+
+def test_model_api(tmp_path, impl):
     data = blob.write(_graph())
     arena = blob.read(data)["header"]["arena_size"]
     (tmp_path / "m.mnb").write_bytes(data)
@@ -57,7 +61,7 @@ m4 = micronn.Model(memoryview(b'x' + blob)[1:])
 print(list(m4.run(x)) == list(y))
 for k in KNOWN:
     print(list(m.run(k)))
-""".replace("KNOWN", repr(list(GRAPH_KNOWN))), tmp_path)
+""".replace("KNOWN", repr(list(GRAPH_KNOWN))), tmp_path, impl=impl)
     lines = out.splitlines()
     assert lines[0] == "<Model 't' 1 ops in (1,8) int8 out (1,4) int8 arena 0.0 KiB>"
     assert lines[1] == "(1, 8) int8 3 (1, 4) -1"
@@ -76,7 +80,7 @@ for k in KNOWN:
     assert lines[17:] == [str(v) for v in GRAPH_KNOWN.values()]
 
 
-def test_arena_allocation_failure_says_how_much(tmp_path):
+def test_arena_allocation_failure_says_how_much(tmp_path, impl):
     g = _graph()
     data = bytearray(blob.write(g))
     # Same blob, but claiming a 1.5 GB scratch area.
@@ -93,12 +97,12 @@ try:
     micronn.Model(open('big.mnb', 'rb').read())
 except MemoryError as e:
     print(e)
-""", tmp_path)
+""", tmp_path, impl=impl)
     need = 1_500_000_000 + blob.read(bytes(data))["header"]["arena_size"]
     assert out.strip() == f"micronn: no memory for a {need}-byte arena: gc.collect() or arena="
 
 
-def test_float_input_is_quantized_like_tflite(tmp_path):
+def test_float_input_is_quantized_like_tflite(tmp_path, impl):
     model = need_shared("models", "tflm_hello_world_int8.tflite")
     data = pack(model)
     (tmp_path / "h.mnb").write_bytes(data)
@@ -110,7 +114,7 @@ from array import array
 m = micronn.Model(open('h.mnb', 'rb').read())
 xs = array('f', open('x.bin', 'rb').read())
 print(' '.join(str(m.run(array('f', [v]))[0]) for v in xs))
-""", tmp_path)
+""", tmp_path, impl=impl)
     got = np.array(out.split(), dtype=np.int8)
     info = blob.read(data)
     t = info["tensors"][info["inputs"][0]]
@@ -118,7 +122,7 @@ print(' '.join(str(m.run(array('f', [v]))[0]) for v in xs))
     assert np.array_equal(got, want.reshape(-1))
 
 
-def test_frozen_module_blob(tmp_path):
+def test_frozen_module_blob(tmp_path, impl):
     """`micronn freeze` writes a module whose BLOB the module uses where it lies."""
     from micronn.deploy import freeze_module
 
@@ -131,11 +135,11 @@ a = micronn.Model(tiny_model.BLOB)
 b = micronn.Model(open('m.mnb', 'rb').read())
 x = bytes(range(8))
 print(len(tiny_model.BLOB), list(a.run(x)) == list(b.run(x)), a.name)
-""", tmp_path)
+""", tmp_path, impl=impl)
     assert out.split() == [str(len(data)), "True", "t"]
 
 
-def test_float_input_nan_and_infinities(tmp_path):
+def test_float_input_nan_and_infinities(tmp_path, impl):
     """array('f') input: NaN becomes the zero point, infinities clamp to int8. With _graph()
     (zero point 3): NaN gives x - 3 = 0, all sums 0 and outputs -1 (the output offset);
     +-inf give the saturated rows of GRAPH_KNOWN."""
@@ -146,13 +150,13 @@ from array import array
 m = micronn.Model(open('m.mnb', 'rb').read())
 for v in (float('nan'), float('inf'), -float('inf'), 1e30, -1e30):
     print(list(m.run(array('f', [v] * 8))))
-""", tmp_path)
+""", tmp_path, impl=impl)
     assert out.splitlines() == [str(v) for v in ([-1] * 4, GRAPH_KNOWN[bytes([127] * 8)],
                                                  GRAPH_KNOWN[bytes([0x80] * 8)], GRAPH_KNOWN[bytes([127] * 8)],
                                                  GRAPH_KNOWN[bytes([0x80] * 8)])]
 
 
-def test_resized_blob_is_refused(tmp_path):
+def test_resized_blob_is_refused(tmp_path, impl):
     """A bytearray blob that grows after Model() may move: run() refuses it."""
     (tmp_path / "m.mnb").write_bytes(blob.write(_graph()))
     out = micropython("""
@@ -166,13 +170,13 @@ try:
     print('no error')
 except ValueError as e:
     print(e)
-""", tmp_path)
+""", tmp_path, impl=impl)
     lines = out.splitlines()
     assert lines[0] == str(GRAPH_KNOWN[bytes(range(8))])
     assert lines[1].startswith("micronn: the blob") and "resized" in lines[1], lines[1]
 
 
-def test_loader_error_names_the_op_and_field(tmp_path):
+def test_loader_error_names_the_op_and_field(tmp_path, impl):
     """docs/security.md's example: a requantization shift out of range, refused at Model()."""
     g = _graph()
     g.tensors[g.ops[0].inputs[4]].data = np.array([45], np.int32)
@@ -183,5 +187,5 @@ try:
     micronn.Model(open('m.mnb', 'rb').read())
 except ValueError as e:
     print(e)
-""", tmp_path)
+""", tmp_path, impl=impl)
     assert out.strip() == "micronn: bad op 0: requantization shift (45, expected 30)"

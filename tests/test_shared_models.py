@@ -1,5 +1,6 @@
 """The real models in ../shared/models: bit-exact with TFLite Micro on the unix
-firmware, an arena close to the lower bound, and less RAM than TFLite Micro."""
+firmware (its built-in module, and the native module on firmware without it), an
+arena close to the lower bound, and less RAM than TFLite Micro."""
 
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ def test_every_shared_model_is_tested():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_shared_model(unix, name):
+def test_shared_model(unix_impl, name, request):
+    unix = unix_impl        # the built-in module, then the native one (micronn-x64.mpy)
     path = need_shared("models", f"{name}.tflite")
     data = path.read_bytes()
     blob = pack(data, name=path.stem)
@@ -45,7 +47,8 @@ def test_shared_model(unix, name):
     tflm = tflm_arena_total(data)
     assert board["ram_size"] < tflm, f"micronn needs {board['ram_size']} bytes of RAM, TFLite Micro {tflm}"
     TABLE[path.stem] = (info["blob_bytes"], len(data), lower, arena, board["ram_size"], tflm)
-    SUMMARY.append(f"shared model {name}: {len(x)} samples bit-exact with TFLite Micro, {len(rows)} distinct outputs")
+    SUMMARY.append(f"shared model {name} ({request.node.callspec.params['unix_impl']} module): {len(x)} samples "
+                   f"bit-exact with TFLite Micro, {len(rows)} distinct outputs")
 
 
 def test_print_memory_table():

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from micronn import pack  # noqa: E402
+from micronn import natmod, pack  # noqa: E402
 from micronn.bench import bench, describe  # noqa: E402
 from micronn.firmware import build_root, profile  # noqa: E402
 
@@ -158,7 +158,16 @@ def render(results: dict, sizes: dict, boards: list[str]) -> str:
     for n in names + ["total"]:
         lines.append(f"| {n} | " + " | ".join(
             f"{sizes[b][n]['text'] + sizes[b][n]['data']:,}" if n in sizes[b] else "-" for b in boards) + " |")
+    lines += ["", "## The native module (micronn.mpy)", "", NATMOD_NOTE, ""]
+    lines += natmod.size_table({b: s["total"]["text"] + s["total"]["data"] for b, s in sizes.items() if "total" in s})
     return "\n".join(lines) + "\n"
+
+
+NATMOD_NOTE = ("`make natmod`: one file per architecture, build/natmod/micronn-ARCH.mpy, the same sources "
+               "linked by MicroPython's mpy_ld.py (docs/boards.md, \"No firmware build\"). Its code is larger "
+               "than the built-in module's: position-independent, every function of every object (mpy_ld "
+               "has no section garbage collection), libgcc's soft-float routines where there is no FPU, "
+               "and the binding's native-module paths.")
 
 
 if __name__ == "__main__":

@@ -43,8 +43,11 @@ def _literal(a: np.ndarray) -> str:
     return f"bytearray({a.astype(np.int8).tobytes()!r})"
 
 
-def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | None = None) -> dict:
-    """Instructions per inference of ``data`` on a QEMU ``board``, per op and in total."""
+def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | None = None,
+          native: str | None = None) -> dict:
+    """Instructions per inference of ``data`` on a QEMU ``board``, per op and in total.
+    native: an architecture (armv7m, ...): run through build/natmod/micronn-ARCH.mpy,
+    imported from the ROMFS image (a board without the module: qemu-m3-stock)."""
     from . import romfs
     from .firmware import profile
     from .run import io, prepare_input, sample_inputs
@@ -67,7 +70,16 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     n_out = int(np.prod(t["output"]["shape"]))
     out = f"array('f', bytes({4 * n_out}))" if t["output"]["dtype"] == "float32" else f"bytearray({n_out})"
     script = _SCRIPT.format(x=_literal(x), out=out, runs=runs)
-    with QemuTarget(board, icount=True, romfs=romfs.build({"bench.mnb": data})) as tgt:
+    files = {"bench.mnb": data}
+    if native:
+        from .natmod import mpy_file
+
+        f = mpy_file(native)
+        if not f.exists():
+            raise MicronnError(f"{f} is missing: micronn natmod build --arch {native}")
+        files["micronn.mpy"] = f.read_bytes()
+        script = "import sys\nsys.path.append('/rom')\n" + script
+    with QemuTarget(board, icount=True, romfs=romfs.build(files)) as tgt:
         if not tgt.setup().get("romfs"):
             raise MicronnError(f"{board}: the ROMFS image was not mounted")
         got = ast.literal_eval(tgt.exec(script).strip())

@@ -181,7 +181,7 @@ def cmd_bench(a) -> int:
 
     xs = _load_npy(a.input) if a.input else None
     x = xs[0] if xs is not None and xs.ndim else xs
-    r = bench(_read(a.blob), a.target, runs=a.runs, x=x)
+    r = bench(_read(a.blob), a.target, runs=a.runs, x=x, native=a.native)
     if a.json:
         _print_json(r)
     else:
@@ -206,6 +206,15 @@ def cmd_firmware(a) -> int:
         else:
             for cmd in flash_commands(a.board, a.port, fw, a.romfs, a.tool):
                 print(" ".join(cmd))
+    return 0
+
+
+def cmd_natmod(a) -> int:
+    from .natmod import DEFAULT_ARCHES, build
+
+    for arch in a.arch or DEFAULT_ARCHES:
+        out = build(arch, a.micropython, a.jobs)
+        print(f"built {out} ({out.stat().st_size:,} bytes)")
     return 0
 
 
@@ -369,6 +378,8 @@ def _args_bench(p) -> None:
     p.add_argument("--input", help="the input to time (.npy; first sample) instead of a random one")
     p.add_argument("--runs", type=_at_least(1), default=3, help="timed inferences (all must count the same)")
     p.add_argument("--json", action="store_true", help="machine-readable output (top-level `instructions`)")
+    p.add_argument("--native", metavar="ARCH", help="through the native module micronn-ARCH.mpy (micronn natmod"
+                   " build), from the ROMFS image, on a board without the module (--target qemu-m3-stock)")
 
 
 def _args_firmware(p) -> None:
@@ -386,6 +397,16 @@ def _args_firmware(p) -> None:
     g.add_argument("--tool", choices=["st-flash", "dfu-util", "esptool"], help="stm32: st-flash (default) "
                    "or dfu-util (board in DFU mode)")
     g.add_argument("--run", action="store_true", help="run the commands instead of printing them")
+
+
+def _args_natmod(p) -> None:
+    from .natmod import ARCHES
+
+    p.add_argument("action", choices=["build"])
+    p.add_argument("--arch", action="append", choices=list(ARCHES), help="the firmware's architecture (repeat for "
+                   "more; default: all but xtensawin, whose compiler Debian lacks)")
+    p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
+    p.add_argument("-j", "--jobs", type=_at_least(1))
 
 
 def _args_deploy(p) -> None:
@@ -428,6 +449,8 @@ COMMANDS = {
     "eval": ("on-device accuracy over a labelled dataset", _args_eval, cmd_eval),
     "bench": ("count instructions per inference, op by op, under qemu -icount", _args_bench, cmd_bench),
     "firmware": ("build MicroPython firmware with micronn", _args_firmware, cmd_firmware),
+    "natmod": ("build micronn.mpy, the native module stock firmware imports (no firmware build)", _args_natmod,
+               cmd_natmod),
     "deploy": ("copy blobs to a board's filesystem, or build a ROMFS image", _args_deploy, cmd_deploy),
     "freeze": ("turn a blob into a module to freeze into firmware (weights stay in flash)", _args_freeze,
                cmd_freeze),

@@ -258,8 +258,11 @@ def make_command(board: str, mp: Path, out: Path, jobs: int = 1) -> list[str]:
             modules = str(ROOT / "cmodule" / "micropython.cmake")
     else:
         raise MicronnError(f"board {board!r}: port {prof['port']!r} is not built here")
+    # "user_c_module": false (unix-stock): the port's firmware without micronn, for the
+    # native module (micronn natmod build).
+    with_module = [f"USER_C_MODULES={modules}"] if prof.get("user_c_module", True) else []
     return ["make", "-C", str(Path(mp) / "ports" / prof["port"]), f"-j{jobs}", *args, f"BUILD={out}",
-            f"USER_C_MODULES={modules}"]
+            *with_module]
 
 
 def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | None = None,

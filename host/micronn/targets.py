@@ -89,13 +89,15 @@ class UnixTarget:
 
     name = "unix"
 
-    def __init__(self, firmware: Path | None = None, timeout: float = 60.0):
+    def __init__(self, firmware: Path | None = None, timeout: float = 60.0, env: dict | None = None):
+        """env: the child's environment (MICROPYPATH: where a firmware without the
+        module finds micronn.mpy and device/)."""
         exe = Path(firmware) if firmware else firmware_path("unix")
         if not exe.exists():
             raise MicronnError(f"{exe} not found: build it with `micronn firmware build --board unix`"
                                " (or `make firmware`)")
         self.proc = subprocess.Popen([str(exe), "-c", SERVE], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         self.link = Link(_PipeStream(self.proc), name="unix", timeout=timeout)
         self.link.interrupt = self._interrupt
         try:
