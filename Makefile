@@ -40,10 +40,10 @@ format-header: setup
 	$(PY) -m micronn.format --write
 
 # unix-asan: the unix port under ASan and UBSan, for tests/test_mutations.py and tests/test_heap.py;
-# unix-stock, qemu-m3-stock, qemu-m4-stock: firmware without micronn, which loads the native
-# module (make natmod; tests/test_natmod.py); about a minute each here
+# unix-stock, qemu-m3-stock, qemu-m4-stock, qemu-rv32-stock: firmware without micronn, which
+# loads the native module (make natmod; tests/test_natmod.py); 20 s to 2 min each here
 firmware-all: setup
-	@for b in unix unix-asan unix-stock $(QEMU_BOARDS) qemu-m3-stock qemu-m4-stock; do \
+	@for b in unix unix-asan unix-stock $(QEMU_BOARDS) qemu-m3-stock qemu-m4-stock qemu-rv32-stock; do \
 		$(VENV)/bin/micronn firmware build --board $$b || exit 1; done
 
 # micronn.mpy, the native module stock firmware imports (no firmware build), for every

@@ -137,7 +137,8 @@ int main(void) {
 
 # QEMU boards built without the module, the .mpy each loads from its ROMFS, and the
 # board with the built-in module to compare with.
-QEMU_STOCK = [("qemu-m3-stock", "armv7m", "qemu-m3"), ("qemu-m4-stock", "armv7emsp", "qemu-m4")]
+QEMU_STOCK = [("qemu-m3-stock", "armv7m", "qemu-m3"), ("qemu-m4-stock", "armv7emsp", "qemu-m4"),
+              ("qemu-rv32-stock", "rv32imc", "qemu-rv32")]
 
 
 @pytest.mark.parametrize("board,arch,built_in", QEMU_STOCK)
