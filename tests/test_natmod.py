@@ -84,7 +84,7 @@ def test_qemu_native_run_is_interrupted():
         took = _interrupt_and_go_on(t, 3.0)
     finally:
         t.close()
-    assert took < 3.0 + 8.0
+    assert took < 2 * 3.0 + 10.0        # the run timeout, a resync as long, the interrupt
 
 
 def test_armv6m_float_division_is_ieee(tmp_path):

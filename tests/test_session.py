@@ -121,6 +121,9 @@ def test_a_port_held_by_another_process_is_refused():
     name = os.ttyname(slave)
     holder = subprocess.Popen(["sleep", "30"], stdin=slave)
     try:
+        end = time.monotonic() + 5
+        while b"sleep" not in open(f"/proc/{holder.pid}/cmdline", "rb").read() and time.monotonic() < end:
+            time.sleep(0.05)                            # until it has become `sleep`
         with pytest.raises(MicronnError, match=f"{name} is in use by another process \\(pid {holder.pid}: sleep 30"):
             SerialTarget(name, timeout=2)
     finally:

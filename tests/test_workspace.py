@@ -182,8 +182,17 @@ def test_repl(state, target):
     assert re.search(rf"micronn repl: {target}\b.* heap free [\d,]+ B, models: [^\n]*t\.mnb", banner), banner
     if target != "unix":
         p.expect("Use Ctrl-] or Ctrl-x to exit this shell")
-        p.send("\r")                    # mpremote's repl shows the prompt at the first key, as always
-    p.expect(">>> ")
+        # mpremote's repl shows the prompt at the first key, as always; a key sent
+        # before it has set up its terminal is flushed, so send until one shows
+        for _ in range(10):
+            p.send("\r")
+            try:
+                p.expect(">>> ", timeout=2)
+                break
+            except AssertionError:
+                continue
+    else:
+        p.expect(">>> ")
     for line, want in [
         ("import micronn", ">>> "),
         ("m = micronn.Model(open('t.mnb', 'rb').read())", ">>> "),

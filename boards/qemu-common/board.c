@@ -111,36 +111,42 @@ mp_obj_t mp_vfs_rom_ioctl(size_t n_args, const mp_obj_t *args) {
 // select.poll on sys.stdin, as on real ports: the inference server times out
 // inside a frame whose bytes stop coming. The qemu port's mp_hal_stdio_poll
 // never reports input, and its UART cannot be read without taking the byte, so
-// the linker redirects both stdio hooks here (qemu.mk: --wrap): a poll takes
-// one byte from the UART and holds it, and the next read hands it out first.
-static int rx_held = UART_RX_NO_CHAR;
+// the linker redirects both stdio hooks here (qemu.mk: --wrap): bytes taken
+// from the UART wait in a ring until they are read. The ring is also where
+// Ctrl-C is found while a program runs (MICROPY_INTERNAL_EVENT_HOOK, and every
+// 64 bytecodes): as a real port's UART interrupt does, the interrupt character
+// schedules KeyboardInterrupt and is not stored, whatever waits before it (the
+// host's resynchronisation sends two kilobytes before its Ctrl-C).
+#define RX_RING_SIZE (4096)
+static uint8_t rx_ring[RX_RING_SIZE];
+static uint32_t rx_head, rx_tail;       // free-running counts of bytes stored and read
+
+static void rx_take(void) {
+    int c;
+    while (rx_head - rx_tail < RX_RING_SIZE && (c = uart_rx_chr()) != UART_RX_NO_CHAR) {
+        if (c == mp_interrupt_char) {
+            mp_sched_keyboard_interrupt();
+            continue;
+        }
+        rx_ring[rx_head++ % RX_RING_SIZE] = (uint8_t)c;
+    }
+}
 
 int __real_mp_hal_stdin_rx_chr(void);
 
 uintptr_t __wrap_mp_hal_stdio_poll(uintptr_t poll_flags) {
     uintptr_t ready = poll_flags & MP_STREAM_POLL_WR;
     if (poll_flags & MP_STREAM_POLL_RD) {
-        if (rx_held == UART_RX_NO_CHAR) {
-            rx_held = uart_rx_chr();
-        }
-        if (rx_held != UART_RX_NO_CHAR) {
+        rx_take();
+        if (rx_head != rx_tail) {
             ready |= MP_STREAM_POLL_RD;
         }
     }
     return ready;
 }
 
-// Ctrl-C while a program runs (MICROPY_INTERNAL_EVENT_HOOK): a byte waiting
-// in the UART is taken; the interrupt character schedules KeyboardInterrupt,
-// any other byte is held for the next read.
 void micronn_board_event_hook(void) {
-    if (rx_held == UART_RX_NO_CHAR) {
-        rx_held = uart_rx_chr();
-    }
-    if (rx_held != UART_RX_NO_CHAR && rx_held == mp_interrupt_char) {
-        rx_held = UART_RX_NO_CHAR;
-        mp_sched_keyboard_interrupt();
-    }
+    rx_take();
 }
 
 // No semihosting (qemu.mk): the console is the UART alone, and exit() (from
@@ -163,10 +169,8 @@ NORETURN void __wrap_exit(int status) {
 }
 
 int __wrap_mp_hal_stdin_rx_chr(void) {
-    if (rx_held != UART_RX_NO_CHAR) {
-        int c = rx_held;
-        rx_held = UART_RX_NO_CHAR;
-        return c;
+    if (rx_head != rx_tail) {
+        return rx_ring[rx_tail++ % RX_RING_SIZE];
     }
     return __real_mp_hal_stdin_rx_chr();
 }

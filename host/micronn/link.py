@@ -301,6 +301,23 @@ class Link:
         except _Timeout:
             raise _Timeout(f"no answer, not even to an interrupt within {INTERRUPT_WAIT:g} s") from None
 
+    def _stop_run(self, seq: int, limit: float) -> MicronnError:
+        """After a run's reply and a resync both timed out: interrupt the run
+        and return the error to raise (or the board's own, if it was not a
+        run that the interrupt stopped)."""
+        try:
+            kind, data = self._interrupt_run(seq)
+        except (_Fault, _Lost) as e:
+            return MicronnError(f"{self.name}: run failed: the board does not answer (not within {limit:g} s,"
+                                f" nor after an interrupt: {e})")
+        self.synced = False         # the resync's pings are still to be answered: the next request resyncs
+        if kind == ERROR and data.startswith(b"KeyboardInterrupt"):
+            return RunInterrupted(f"{self.name}: the run did not finish within {limit:g} s and was interrupted;"
+                                  " the board is ready for the next request")
+        if kind == ERROR:
+            return DeviceError(f"{self.name}: {data.decode('utf-8', 'replace')}")
+        return MicronnError(f"{self.name}: run finished late, after an interrupt; run it again")
+
     def _reply_within(self, seq: int, seconds: float) -> tuple[int, bytes]:
         old = self.timeout
         self.timeout = seconds
@@ -317,12 +334,6 @@ class Link:
             return self._reply_within(seq, limit)
         try:
             return self._reply_within(seq, limit)
-        except _Timeout:
-            kind, data = self._interrupt_run(seq)
-            if kind == ERROR and data.startswith(b"KeyboardInterrupt"):
-                raise RunInterrupted(f"{self.name}: the run did not finish within {limit:g} s and was interrupted;"
-                                     " the board is ready for the next request") from None
-            return kind, data
         except KeyboardInterrupt:
             try:
                 self._interrupt_run(seq)
@@ -378,7 +389,15 @@ class Link:
                 self.synced = False
                 raise MicronnError(f"{self.name}: {what}: link lost ({e})") from None
             except _Fault as fault:
-                got, not_received = self.resync(pending=seq)
+                # A run still going is told from a lost request by the resync:
+                # a board that answers neither is busy (or gone): interrupt it.
+                run_limit = self.run_timeout if kind == RUN and self.run_timeout else None
+                try:
+                    got, not_received = self.resync(pending=seq, wait=run_limit)
+                except MicronnError:
+                    if kind != RUN or self.interrupt is None or not isinstance(fault, _Timeout):
+                        raise
+                    raise self._stop_run(seq, run_limit or self.timeout) from None
                 if got is not None:
                     reply = got
                     break
