@@ -75,7 +75,7 @@ def _interrupt_and_go_on(target, seconds: float) -> float:
 def test_unix_run_is_interrupted():
     with UnixTarget() as t:
         took = _interrupt_and_go_on(t, 2.0)
-    assert took < 2.0 + 5.0
+    assert took < 2.0 + 2.0 + 10.0      # the run timeout, a resync as long, the interrupt
 
 
 @pytest.mark.parametrize("board", ["qemu-m4", "qemu-m3"])
@@ -91,4 +91,5 @@ def test_qemu_run_is_interrupted(board):
         took = _interrupt_and_go_on(t, 3.0)
     finally:
         t.close()
-    assert took < 2 * 3.0 + 10.0        # the run timeout, a resync as long, the interrupt
+    # the run timeout, a resync as long, at most INTERRUPT_WAIT for the answer, and slack for a loaded machine
+    assert took < 3.0 + 3.0 + 10.0 + 4.0

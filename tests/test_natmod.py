@@ -64,7 +64,7 @@ def test_native_run_is_interrupted(tmp_path):
     function, where the VM raises the KeyboardInterrupt SIGINT scheduled."""
     with native_unix_target(tmp_path) as t:
         took = _interrupt_and_go_on(t, 2.0)
-    assert took < 2.0 + 5.0
+    assert took < 2.0 + 2.0 + 10.0      # the run timeout, a resync as long, the interrupt
 
 
 def test_qemu_native_run_is_interrupted():
@@ -84,7 +84,8 @@ def test_qemu_native_run_is_interrupted():
         took = _interrupt_and_go_on(t, 3.0)
     finally:
         t.close()
-    assert took < 2 * 3.0 + 10.0        # the run timeout, a resync as long, the interrupt
+    # the run timeout, a resync as long, at most INTERRUPT_WAIT for the answer, and slack for a loaded machine
+    assert took < 3.0 + 3.0 + 10.0 + 4.0
 
 
 def test_armv6m_float_division_is_ieee(tmp_path):

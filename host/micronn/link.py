@@ -393,7 +393,8 @@ class Link:
                 # a board that answers neither is busy (or gone): interrupt it.
                 run_limit = self.run_timeout if kind == RUN and self.run_timeout else None
                 try:
-                    got, not_received = self.resync(pending=seq, wait=run_limit)
+                    # (a resync tries twice: together as long as the run timeout)
+                    got, not_received = self.resync(pending=seq, wait=run_limit / 2 if run_limit else None)
                 except MicronnError:
                     if kind != RUN or self.interrupt is None or not isinstance(fault, _Timeout):
                         raise
