@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from micronn import blob
+from micronn.errors import MicronnError
 from micronn.graph import Graph, Op, Tensor
-from micronn.link import RunInterrupted
+from micronn.link import RESYNC_FILL, SYNC, Link, RunInterrupted
 from micronn.targets import QemuTarget, UnixTarget
 
 from .conftest import micropython
@@ -70,6 +71,33 @@ def _interrupt_and_go_on(target, seconds: float) -> float:
         y, _ = link.run(x)
         assert list(np.frombuffer(y, np.int8)) == want
     return took
+
+
+class _Silent:
+    """A board that never answers: keeps what the host writes."""
+
+    def __init__(self):
+        self.writes = []
+
+    def write(self, data):
+        self.writes.append(bytes(data))
+
+    def read(self, n):
+        return b""
+
+
+def test_resync_never_sends_ctrl_c():
+    """A run that outlasts its reply timeout is told from a lost request by a
+    resync, sent while the run may still be going: a byte 03 in its ping
+    (seq, nonce or CRC) would be the board's Ctrl-C and stop the run."""
+    silent = _Silent()
+    link = Link(silent, timeout=0.001)
+    for _ in range(300):
+        with pytest.raises(MicronnError, match="does not answer"):
+            link.resync(wait=0.0005)
+    pings = [w[RESYNC_FILL:] for w in silent.writes]
+    assert len(pings) == 600 and all(p.startswith(SYNC) for p in pings)
+    assert not any(3 in w for w in silent.writes)
 
 
 def test_unix_run_is_interrupted():

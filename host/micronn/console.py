@@ -76,19 +76,27 @@ def _open(port: str, name: str):
         raise MicronnError(f"{name}: cannot open {port} ({e})") from None
 
 
-def banner_info(port: str, name: str) -> tuple[int, list[str], str]:
-    """(free heap, models in /rom and /, MicroPython version) of the board on ``port``."""
+@contextlib.contextmanager
+def raw_repl(port: str, name: str, soft_reset: bool = False):
+    """The board on ``port`` in raw REPL mode, as an mpremote transport
+    (``exec_raw``, ``fs_*``); back at its friendly REPL and closed after."""
     from mpremote.transport import TransportError
 
     t = _open(port, name)
     try:
-        t.enter_raw_repl(soft_reset=False)
-        out, err = t.exec_raw(_BANNER_CODE)
+        t.enter_raw_repl(soft_reset=soft_reset)
+        yield t
         t.exit_raw_repl()
     except TransportError as e:
         raise MicronnError(f"{name}: no MicroPython REPL on {port} ({e})") from None
     finally:
         t.close()
+
+
+def banner_info(port: str, name: str) -> tuple[int, list[str], str]:
+    """(free heap, models in /rom and /, MicroPython version) of the board on ``port``."""
+    with raw_repl(port, name) as t:
+        out, err = t.exec_raw(_BANNER_CODE)
     if err:
         raise MicronnError(f"{name}: {err.decode(errors='replace').strip()}")
     return ast.literal_eval(out.decode().strip())
@@ -153,30 +161,20 @@ def exec_script(path: str, target: str | None = None, port: str | None = None) -
             proc.wait()
             print("micronn: interrupted", file=sys.stderr)
             return 130
-    from mpremote.transport import TransportError
 
     def out(data: bytes) -> None:
         sys.stdout.buffer.write(data.replace(b"\x04", b""))
         sys.stdout.buffer.flush()
 
-    with board_port(target, port) as (dev, name):
-        t = _open(dev, name)
-        interrupted = False
+    interrupted = False
+    with board_port(target, port) as (dev, name), raw_repl(dev, name, soft_reset=True) as t:
+        t.exec_raw_no_follow(code)      # as `mpremote run`: a fresh interpreter
         try:
-            try:
-                t.enter_raw_repl(soft_reset=True)       # as `mpremote run`: a fresh interpreter
-                t.exec_raw_no_follow(code)
-                try:
-                    _, err = t.follow(None, out)
-                except KeyboardInterrupt:
-                    interrupted = True
-                    t.serial.write(b"\x03")
-                    _, err = t.follow(10, out)
-                t.exit_raw_repl()
-            except TransportError as e:
-                raise MicronnError(f"{name}: {e}") from None
-        finally:
-            t.close()
+            _, err = t.follow(None, out)
+        except KeyboardInterrupt:
+            interrupted = True
+            t.serial.write(b"\x03")
+            _, err = t.follow(10, out)
     if interrupted:
         print(f"micronn: interrupted; {name} is back at its REPL", file=sys.stderr)
         return 130

@@ -61,6 +61,7 @@ NAMES = {LOAD: "load", OPEN: "open", RUN: "run", INFO: "info", PING: "ping", QUI
 IDEMPOTENT = frozenset((PING, INFO, RUN, OPEN))
 BLOCK = 1024
 MAX_PAYLOAD = 8 * 1024 * 1024
+INTR = 3                        # the board's Ctrl-C on a serial line
 RESYNC_FILL = BLOCK + 16        # > the most the board can be waiting for: a block and its crc
 SKIP_LIMIT = 16 * 1024          # noise bytes tolerated while waiting for one frame
 
@@ -150,6 +151,16 @@ class Link:
     def _next_seq(self) -> int:
         self._seq = self._seq % 255 + 1
         return self._seq
+
+    def _quiet_ping(self) -> tuple[int, bytes]:
+        """(seq, a ping frame with a random nonce) holding no byte 03: a
+        resync may go out while a run is in flight, and 03 there is the
+        board's Ctrl-C, which would stop the run."""
+        while True:
+            seq = self._next_seq()
+            ping = frame(PING, seq, os.urandom(8))
+            if INTR not in ping:
+                return seq, ping
 
     def _write(self, data: bytes) -> None:
         try:
@@ -256,9 +267,9 @@ class Link:
         nonces = {}
         try:
             for _ in range(2):
-                seq = self._next_seq()
-                nonces[seq] = os.urandom(8)
-                self._write(bytes(RESYNC_FILL) + frame(PING, seq, nonces[seq]))
+                seq, ping = self._quiet_ping()
+                nonces[seq] = ping[-12:-4]
+                self._write(bytes(RESYNC_FILL) + ping)
                 end = time.monotonic() + wait
                 while time.monotonic() < end:
                     try:
@@ -400,6 +411,11 @@ class Link:
                         raise
                     raise self._stop_run(seq, run_limit or self.timeout) from None
                 if got is not None:
+                    if kind == RUN and got[0] == ERROR and got[1].startswith(b"KeyboardInterrupt"):
+                        # stopped by a Ctrl-C from elsewhere (a console on the same board)
+                        self.synced = False
+                        raise RunInterrupted(f"{self.name}: the run was interrupted on the board;"
+                                             " the board is ready for the next request") from None
                     reply = got
                     break
                 # Every byte from the board since the request went out was an
