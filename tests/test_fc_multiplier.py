@@ -198,7 +198,7 @@ def test_per_tensor_multiplier(unix, kind):
     want = tflm_run(tfl, x).reshape(len(x), -1)
     # TFLite Micro takes the double product; the float32-first one gives other bytes here
     assert np.array_equal(want, by_double)
-    assert np.array_equal(quant.conv_multipliers(si, [sw], so, per_channel=False)[0], [double[0]])
+    assert np.array_equal(quant.conv_multipliers(si, [sw], so)[0], [double[0]])
     data = pack(tfl, name=f"per_tensor_{kind}")
     unix.link.load(data)
     got = np.stack([np.frombuffer(unix.link.run(s.tobytes())[0], np.int8) for s in x])

@@ -298,11 +298,10 @@ def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
     keep = op.options.get("keep_num_dims") and xin.shape[-1] == depth
     y = low.out(op, 0, xin.shape[:-1] + (outs,) if keep else (batches, outs))
     yout = g.tensors[y]
-    per_channel = len(wt.scale) > 1
-    if per_channel and len(wt.scale) != outs:
+    if len(wt.scale) > 1 and len(wt.scale) != outs:
         raise low.fail(op, f"{len(wt.scale)} weight scales for {outs} outputs")
     w_zp = int(wt.zero_point[0]) if wt.zero_point is not None and len(wt.zero_point) else 0
-    mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, wt.scale, yout.scale, per_channel)
+    mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, wt.scale, yout.scale)
     _check_shifts(low, op, shift)
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = low.const_of(op, 2, "int32").array().astype(np.int64).reshape(-1)
@@ -417,7 +416,7 @@ def _conv_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yo
     scales = np.broadcast_to(np.asarray(wt.scale, np.float32), (out_c,)) if len(wt.scale) == 1 else wt.scale
     if len(scales) != out_c:
         raise low.fail(op, f"{len(scales)} weight scales for {out_c} output channels")
-    mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, scales, yout.scale, True)
+    mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, scales, yout.scale)
     _check_shifts(low, op, shift)
     bias = None
     if len(op.inputs) > 2 and op.inputs[2] >= 0:

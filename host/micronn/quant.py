@@ -35,8 +35,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q, shift
 
 
-def conv_multipliers(input_scale: float, filter_scales, output_scale: float,
-                     per_channel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def conv_multipliers(input_scale: float, filter_scales, output_scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers and shifts of a conv/depthwise/fully-connected layer.
 
     TensorFlow Lite Micro computes ``(double)in * (double)filter / (double)out``
@@ -44,10 +43,8 @@ def conv_multipliers(input_scale: float, filter_scales, output_scale: float,
     fully connected layer included, checked against the installed interpreter
     by tests/test_fc_multiplier.py). Desktop TFLite's fully connected kernels
     multiply ``in * filter`` in float32 first; TFLM does not, so neither do we.
-    ``per_channel`` does not change the arithmetic: a per-tensor scale is one
-    entry of ``filter_scales``.
+    A per-tensor scale is one entry of ``filter_scales``: the arithmetic is the same.
     """
-    del per_channel
     fs = np.asarray(filter_scales, dtype=np.float32).reshape(-1)
     s_in, s_out = np.float64(np.float32(input_scale)), np.float64(np.float32(output_scale))
     mults, shifts = [], []
