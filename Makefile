@@ -8,7 +8,7 @@ QEMU_BOARDS := qemu-m3 qemu-m4 qemu-stm32f405 qemu-m7 qemu-rv32
 export MICRONN_SHARED ?= $(abspath ../shared)
 
 .PHONY: setup test test-data demo bench firmware firmware-all lint format-header clean distclean fuzz fuzz-check fuzz-corpus fuzz-smoke fuzz-host \
-	compile-check
+	compile-check example
 
 setup: .cache/apt.stamp $(VENV)/.stamp micropython
 
@@ -33,7 +33,7 @@ firmware: setup
 	$(VENV)/bin/micronn firmware build --board $(BOARD)
 
 lint: setup
-	$(VENV)/bin/ruff check host tests device tools
+	$(VENV)/bin/ruff check host tests device tools examples
 	$(PY) -m micronn.format --check
 
 format-header: setup
@@ -84,6 +84,18 @@ bench: setup
 demo: setup
 	$(VENV)/bin/micronn firmware build --board $(DEMO_BOARD)
 	MICRONN_TARGET=$(DEMO_BOARD) $(PY) tools/demo.py
+
+# make example NAME=digits [QUICK=1]: one of examples/ end to end (examples/README.md);
+# QUICK=1 passes --quick (few epochs, few samples: what make test runs). Artefacts: build/examples/NAME/.
+EXAMPLES := $(sort $(patsubst examples/%/run.py,%,$(wildcard examples/*/run.py)))
+EXAMPLE_BOARD ?= qemu-m4
+example:
+	@if [ -z "$(NAME)" ]; then echo "make example: give NAME=EXAMPLE, one of: $(EXAMPLES)" >&2; exit 1; fi
+	@if [ -z "$(filter $(NAME),$(EXAMPLES))" ]; then \
+		echo "make example: no example '$(NAME)' (examples: $(EXAMPLES))" >&2; exit 1; fi
+	@$(MAKE) --no-print-directory setup
+	$(VENV)/bin/micronn firmware build --board $(EXAMPLE_BOARD)
+	$(PY) examples/$(NAME)/run.py$(if $(filter-out 0,$(QUICK)), --quick)
 
 clean:
 	rm -rf build out

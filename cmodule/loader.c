@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mnn.h"
+#include "mnn_ops.h"
 
 static inline uint32_t rd_u8(const uint8_t *p) {
     return p[0];
@@ -342,6 +343,20 @@ static mnn_status_t check_offset(const op_ctx_t *c, int32_t off, const char *wha
     return MNN_OK;
 }
 
+// Whether the blob's scratch holds a convolution's im2col columns, and the
+// fused op's columns and image: the kernels' fast variants; without it they
+// take their direct loops (the binding below and check_fallback() agree).
+static inline int conv_scratch_ok(const mnn_model_t *m, const mnn_geom_t *g, uint32_t groups) {
+    uint64_t k = (uint64_t)g->k_h * g->k_w * (g->in_c / groups);
+    return MNN_CONV_SCRATCH_PER_TAP * k <= m->scratch_size;
+}
+
+static inline int conv_pool_scratch_ok(const mnn_model_t *m, const mnn_geom_t *g, uint32_t pool_h, uint32_t pool_w) {
+    uint64_t k = (uint64_t)g->k_h * g->k_w * g->in_c;
+    uint64_t image = (uint64_t)g->in_h * g->in_w * g->in_c;
+    return MNN_CONV_POOL_SCRATCH(k, (uint64_t)g->out_c, (uint64_t)pool_h * pool_w, image) <= m->scratch_size;
+}
+
 static mnn_status_t check_conv(const op_ctx_t *c) {
     mnn_error_t *err = c->err;
     const uint8_t *p = c->params;
@@ -533,10 +548,12 @@ typedef struct {
     const char *name;
 } op_desc_t;
 
+// Every op code of the format has its name here; an op this build leaves out
+// (mnn_ops.h) has no check, and its checks and kernel are not linked.
 static const op_desc_t *op_desc(uint32_t opcode) {
     #define OP(name, check) \
     [MNN_OPCODE_##name] = { MNN_OPERANDS_##name##_IN, MNN_OPERANDS_##name##_OUT, MNN_P_##name##_RECORD_SIZE, \
-                            check, #name }
+                            MNN_WITH_OP(name) ? check : NULL, #name }
     static const op_desc_t table[MNN_OPCODE_MAX + 1] = {
         OP(FULLY_CONNECTED, check_fully_connected),
         OP(SOFTMAX, check_softmax),
@@ -553,15 +570,16 @@ static const op_desc_t *op_desc(uint32_t opcode) {
         OP(CONV_2D_MAXPOOL, check_conv_pool),
     };
     #undef OP
-    if (opcode > MNN_OPCODE_MAX || table[opcode].check == NULL) {
+    if (opcode > MNN_OPCODE_MAX || table[opcode].name == NULL) {
         return NULL;
     }
     return &table[opcode];
 }
 
+// "?" for an op code this build does not run (supported_ops() leaves it out).
 const char *mnn_opcode_name(uint8_t opcode) {
     const op_desc_t *d = op_desc(opcode);
-    return d ? d->name : "?";
+    return d && d->check ? d->name : "?";
 }
 
 // Kernels read their inputs while writing their outputs: an output in the
@@ -591,6 +609,39 @@ static mnn_status_t check_overlap(const op_ctx_t *c, uint32_t opcode, uint32_t n
     return MNN_OK;
 }
 
+#if MNN_OPS_LIMITED
+// A build without a kernel's fallback variant (mnn_ops.h) refuses an op that
+// would take it: one the blob reserved too little scratch for.
+static mnn_status_t check_fallback(const op_ctx_t *c, uint32_t opcode) {
+    mnn_error_t *err = c->err;
+    (void)err;
+    #if MNN_WITH_OP(CONV_2D) && !MNN_WITH_VARIANT(CONV_DIRECT)
+    if (opcode == MNN_OPCODE_CONV_2D) {
+        mnn_geom_t g;
+        read_geom(c->params, &g);
+        CHECK(conv_scratch_ok(c->m, &g, rd_u32(c->params + MNN_P_CONV_2D_GROUPS)), MNN_E_OP_ABSENT,
+            "CONV_2D without scratch", c->op, 0, 0);
+    }
+    #endif
+    #if MNN_WITH_OP(CONV_2D_MAXPOOL) && !MNN_WITH_VARIANT(CONV_POOL_DIRECT)
+    if (opcode == MNN_OPCODE_CONV_2D_MAXPOOL) {
+        mnn_geom_t g;
+        read_geom(c->params, &g);
+        CHECK(conv_pool_scratch_ok(c->m, &g, rd_u32(c->params + MNN_P_CONV_2D_MAXPOOL_POOL_H),
+            rd_u32(c->params + MNN_P_CONV_2D_MAXPOOL_POOL_W)), MNN_E_OP_ABSENT, "CONV_2D_MAXPOOL without scratch",
+            c->op, 0, 0);
+    }
+    #endif
+    #if MNN_WITH_OP(ADD) && !MNN_WITH_VARIANT(ADD_DIRECT)
+    CHECK(opcode != MNN_OPCODE_ADD || c->m->scratch_size >= MNN_ADD_SCRATCH, MNN_E_OP_ABSENT, "ADD without scratch",
+        c->op, 0, 0);
+    #endif
+    (void)c;
+    (void)opcode;
+    return MNN_OK;
+}
+#endif
+
 // Walk the op records and check each one against its op's rules.
 static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
     uint32_t pos = 0;
@@ -605,6 +656,7 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
         uint32_t psize = rd_u16(p + MNN_OP_PARAMS_SIZE);
         const op_desc_t *d = op_desc(opcode);
         CHECK(d != NULL, MNN_E_OP_UNSUPPORTED, "op code", k, opcode, MNN_OPCODE_MAX);
+        CHECK(d->check != NULL, MNN_E_OP_ABSENT, d->name, k, opcode, 0);
         CHECK((n_in == d->n_in || (d->n_in == 0 && n_in >= 1)) && n_out == d->n_out, MNN_E_OP, "operand count",
             k, n_in, d->n_in);
         uint32_t idx_bytes = (2 * (n_in + n_out) + 3) & ~3u;
@@ -617,6 +669,11 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
         if (st == MNN_OK) {
             st = check_overlap(&c, opcode, n_in, n_out);
         }
+        #if MNN_OPS_LIMITED
+        if (st == MNN_OK) {
+            st = check_fallback(&c, opcode);
+        }
+        #endif
         if (st != MNN_OK) {
             return st;
         }
@@ -840,6 +897,7 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
         op->opcode = (uint8_t)rd_u8(p + MNN_OP_OPCODE);
         #define PTR(j) tensor_ptr(m, arena, rd_u16(idx + 2 * (j)))
         switch (op->opcode) {
+            #if MNN_WITH_OP(FULLY_CONNECTED)
             case MNN_OPCODE_FULLY_CONNECTED: {
                 mnn_fc_args_t *a = &op->u.fc;
                 a->input = PTR(0);
@@ -861,6 +919,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->per_channel = t.nbytes > 4;
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(CONV_2D) || MNN_WITH_OP(CONV_2D_MAXPOOL) || MNN_WITH_OP(DEPTHWISE_CONV_2D)
             case MNN_OPCODE_CONV_2D:
             case MNN_OPCODE_CONV_2D_MAXPOOL:
             case MNN_OPCODE_DEPTHWISE_CONV_2D: {
@@ -884,22 +944,20 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->scratch = NULL;
                 a->pool_h = a->pool_w = 1;
                 if (op->opcode == MNN_OPCODE_CONV_2D) {
-                    uint64_t k = (uint64_t)a->g.k_h * a->g.k_w * (a->g.in_c / a->groups);
-                    if (MNN_CONV_SCRATCH_PER_TAP * k <= m->scratch_size) {
+                    if (conv_scratch_ok(m, &a->g, a->groups)) {
                         a->scratch = (int16_t *)(void *)(arena + m->arena_size);
                     }
                 } else if (op->opcode == MNN_OPCODE_CONV_2D_MAXPOOL) {
                     a->pool_h = rd_u32(prm + MNN_P_CONV_2D_MAXPOOL_POOL_H);
                     a->pool_w = rd_u32(prm + MNN_P_CONV_2D_MAXPOOL_POOL_W);
-                    uint64_t k = (uint64_t)a->g.k_h * a->g.k_w * a->g.in_c;
-                    uint64_t image = (uint64_t)a->g.in_h * a->g.in_w * a->g.in_c;
-                    if (MNN_CONV_POOL_SCRATCH(k, (uint64_t)a->g.out_c, (uint64_t)a->pool_h * a->pool_w, image)
-                        <= m->scratch_size) {
+                    if (conv_pool_scratch_ok(m, &a->g, a->pool_h, a->pool_w)) {
                         a->scratch = (int16_t *)(void *)(arena + m->arena_size);
                     }
                 }
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(MAX_POOL_2D) || MNN_WITH_OP(AVERAGE_POOL_2D)
             case MNN_OPCODE_MAX_POOL_2D:
             case MNN_OPCODE_AVERAGE_POOL_2D: {
                 mnn_pool_args_t *a = &op->u.pool;
@@ -910,6 +968,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->act_max = rd_i32(prm + MNN_P_MAX_POOL_2D_ACT_MAX);
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(ADD) || MNN_WITH_OP(MUL)
             case MNN_OPCODE_ADD:
             case MNN_OPCODE_MUL: {
                 mnn_binary_args_t *a = &op->u.bin;
@@ -937,6 +997,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                     ? (int32_t *)(void *)(arena + m->arena_size) : NULL;
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(LUT)
             case MNN_OPCODE_LUT: {
                 mnn_lut_args_t *a = &op->u.lut;
                 a->input = PTR(0);
@@ -945,6 +1007,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->count = rd_u32(prm + MNN_P_LUT_COUNT);
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(CONCATENATION)
             case MNN_OPCODE_CONCATENATION: {
                 mnn_concat_args_t *a = &op->u.concat;
                 a->n_inputs = n_in;
@@ -958,6 +1022,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->output = PTR(n_in);
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(PAD)
             case MNN_OPCODE_PAD: {
                 mnn_pad_args_t *a = &op->u.pad;
                 for (int d = 0; d < 4; d++) {
@@ -970,6 +1036,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->value = rd_i32(prm + MNN_P_PAD_VALUE);
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(MEAN)
             case MNN_OPCODE_MEAN: {
                 mnn_mean_args_t *a = &op->u.mean;
                 a->outer = rd_u32(prm + MNN_P_MEAN_OUTER);
@@ -985,6 +1053,8 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->scratch = (int32_t *)(void *)(arena + m->arena_size);
                 break;
             }
+            #endif
+            #if MNN_WITH_OP(SOFTMAX)
             case MNN_OPCODE_SOFTMAX: {
                 mnn_softmax_args_t *a = &op->u.softmax;
                 a->input = PTR(0);
@@ -996,6 +1066,7 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->row_size = rd_u32(prm + MNN_P_SOFTMAX_ROW_SIZE);
                 break;
             }
+            #endif
         }
         #undef PTR
         tensor_t tin, tout;

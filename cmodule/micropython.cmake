@@ -15,4 +15,10 @@ target_include_directories(usermod_micronn INTERFACE
     ${CMAKE_CURRENT_LIST_DIR}
 )
 
+# `micronn firmware build --ops-from`: the generated mnn_ops_config.h (cmodule/mnn_ops.h).
+if(DEFINED ENV{MICRONN_OPS_DIR})
+    target_include_directories(usermod_micronn INTERFACE $ENV{MICRONN_OPS_DIR})
+    target_compile_definitions(usermod_micronn INTERFACE MNN_OPS_CONFIG)
+endif()
+
 target_link_libraries(usermod INTERFACE usermod_micronn)

@@ -23,6 +23,7 @@ typedef enum {
     MNN_E_OP_UNSUPPORTED,   // an op code this module does not know
     MNN_E_IO,               // graph inputs/outputs are bad
     MNN_E_META,             // a metadata entry is bad
+    MNN_E_OP_ABSENT,        // an op this build leaves out (mnn_ops.h); what names it
 } mnn_status_t;
 
 // Where and why loading failed; what names the field or check.

@@ -31,6 +31,7 @@
 #endif
 
 #include "mnn.h"
+#include "mnn_ops.h"
 
 #if MICRONN_NATIVE && MICRONN_OWN_STRING
 // What the core, the kernels and the compiler call from the C library, where
@@ -319,6 +320,10 @@ static NORETURN void raise_load_error(const mnn_error_t *e) {
             mp_raise_msg_varg(&mp_type_ValueError,
                 MP_ERROR_TEXT("micronn: op %d has op code %u, which this module does not support"),
                 (int)e->index, (unsigned)e->value);
+        case MNN_E_OP_ABSENT:
+            mp_raise_msg_varg(&mp_type_ValueError,
+                MP_ERROR_TEXT("micronn: op %d: %s is not in this firmware (built with --ops-from)"),
+                (int)e->index, e->what);
         case MNN_E_IO:
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: bad graph input/output %d: %s (%u)"),
                 (int)e->index, e->what, (unsigned)e->value);
@@ -880,6 +885,8 @@ static const mp_rom_map_elem_t micronn_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_crc32), MP_ROM_PTR(&micronn_crc32_obj) },
     { MP_ROM_QSTR(MP_QSTR_supported_ops), MP_ROM_PTR(&micronn_supported_ops_obj) },
     { MP_ROM_QSTR(MP_QSTR_kernel_variants), MP_ROM_PTR(&micronn_kernel_variants_obj) },
+    // True in firmware built with `micronn firmware build --ops-from` (mnn_ops.h)
+    { MP_ROM_QSTR(MP_QSTR_ops_limited), MNN_OPS_LIMITED ? MP_ROM_TRUE : MP_ROM_FALSE },
 };
 static MP_DEFINE_CONST_DICT(micronn_module_globals, micronn_module_globals_table);
 

@@ -3,6 +3,7 @@
 #include <math.h>
 
 #include "mnn.h"
+#include "mnn_ops.h"
 
 uint32_t mnn_variant_calls[MNN_V_COUNT];
 #define MNN_VARIANT_NAME(name) #name,
@@ -59,49 +60,75 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
         const mnn_op_t *op = &ops[k];
         mnn_work(op->elems);
         switch (op->opcode) {
+            #if MNN_WITH_OP(FULLY_CONNECTED)
             case MNN_OPCODE_FULLY_CONNECTED:
                 mnn_fully_connected_s8(&op->u.fc);
                 break;
+            #endif
+            #if MNN_WITH_OP(SOFTMAX)
             case MNN_OPCODE_SOFTMAX:
                 mnn_softmax_s8(&op->u.softmax);
                 break;
+            #endif
+            #if MNN_WITH_OP(CONV_2D)
             case MNN_OPCODE_CONV_2D:
                 mnn_conv_s8(&op->u.conv);
                 break;
+            #endif
+            #if MNN_WITH_OP(CONV_2D_MAXPOOL)
             case MNN_OPCODE_CONV_2D_MAXPOOL:
                 mnn_conv_pool_s8(&op->u.conv);
                 break;
+            #endif
+            #if MNN_WITH_OP(DEPTHWISE_CONV_2D)
             case MNN_OPCODE_DEPTHWISE_CONV_2D:
                 mnn_depthwise_conv_s8(&op->u.conv);
                 break;
+            #endif
+            #if MNN_WITH_OP(MAX_POOL_2D)
             case MNN_OPCODE_MAX_POOL_2D:
                 mnn_max_pool_s8(&op->u.pool);
                 break;
+            #endif
+            #if MNN_WITH_OP(AVERAGE_POOL_2D)
             case MNN_OPCODE_AVERAGE_POOL_2D:
                 mnn_avg_pool_s8(&op->u.pool);
                 break;
+            #endif
+            #if MNN_WITH_OP(ADD)
             case MNN_OPCODE_ADD:
                 mnn_add_s8(&op->u.bin);
                 break;
+            #endif
+            #if MNN_WITH_OP(MUL)
             case MNN_OPCODE_MUL:
                 MNN_COUNT_VARIANT(MUL);     // the one-variant families are counted here
                 mnn_mul_s8(&op->u.bin);
                 break;
+            #endif
+            #if MNN_WITH_OP(LUT)
             case MNN_OPCODE_LUT:
                 mnn_lut_s8(&op->u.lut);
                 break;
+            #endif
+            #if MNN_WITH_OP(CONCATENATION)
             case MNN_OPCODE_CONCATENATION:
                 MNN_COUNT_VARIANT(CONCAT);
                 mnn_concat_s8(&op->u.concat);
                 break;
+            #endif
+            #if MNN_WITH_OP(PAD)
             case MNN_OPCODE_PAD:
                 MNN_COUNT_VARIANT(PAD);
                 mnn_pad_s8(&op->u.pad);
                 break;
+            #endif
+            #if MNN_WITH_OP(MEAN)
             case MNN_OPCODE_MEAN:
                 MNN_COUNT_VARIANT(MEAN);
                 mnn_mean_s8(&op->u.mean);
                 break;
+            #endif
         }
     }
 }

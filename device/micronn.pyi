@@ -15,6 +15,9 @@ def crc32(data: _Buffer, crc: int = 0) -> int:
 def supported_ops() -> list[str]:
     """The op names this module runs (the host's session handshake checks them)."""
 
+ops_limited: bool
+"""True in firmware built with `micronn firmware build --ops-from`: supported_ops() is its models' ops."""
+
 def kernel_variants(reset: bool = False) -> dict[str, int]:
     """How often each kernel variant was picked since boot (or the last reset),
     e.g. {"CONV_IM2COL_W4": 3, "DEPTHWISE_MULT1": 2}: which fast paths ran."""

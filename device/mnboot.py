@@ -3,6 +3,7 @@
 # back with a file, or, on a board with neither, one in the heap), so that
 # mpremote's file copy and open("/rom/...") work as on a real board.
 import gc
+import sys
 
 import vfs
 
@@ -90,6 +91,9 @@ def mount_flash(base, size):
         vfs.VfsLfs2.mkfs(bdev)
         fs = vfs.VfsLfs2(bdev)
     vfs.mount(fs, "/")
+    # /lib on the path, as on esp32 and rp2: where mip and `micronn install` put packages
+    if "/lib" not in sys.path:
+        sys.path.append("/lib")
     return True
 
 

@@ -241,6 +241,8 @@ def firmware():
         "format": micronn.format_version,
         "protocol": PROTOCOL,
         "supported_ops": micronn.supported_ops(),
+        # firmware built with --ops-from runs only its models' ops (the native module has all)
+        "ops_limited": getattr(micronn, "ops_limited", False),
     }
 
 

@@ -72,7 +72,7 @@ CASES = [
     # ---- inspect
     ("inspect-missing", "inspect {d}/none.mnb", "{d}/none.mnb: No such file", False),
     ("inspect-folder", "inspect {d}/folder.tflite", "Is a directory", False),
-    ("inspect-tflite", "inspect {d}/m.tflite", "not a micronn blob", False),
+    ("inspect-not-blob", "inspect {d}/junk.tflite", "not a micronn blob", False),      # a real .tflite is packed
     ("inspect-truncated", "inspect {d}/cut.mnb", "blob truncated", False),
     ("inspect-damaged", "inspect {d}/damaged.mnb", "checksum mismatch", False),
     ("inspect-bad-index", "inspect {d}/bad_index.mnb", "refers to tensor 999", False),
@@ -156,6 +156,11 @@ CASES = [
     ("board-romfs-missing", "board start --target qemu-m4 --romfs {d}/none.romfs", "none.romfs: No such", False),
     ("board-flash-folder", "board start --target qemu-m4 --flash {d}/folder.tflite", "not a file", False),
     ("board-stop-unknown", "board stop micronn-no-such-board", "no board 'micronn-no-such-board'", False),
+    ("install-target", "install --target nosuch", "unknown target 'nosuch'", False),
+    ("install-not-running", "install --target qemu-m4", "no qemu-m4 board is running: start one with", False),
+    ("install-unix", "install --target unix", "the unix port imports micronn.mpy from MICROPYPATH", False),
+    ("install-port", "install --port {d}/none.tty", "cannot open", False),
+    ("install-arch", "install --port {d}/none.tty --arch foo", "invalid choice: 'foo'", False),
     ("natmod-tree", "natmod build --micropython {d}/folder.tflite", "not a MicroPython source tree", False),
     ("natmod-jobs", "natmod build -j 0", "--jobs: must be at least 1", False),
     # ---- usage
@@ -244,7 +249,7 @@ def cases(tmp_path_factory):
             return name, None, None
         argv = [a.format(**subs) for a in args.split()]
         p = subprocess.run([str(MICRONN), *argv], capture_output=True, text=True, timeout=600, cwd=d,
-                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                           env={**os.environ, "PYTHONWARNINGS": "ignore", "MICRONN_STATE_DIR": str(d / "boards")})
         return name, p, expect.format(**subs)
 
     slow = ("keras-zip-no-model", "calib-wrong-shape")     # first, so that they overlap the rest

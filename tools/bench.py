@@ -63,6 +63,31 @@ def code_size(board: str) -> dict:
     return per
 
 
+def ops_sizes(board: str = "qemu-m4", model: str = "mlperf_tiny_ic_resnet8") -> dict | None:
+    """The module's code and constants in the board's full firmware and in one
+    built `--ops-from` the model's blob alone (built here if it is not yet:
+    build/BOARD-ops-HASH/); None without the model's blob or the full firmware."""
+    from micronn.firmware import build, firmware_file
+    from micronn.opset import map_file, module_size, ops_from
+
+    path = OUT / f"{model}.mnb"
+    if not path.exists() or not firmware_file(board).exists():
+        return None
+    ops = ops_from([path])
+    exe = build(board, jobs=2, ops=ops)
+    full, mine = module_size(map_file(firmware_file(board))), module_size(map_file(exe))
+    return {"board": board, "model": model, "ops": ops, "full": full, "ops_only": mine}
+
+
+def ops_line(r: dict) -> str:
+    """The one line `make bench` prints for ops_sizes()."""
+    f, m = r["full"], r["ops_only"]
+    both = f["text"] + f["rodata"], m["text"] + m["rodata"]
+    return (f"micronn module code: full {f['text']:,} bytes, ResNet-8 ops only {m['text']:,} bytes "
+            f"({100 * m['text'] / f['text']:.1f}%); with constants (.rodata) {both[0]:,} and {both[1]:,} bytes "
+            f"({100 * both[1] / both[0]:.1f}%) on {r['board']}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--boards", default="qemu-m3,qemu-m4,qemu-m7")
@@ -79,16 +104,41 @@ def main() -> int:
             results.setdefault(name, {})[board] = r
             print(describe(r) + "\n", flush=True)
     sizes = {b: code_size(b) for b in boards}
-    (OUT / "results.json").write_text(json.dumps({"results": results, "code_size": sizes}, indent=1))
-    doc = render(results, sizes, boards)
+    ops = ops_sizes() if "mlperf_tiny_ic_resnet8" in models else None
+    (OUT / "results.json").write_text(json.dumps({"results": results, "code_size": sizes, "ops_from": ops},
+                                                 indent=1))
+    doc = render(results, sizes, boards, ops)
     print(doc)
+    if ops:
+        print(ops_line(ops))
     if not a.no_write:
-        (ROOT / "docs" / "benchmarks.md").write_text(doc)
+        path = ROOT / "docs" / "benchmarks.md"
+        old = path.read_text() if path.exists() else ""
+        if HAND_WRITTEN in old:         # sections written by hand (their figures from other scripts) stay
+            doc += "\n" + old[old.index(HAND_WRITTEN):]
+        path.write_text(doc)
         print(f"wrote {ROOT / 'docs' / 'benchmarks.md'}")
     return 0
 
 
-def render(results: dict, sizes: dict, boards: list[str]) -> str:
+def ops_section(ops: dict) -> list[str]:
+    """docs/benchmarks.md's section on the firmware built --ops-from ResNet-8 alone."""
+    lines = ["", "## Firmware with only ResNet-8's ops", "",
+             f"`micronn firmware build --board {ops['board']} --ops-from` the packed ResNet-8 alone "
+             f"({', '.join(ops['ops'])}): the module's code (.text) and constants (.rodata) that the "
+             "linker kept, from the link maps (docs/boards.md, \"Smaller firmware: only your ops\").", "",
+             ops_line(ops) + ".", "",
+             "| object | full .text | ResNet-8 ops .text | full .rodata | ResNet-8 ops .rodata |",
+             "|---|---:|---:|---:|---:|"]
+    for n in sorted(set(ops["full"]["objects"]) | set(ops["ops_only"]["objects"])) + ["total"]:
+        f = ops["full"] if n == "total" else ops["full"]["objects"].get(n, {})
+        m = ops["ops_only"] if n == "total" else ops["ops_only"]["objects"].get(n, {})
+        lines.append(f"| {n} | {f.get('text', 0):,} | {m.get('text', 0):,} | {f.get('rodata', 0):,} | "
+                     f"{m.get('rodata', 0):,} |")
+    return lines
+
+
+def render(results: dict, sizes: dict, boards: list[str], ops: dict | None = None) -> str:
     cores = {b: profile(b).get("core", b) for b in boards}
     lines = [
         "# Benchmarks",
@@ -158,11 +208,14 @@ def render(results: dict, sizes: dict, boards: list[str]) -> str:
     for n in names + ["total"]:
         lines.append(f"| {n} | " + " | ".join(
             f"{sizes[b][n]['text'] + sizes[b][n]['data']:,}" if n in sizes[b] else "-" for b in boards) + " |")
+    if ops:
+        lines += ops_section(ops)
     lines += ["", "## The native module (micronn.mpy)", "", NATMOD_NOTE, ""]
     lines += natmod.size_table({b: s["total"]["text"] + s["total"]["data"] for b, s in sizes.items() if "total" in s})
     return "\n".join(lines) + "\n"
 
 
+HAND_WRITTEN = "<!-- Below: written by hand, kept by make bench. -->"
 NATMOD_NOTE = ("`make natmod`: one file per architecture, build/natmod/micronn-ARCH.mpy, the same sources "
                "linked by MicroPython's mpy_ld.py (docs/boards.md, \"No firmware build\"). Its code is larger "
                "than the built-in module's: position-independent, every function of every object (mpy_ld "

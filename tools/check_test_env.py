@@ -1,7 +1,7 @@
 """`make test`'s first step: the test data and the packages the suite needs are there.
 
     python3 tools/check_test_env.py --data   # MICRONN_SHARED (standard library only, before setup)
-    .venv/bin/python tools/check_test_env.py # the data, then tensorflow, keras and tflite_micro
+    .venv/bin/python tools/check_test_env.py # the data, then the packages (PACKAGES), Fashion-MNIST
 
 A missing folder or package is a setup error, not a reason for tests to skip: this
 stops `make test` at once with one line naming what is missing, exit status 1.
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("tensorflow", "keras", "tflite_micro")
+PACKAGES = ("tensorflow", "keras", "tflite_micro", "tf_keras", "tensorflow_model_optimization", "sklearn", "matplotlib")
 
 
 def check_data(shared: Path) -> str | None:
@@ -59,11 +59,23 @@ def check_packages() -> str | None:
     return None
 
 
+# examples/course reads Fashion-MNIST from Debian's dataset-fashion-mnist (tools/setup-apt.sh installs it).
+FASHION_MNIST = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
+
+
+def check_fashion_mnist() -> str | None:
+    """The Fashion-MNIST training images the course example needs, or what is missing."""
+    if any(FASHION_MNIST.glob("train-images-idx3-ubyte*")):
+        return None
+    return (f"no Fashion-MNIST in {FASHION_MNIST} (examples/course needs it): apt-get install "
+            "dataset-fashion-mnist, or run make setup")
+
+
 def main(argv: list[str]) -> int:
     shared = Path(os.environ.get("MICRONN_SHARED", ROOT.parent / "shared"))
     problem = check_data(shared)
     if problem is None and "--data" not in argv:
-        problem = check_packages()
+        problem = check_packages() or check_fashion_mnist()
     if problem:
         print(f"make test: error: {problem}", file=sys.stderr)
         return 1

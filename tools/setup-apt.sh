@@ -8,6 +8,7 @@ packages=(
     gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc
     gcc-xtensa-lx106 binutils-xtensa-lx106 picolibc-xtensa-lx106-elf
     clang libclang-rt-14-dev llvm
+    dataset-fashion-mnist
 )
 python3 -c "import venv, ensurepip" 2>/dev/null || packages+=(python3-venv)
 

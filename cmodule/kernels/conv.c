@@ -15,6 +15,7 @@
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
 #include "mnn_simd.h"
+#include "../mnn_ops.h"
 
 // Sums wrap (as two's complement) rather than overflow: identical to TFLite
 // wherever TFLite's int32 sums do not overflow, and defined where they would.
@@ -374,7 +375,7 @@ void mnn_conv_s8(const mnn_conv_args_t *a) {
             MNN_COUNT_VARIANT(CONV_IM2COL_PLAIN);
         }
         conv_im2col(a);
-    } else {
+    } else if (MNN_WITH_VARIANT(CONV_DIRECT)) {     // only without scratch (mnn_ops.h)
         MNN_COUNT_VARIANT(CONV_DIRECT);
         conv_direct(a);
     }
@@ -601,7 +602,7 @@ void mnn_conv_pool_s8(const mnn_conv_args_t *a) {
     if (a->scratch) {
         MNN_COUNT_VARIANT(CONV_POOL_FAST);
         conv_pool_fast(a);
-    } else {
+    } else if (MNN_WITH_VARIANT(CONV_POOL_DIRECT)) {
         MNN_COUNT_VARIANT(CONV_POOL_DIRECT);
         conv_pool_direct(a);
     }

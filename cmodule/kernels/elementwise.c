@@ -2,6 +2,7 @@
 // lookups for every unary op (the host computes the table).
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
+#include "../mnn_ops.h"
 
 static inline int32_t add_one(const mnn_binary_args_t *a, int32_t x1, int32_t x2) {
     int32_t s1 = (x1 + a->input1_offset) * (1 << a->left_shift);
@@ -69,7 +70,7 @@ void mnn_add_s8(const mnn_binary_args_t *a) {
     if (a->scratch) {
         MNN_COUNT_VARIANT(ADD_TABLES);
         add_tables(a);
-    } else {
+    } else if (MNN_WITH_VARIANT(ADD_DIRECT)) {      // only without scratch (mnn_ops.h)
         MNN_COUNT_VARIANT(ADD_DIRECT);
         add_direct(a);
     }

@@ -55,29 +55,33 @@ def _print_json(obj) -> None:
 
 
 def cmd_pack(a) -> int:
-    from .packer import pack
+    from .packer import load_tflite, pack
 
-    data = pack(a.model, name=a.name, labels=a.labels, calib=a.calib, float_io=a.float_io,
-                progress=sys.stderr.isatty())
+    tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty())
+    data = pack(tfl, name=a.name or default_name, labels=a.labels)
     out = a.output or str(Path(a.model).with_suffix(".mnb"))
     _write(out, data)
     print(f"wrote {out} ({len(data):,} bytes)")
+    if a.keep_tflite:
+        _write(a.keep_tflite, tfl)
+        print(f"wrote {a.keep_tflite} ({len(tfl):,} bytes): the int8 .tflite it was packed from")
     return 0
 
 
 def cmd_inspect(a) -> int:
-    from .inspector import describe, inspect
+    from .inspector import as_blob, describe, inspect
 
+    data = as_blob(_read(a.blob), Path(a.blob).stem)       # a .tflite is packed in memory
     if a.board:
         from . import fit
 
-        r = fit.fit(_read(a.blob), a.board, heap=a.heap)
+        r = fit.fit(data, a.board, heap=a.heap)
         if a.json:
             _print_json(r)
         else:
             print(fit.describe(r))
         return 0
-    info = inspect(_read(a.blob))
+    info = inspect(data)
     if a.json:
         _print_json(info)
     else:
@@ -109,18 +113,41 @@ def cmd_run(a) -> int:
         np.save(buf, y)
         _write(a.output, buf.getvalue())
         print(f"wrote {a.output}: {y.shape} {y.dtype}, {len(times)} samples, "
-              f"median {int(np.median(times)) if times else 0} us per inference on {a.target}")
+              f"median {int(np.median(times)) if times else 0} us per inference on {a.port or a.target}")
     else:
         np.set_printoptions(threshold=50)
         print(y)
     return 0
 
 
+def _reference(a, data: bytes) -> bytes:
+    """The reference .tflite; a Keras model converted as `pack` converts it (float IO if the
+    blob has it), with --calib."""
+    from .packer import KERAS_SUFFIXES
+
+    p = Path(a.reference)
+    if p.suffix not in KERAS_SUFFIXES and not p.is_dir():
+        if a.calib:
+            raise MicronnError("--calib is for a Keras reference model (.keras, .h5, SavedModel folder)")
+        return _read(a.reference)
+    if not p.exists():
+        raise MicronnError(f"{p}: no such file or folder")
+    from . import format as fmt
+    from .blob import read
+    from .convert import keras_to_tflite
+
+    flags = read(data)["header"]["flags"]
+    float_io = bool(flags & (fmt.HEADER_FLAGS["FLOAT_INPUT"] | fmt.HEADER_FLAGS["FLOAT_OUTPUT"]))
+    return keras_to_tflite(p, a.calib, float_io=float_io, progress=sys.stderr.isatty())
+
+
 def cmd_verify(a) -> int:
     from .run import verify
 
     x = _load_npy(a.input) if a.input else None
-    r = verify(_read(a.blob), _read(a.reference), _target(a), samples=a.samples, seed=a.seed, x=x)
+    data = _read(a.blob)
+    reference = _reference(a, data)
+    r = verify(data, reference, _target(a), samples=a.samples, seed=a.seed, x=x)
     if a.json:
         _print_json(r)
     else:
@@ -132,30 +159,30 @@ def cmd_verify(a) -> int:
         if r["oracle_note"]:
             print(f"note: {r['oracle_note']}")
         if r["bit_exact"]:
-            print(f"bit-exact: {r['samples']} samples, {r['values']} values equal to {oracle} on {a.target}")
+            print(f"bit-exact: {r['samples']} samples, {r['values']} values equal to {oracle} on {a.port or a.target}")
         else:
             print(f"MISMATCH: {r['mismatched_values']} of {r['values']} values differ "
-                  f"(max {r['max_abs_diff']} steps) on {a.target}")
+                  f"(max {r['max_abs_diff']} steps) on {a.port or a.target}")
             for m in r["first_mismatches"]:
                 print(f"  sample {m['sample']} index {m['index']}: got {m['got']}, {oracle} {m['want']}")
             if a.trace and r["first_mismatches"]:
-                _print_trace(a, r["first_mismatches"][0]["sample"], x, r["oracle"])
+                _print_trace(a, data, reference, r["first_mismatches"][0]["sample"], x, r["oracle"])
     return 0 if r["bit_exact"] else 1
 
 
-def _print_trace(a, sample: int, x, oracle: str = "tflm") -> None:
+def _print_trace(a, data: bytes, reference: bytes, sample: int, x, oracle: str = "tflm") -> None:
     from .reference import NAMES
     from .run import sample_inputs, trace
 
-    reference, data = _read(a.reference), _read(a.blob)
     xs = x if x is not None else sample_inputs(data, a.samples, a.seed)
     print(f"trace of sample {sample}, op by op against the tensors of {NAMES[oracle]}:")
-    for row in trace(reference, xs[sample], a.target, oracle):
+    for row in trace(reference, xs[sample], _target(a), oracle):
         state = "equal" if row["equal"] else f"DIFFERS (max {row['max_abs_diff']})"
         print(f"  {row['op']:>3} {row['kind']:<18} {row['source']:<28} {state}")
 
 
 def cmd_eval(a) -> int:
+    from .evaluation import check_plot, describe, plot_confusion, split_references
     from .run import evaluate
 
     try:
@@ -167,13 +194,21 @@ def cmd_eval(a) -> int:
         raise MicronnError(f"{a.data}: needs arrays x (samples) and y (labels) ({e})") from None
     if x.ndim == 0 or len(x) == 0:
         raise MicronnError(f"{a.data}: x holds no samples (shape {x.shape})")
-    r = evaluate(_blob_or_remote(a.blob), x, y, _target(a))
+    tfl, float_model = split_references(a.reference or [])
+    reference = _read(tfl) if tfl else None
+    if a.plot:
+        check_plot(a.plot)
+    r = evaluate(_blob_or_remote(a.blob), x, y, _target(a), reference=reference, float_model=float_model)
+    target = a.port or a.target     # as the user named it
+    if a.plot:
+        plot_confusion(r, a.plot, title=f"on {target}: accuracy {r['accuracy']:.2%} ({r['correct']}/{r['samples']})")
     if a.json:
-        _print_json({k: v for k, v in r.items() if k != "predictions"})
+        _print_json(r)
     else:
-        print(f"accuracy {r['accuracy']:.2%} ({r['correct']}/{r['samples']}) on {_target(a)}, "
-              f"median {r['median_us']} us per inference")
-    return 0
+        print(describe(r, target))
+        if a.plot:
+            print(f"wrote {a.plot}")
+    return 1 if r["disagreements"] and r["disagreements"]["outputs"] else 0
 
 
 def cmd_bench(a) -> int:
@@ -181,7 +216,7 @@ def cmd_bench(a) -> int:
 
     xs = _load_npy(a.input) if a.input else None
     x = xs[0] if xs is not None and xs.ndim else xs
-    r = bench(_read(a.blob), a.target, runs=a.runs, x=x, native=a.native)
+    r = bench(_read(a.blob), a.target, runs=a.runs, x=x, native=a.native, cycles=a.cycles, mhz=a.mhz)
     if a.json:
         _print_json(r)
     else:
@@ -193,11 +228,26 @@ def cmd_firmware(a) -> int:
     from .firmware import build
 
     if a.action == "build":
-        exe = build(a.board, a.micropython, a.jobs, freeze=a.freeze)
+        ops = None
+        if a.ops_from is not None:
+            from .opset import ops_from
+
+            ops = ops_from(a.ops_from)      # read first: a bad blob fails before a long build
+        exe = build(a.board, a.micropython, a.jobs, freeze=a.freeze, ops=ops)
         print(f"built {exe}")
+        if ops is not None:
+            from .opset import FALLBACKS
+
+            names = [o for o in ops if o not in FALLBACKS]
+            variants = [o for o in ops if o in FALLBACKS]
+            print(f"ops ({len(names)}): {', '.join(names)}")
+            print("fallback variants (ops without scratch): " + (", ".join(variants) or "none"))
     elif a.action == "flash":
         from .firmware import flash, flash_commands
 
+        if a.ops_from is not None:
+            raise MicronnError("--ops-from is for `firmware build`; flash what it built with --firmware "
+                               "build/BOARD-ops-HASH/FILE (the path it printed)")
         fw = False if a.romfs_only else a.firmware
         if a.romfs_only and not a.romfs:
             raise MicronnError("--romfs-only needs --romfs IMAGE")
@@ -215,6 +265,16 @@ def cmd_natmod(a) -> int:
     for arch in a.arch or DEFAULT_ARCHES:
         out = build(arch, a.micropython, a.jobs)
         print(f"built {out} ({out.stat().st_size:,} bytes)")
+    return 0
+
+
+def cmd_install(a) -> int:
+    from .install import describe, install
+
+    if bool(a.port) == bool(a.target):
+        raise MicronnError("install needs --port DEVICE or --target BOARD (a running board), one of them")
+    for line in describe(install(a.port, a.target, arch=a.arch, dest=a.dest, force=a.force)):
+        print(line)
     return 0
 
 
@@ -330,15 +390,23 @@ def _args_pack(p) -> None:
     p.add_argument("--labels", help="text file with one class label per output value")
     p.add_argument("--calib", help="calibration inputs (.npy/.npz) for Keras models")
     p.add_argument("--float-io", action="store_true", help="Keras models: keep float input and output")
+    p.add_argument("--keep-tflite", metavar="PATH", help="also write the int8 .tflite the blob is packed from "
+                   "(the reference for `micronn verify`)")
+    _add_verbose(p)
+
+
+def _add_verbose(p) -> None:
+    p.add_argument("--verbose", action="store_true", help="show TensorFlow's own log lines and warnings")
 
 
 def _args_inspect(p) -> None:
-    p.add_argument("blob")
+    p.add_argument("blob", help="a .mnb file, or a .tflite (packed in memory)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--board", help="will it fit? flash and heap for each deployment on this board "
                    "(e.g. stm32:B_L475E_IOT01A, esp32:ESP32_GENERIC_S3, qemu-m4)")
     p.add_argument("--heap", type=_at_least(1), help="with --board: the board's MicroPython heap in bytes, as measured "
                    "(instead of the profile's estimate)")
+    _add_verbose(p)
 
 
 def _add_target(p) -> None:
@@ -356,19 +424,26 @@ def _args_run(p) -> None:
 
 def _args_verify(p) -> None:
     p.add_argument("blob")
-    p.add_argument("--reference", required=True, help="the .tflite the blob was packed from")
+    p.add_argument("--reference", required=True, help="the .tflite the blob was packed from (pack --keep-tflite), "
+                   "or the Keras model, converted again as pack did (with --calib)")
+    p.add_argument("--calib", help="calibration inputs (.npy/.npz) for a Keras reference model")
     _add_target(p)
     p.add_argument("--samples", type=_at_least(1), default=20, help="random inputs (all 256 for single-value inputs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input", help="use these samples (.npy) instead of random ones")
     p.add_argument("--trace", action="store_true", help="on a mismatch, compare every op's output to find the first")
     p.add_argument("--json", action="store_true")
+    _add_verbose(p)
 
 
 def _args_eval(p) -> None:
     p.add_argument("blob", help="a .mnb file, or :PATH for a blob already on the board")
     p.add_argument("--data", required=True, help="TEST.npz with x (samples) and y (integer labels)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--reference", action="append", metavar="MODEL", help="the .tflite the blob was packed from: "
+                   "TFLite Micro's accuracy on the host beside the board's, and the samples whose outputs differ; "
+                   "a Keras model (.keras, .h5): its float accuracy too (give --reference twice for both)")
+    p.add_argument("--plot", metavar="PNG", help="draw the confusion matrix into this PNG file")
+    p.add_argument("--json", action="store_true", help="machine-readable output, predictions included")
     _add_target(p)
 
 
@@ -380,6 +455,10 @@ def _args_bench(p) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output (top-level `instructions`)")
     p.add_argument("--native", metavar="ARCH", help="through the native module micronn-ARCH.mpy (micronn natmod"
                    " build), from the ROMFS image, on a board without the module (--target qemu-m3-stock)")
+    p.add_argument("--cycles", action="store_true", help="also estimated cycles per inference and per op (Cortex-M4"
+                   " or M7 timing table applied by micronn's QEMU plugin; qemu-m4, qemu-m7)")
+    p.add_argument("--mhz", type=float, metavar="F", help="with the estimate: milliseconds and inferences per second"
+                   " at a clock of F MHz, zero wait states (implies --cycles)")
 
 
 def _args_firmware(p) -> None:
@@ -389,6 +468,8 @@ def _args_firmware(p) -> None:
     p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
     p.add_argument("-j", "--jobs", type=_at_least(1))
     p.add_argument("--freeze", help="a module made by `micronn freeze` to freeze into the firmware")
+    p.add_argument("--ops-from", nargs="+", metavar="MODEL.mnb", help="link only the ops these blobs use "
+                   "(a smaller module; other ops are refused at load), built into build/BOARD-ops-HASH/")
     g = p.add_argument_group("flash (real boards: prints the commands; --run runs them)")
     g.add_argument("--port", help="esp32: the board's serial port (default /dev/ttyUSB0)")
     g.add_argument("--firmware", help="the firmware file (default: the one `firmware build` made)")
@@ -407,6 +488,19 @@ def _args_natmod(p) -> None:
                    "more; default: all but xtensawin, whose compiler Debian lacks)")
     p.add_argument("--micropython", help="MicroPython source tree (default: $MICROPY_DIR or the cached one)")
     p.add_argument("-j", "--jobs", type=_at_least(1))
+
+
+def _args_install(p) -> None:
+    from .natmod import ARCHES
+
+    p.add_argument("--port", help="the board's serial port (e.g. /dev/ttyACM0), or a running board's name")
+    p.add_argument("--target", help="a QEMU board running in the background (micronn board start), e.g. qemu-m4-stock")
+    p.add_argument("--arch", choices=list(ARCHES), help="this micronn-ARCH.mpy (default: the board's, from"
+                   " sys.implementation._mpy; checked against it)")
+    p.add_argument("--dest", help="folder on the board (default: its lib folder on sys.path, as mip picks it;"
+                   " / on boards with none)")
+    p.add_argument("--force", action="store_true", help="write the file even where `import micronn` will not"
+                   " take it (firmware with micronn built in, a --dest not on sys.path)")
 
 
 def _args_deploy(p) -> None:
@@ -451,6 +545,8 @@ COMMANDS = {
     "firmware": ("build MicroPython firmware with micronn", _args_firmware, cmd_firmware),
     "natmod": ("build micronn.mpy, the native module stock firmware imports (no firmware build)", _args_natmod,
                cmd_natmod),
+    "install": ("install micronn.mpy on a board running stock MicroPython (like a MicroPython package)",
+                _args_install, cmd_install),
     "deploy": ("copy blobs to a board's filesystem, or build a ROMFS image", _args_deploy, cmd_deploy),
     "freeze": ("turn a blob into a module to freeze into firmware (weights stay in flash)", _args_freeze,
                cmd_freeze),
@@ -496,6 +592,10 @@ def _stdout_gone() -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     a = parser().parse_args(argv)
+    if getattr(a, "verbose", False):
+        from .convert import set_verbose
+
+        set_verbose(True)
     try:
         rc = a.func(a)
         sys.stdout.flush()      # a reader that left shows up here, not in the interpreter's exit

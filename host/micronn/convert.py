@@ -1,12 +1,18 @@
-"""Keras to fully-int8 TFLite with TensorFlow's own converter and calibration data."""
+"""Keras to fully-int8 TFLite with TensorFlow's own converter and calibration data.
+
+Models load as people save them: .keras, .h5 or SavedModel, from Keras 3 or tf_keras
+(Keras 2, where tensorflow-model-optimization's quantization-aware training and pruning
+live). TensorFlow's log lines and warnings are hidden unless set_verbose(True)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
+import re
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -92,46 +98,246 @@ def _check_shape(model, x: np.ndarray, what: str) -> None:
                            f"{tuple(d if d is not None else 'N' for d in want)} (give (N, *input shape))")
 
 
+# micronn --verbose: TensorFlow's log lines, warnings and converter output reach the terminal.
+VERBOSE = False
+
+
+def set_verbose(on: bool) -> None:
+    """Let TensorFlow's own output through (True) or hide it (False, the default)."""
+    global VERBOSE
+    VERBOSE = bool(on)
+
+
 def _tensorflow():
-    """TensorFlow, imported without the C++ side's start-up chatter on stderr."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """TensorFlow, imported without the C++ side's start-up chatter on stderr (oneDNN,
+    cuInit, absl): its log level must be set before the first import."""
+    if not VERBOSE:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with _quiet():
         import tensorflow as tf
     return tf
 
 
-# What TensorFlow and Keras raise for a damaged model file (checked: truncated or
-# random .keras/.h5 contents, a zip without a model, a broken SavedModel).
-_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile)
+def _keras2():
+    """(tf_keras, tensorflow_model_optimization) as far as installed: Keras 2, in which
+    quantization-aware training and pruning save their models. tfmot sets
+    TF_USE_LEGACY_KERAS when imported; this process's tf.keras is left as it was."""
+    saved = os.environ.get("TF_USE_LEGACY_KERAS")
+    try:
+        with _quiet():
+            try:
+                import tf_keras
+            except ImportError:
+                return None, None
+            import tensorflow as tf
+
+            getattr(tf.keras, "version", None)     # resolve the lazily loaded tf.keras before tfmot flips it
+            try:
+                import tensorflow_model_optimization as tfmot
+            except Exception:       # absent, or an install that fails while it loads
+                tfmot = None
+    finally:
+        if saved is None:
+            os.environ.pop("TF_USE_LEGACY_KERAS", None)
+        else:
+            os.environ["TF_USE_LEGACY_KERAS"] = saved
+    return tf_keras, tfmot
+
+
+def _saved_config(p: Path) -> tuple[str | None, str]:
+    """The Keras version that saved a model file and its layer configuration as text
+    (both read without TensorFlow; (None, "") where they cannot be read)."""
+    import json
+
+    try:
+        if p.is_dir():
+            meta = p / "keras_metadata.pb"      # a tf_keras SavedModel (Keras 3 does not write them)
+            return ("2", meta.read_bytes().decode("utf-8", "replace")) if meta.is_file() else (None, "")
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as z:
+                version = json.loads(z.read("metadata.json")).get("keras_version")
+                return version, z.read("config.json").decode("utf-8", "replace")
+        import h5py
+
+        with h5py.File(p, "r") as f:
+            version, config = f.attrs.get("keras_version"), f.attrs.get("model_config", "")
+            text = lambda v: v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v or "")  # noqa: E731
+            return text(version) or None, text(config)
+    except Exception:       # damaged or unusual files: the loaders below say what is wrong
+        return None, ""
+
+
+def _pruned(model) -> bool:
+    """The model holds tfmot's pruning wrappers (prune_low_magnitude)."""
+    return any(type(m).__name__ == "PruneLowMagnitude" for m in getattr(model, "submodules", ()))
+
+
+def _strip_pruning(model, tfmot):
+    """A pruned model without its pruning wrappers (the masked weights stay zero)."""
+    return tfmot.sparsity.keras.strip_pruning(model) if tfmot is not None and _pruned(model) else model
+
+
+def _load_keras2(p: Path):
+    """A model file loaded with tf_keras, tfmot's QAT and pruning layers known, pruning stripped."""
+    tf_keras, tfmot = _keras2()
+    if tf_keras is None:
+        raise ImportError("tf_keras is not installed (pip install tf-keras tensorflow-model-optimization)")
+    with contextlib.ExitStack() as scopes:
+        if tfmot is not None:
+            scopes.enter_context(tfmot.quantization.keras.quantize_scope())
+            scopes.enter_context(tfmot.sparsity.keras.prune_scope())
+        try:
+            model = tf_keras.models.load_model(str(p), compile=False)
+        except ValueError as e:
+            if tfmot is None or not zipfile.is_zipfile(p) or "expected" not in str(e):
+                raise
+            model = _load_qat_keras(p, tf_keras)
+    return _strip_pruning(model, tfmot)
+
+
+def _load_qat_keras(p: Path, tf_keras):
+    """A quantization-aware trained model from a tf_keras .keras file, which tf_keras
+    cannot load back (tensorflow/model-optimization#1123): QuantizeLayer is built twice
+    when its saved build config is replayed, and QuantizeWrapperV2 saved its inner
+    layer's kernel among its own variables (kernel, bias, kernel, then its quantizer
+    variables) where a rebuilt wrapper has kernel and quantizer variables only.
+
+    So: the model is rebuilt from config.json without the layers' build configs (one
+    build each) and called once (the wrapper detaches the kernel from its inner layer,
+    as during training), then the weights file is read with a wrapper that takes its
+    non-trainable (quantizer) variables from the end of what was saved, in order, and
+    each trainable one from the first saved value of its shape. Tested equal, variable
+    for variable, to the same model loaded from .h5 (tests/test_keras_models.py)."""
+    import json
+
+    from tensorflow_model_optimization.python.core.quantization.keras import quantize_wrapper
+
+    def without_build(o):
+        if isinstance(o, dict):
+            return {k: without_build(v) for k, v in o.items() if k != "build_config"}
+        return [without_build(v) for v in o] if isinstance(o, list) else o
+
+    def load_own_variables(self, store):
+        saved = [store[str(i)] for i in range(len(store.keys()))]
+        trainable, fixed = self._trainable_weights, self._non_trainable_weights
+        if len(saved) < len(trainable) + len(fixed):
+            raise ValueError(f"layer {self.name!r}: {len(saved)} saved variables for {len(trainable) + len(fixed)}")
+        head = saved[:len(saved) - len(fixed)]
+        pairs = list(zip(fixed, saved[len(saved) - len(fixed):], strict=True))
+        for v in trainable:
+            match = next((s for s in head if tuple(s.shape) == tuple(v.shape)), None)
+            if match is None:
+                raise ValueError(f"layer {self.name!r}: no saved value of shape {tuple(v.shape)} for {v.name}")
+            pairs.append((v, match))
+        for v, s in pairs:
+            if tuple(s.shape) != tuple(v.shape):
+                raise ValueError(f"layer {self.name!r}: saved shape {tuple(s.shape)} for {v.name} {tuple(v.shape)}")
+            v.assign(np.asarray(s))
+
+    with zipfile.ZipFile(p) as z:
+        config = without_build(json.loads(z.read("config.json")))
+    model = tf_keras.saving.deserialize_keras_object(config)
+    model(np.zeros((1, *model.inputs[0].shape[1:]), np.float32), training=False)
+    classes = (quantize_wrapper.QuantizeWrapper, quantize_wrapper.QuantizeWrapperV2)
+    before = [c.__dict__.get("load_own_variables") for c in classes]
+    try:
+        for c in classes:
+            c.load_own_variables = load_own_variables
+        model.load_weights(str(p))
+    finally:
+        for c, f in zip(classes, before, strict=True):
+            if f is None:
+                del c.load_own_variables
+            else:
+                c.load_own_variables = f
+    return model
+
+
+def _load_keras3(p: Path):
+    import keras
+
+    return keras.models.load_model(p, compile=False)
+
+
+_UNKNOWN = (re.compile(r"Unknown (?:layer|object|class)[^']*'([^']+)'"),
+            re.compile(r"Could not (?:locate|deserialize) (?:class|function|object) '([^']+)'"))
+
+
+def _unknown_class(e: Exception) -> str | None:
+    """The layer class a loader did not know, from its message."""
+    for pattern in _UNKNOWN:
+        m = pattern.search(str(e))
+        if m:
+            return m.group(1)
+    return None
+
+
+def _load_error(p: Path, errors: list[Exception]) -> MicronnError:
+    """One line for a model no loader could read: the unknown layer class if that was it."""
+    for e in errors:
+        name = _unknown_class(e)
+        if name:
+            hint = ("a tensorflow-model-optimization layer: pip install tf-keras tensorflow-model-optimization"
+                    if name.startswith(("Quantize", "Prune")) else
+                    "a custom layer? load the model yourself with its class and pass the object to "
+                    "micronn.pack(model, calib=...), or convert it to a .tflite first")
+            return MicronnError(f"{p}: layer class '{name}' is unknown ({hint})")
+    e = errors[0]
+    first = (str(e).strip().splitlines() or [""])[0]
+    return MicronnError(f"{p}: cannot load the model ({type(e).__name__}: {first[:300]})")
 
 
 def _load_keras(model):
+    """(model object, SavedModel folder to convert from or None).
+
+    A .keras/.h5 file is loaded with the Keras that saved it, then with the other:
+    Keras 3, or tf_keras (Keras 2) under tfmot's quantize and prune scopes, so
+    quantization-aware trained and pruned models load; pruning wrappers are stripped.
+    A SavedModel folder converts as it is, unless it holds pruning wrappers (then it
+    is loaded with tf_keras and stripped)."""
     tf = _tensorflow()
-    if isinstance(model, (str, os.PathLike)):
-        p = Path(model)
+    if not isinstance(model, (str, os.PathLike)):
+        return (_strip_pruning(model, _keras2()[1]) if _pruned(model) else model), None
+    p = Path(model)
+    version, config = _saved_config(p)
+    if p.is_dir() and "PruneLowMagnitude" not in config:
         try:
             with _quiet():
-                if p.is_dir():
-                    return tf.saved_model.load(str(p)), str(p)
-                return tf.keras.models.load_model(p, compile=False), None
+                return tf.saved_model.load(str(p)), str(p)
         except _LOAD_ERRORS as e:
-            first = (str(e).strip().splitlines() or [""])[0]
-            raise MicronnError(f"{p}: cannot load the model ({type(e).__name__}: {first})") from None
-    return model, None
+            raise _load_error(p, [e]) from None
+    loaders = [_load_keras2] if p.is_dir() else \
+        [_load_keras2, _load_keras3] if (version or "").startswith("2") else [_load_keras3, _load_keras2]
+    errors = []
+    for load in loaders:
+        try:
+            with _quiet():
+                return load(p), None
+        except Exception as e:      # each Keras raises its own types for a model it cannot read
+            errors.append(e)
+    raise _load_error(p, errors)
+
+
+# What TensorFlow raises for a damaged SavedModel folder.
+_LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError)
 
 
 def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = False) -> bytes:
-    """Quantize a Keras model (object, file or SavedModel folder) to int8 .tflite bytes."""
+    """Quantize a Keras model (object, .keras/.h5 file or SavedModel folder; Keras 3, or
+    Keras 2 with quantization-aware training or pruning) to int8 .tflite bytes.
+    calib: representative inputs, needed by TensorFlow 2.21's converter for every
+    fully-int8 conversion, quantization-aware trained models included."""
     x = load_calibration(calib)
     if isinstance(model, (str, os.PathLike)):
         check_model_file(Path(model))
     tf = _tensorflow()
     model, saved_dir = _load_keras(model)
     _check_shape(model, x, "calibration data")
-    if saved_dir:
-        conv = tf.lite.TFLiteConverter.from_saved_model(saved_dir)
-    else:
-        conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    with _quiet():
+        if saved_dir:
+            conv = tf.lite.TFLiteConverter.from_saved_model(saved_dir)
+        else:
+            conv = tf.lite.TFLiteConverter.from_keras_model(model)
 
     term = []      # the real stderr while the converter's is hidden
 
@@ -157,20 +363,27 @@ def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = Fa
             term.append(stderr)
             return conv.convert()
     except Exception as e:  # the converter raises many types; name the problem once
-        raise MicronnError(f"TensorFlow's converter failed: {e}") from e
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise MicronnError(f"TensorFlow's converter failed: {first}") from e
 
 
 @contextlib.contextmanager
 def _quiet():
-    """Hide the converter's chatter on stdout and on the C++ side's stderr."""
+    """Hide TensorFlow's chatter: stdout, the C++ side's stderr (file descriptor 2) and
+    Python warnings; with --verbose (set_verbose) all of it shows."""
+    if VERBOSE:
+        yield sys.stderr
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as err, contextlib.redirect_stdout(io.StringIO()), \
-            os.fdopen(os.dup(saved), "w") as term:
+            os.fdopen(os.dup(saved), "w") as term, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         os.dup2(err.fileno(), 2)
         try:
             yield term
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)

@@ -72,6 +72,14 @@ def firmware_file(board: str) -> Path:
     return _out_dir(board) / profile(board)["firmware"]
 
 
+def ops_out_dir(board: str, ops) -> Path:
+    """Where `firmware build --ops-from` builds ``board`` with only ``ops``:
+    build/BOARD-ops-HASH/, one folder per op set, apart from the full firmware."""
+    from .opset import ops_hash
+
+    return build_root() / f"{resolve(board).replace(':', '-')}-ops-{ops_hash(ops)}"
+
+
 def micropython_dir(explicit: str | os.PathLike | None = None) -> Path:
     """MicroPython source: --micropython, else $MICROPY_DIR, else the cached Debian source (fetched if missing)."""
     d = explicit or os.environ.get("MICROPY_DIR")
@@ -266,18 +274,22 @@ def make_command(board: str, mp: Path, out: Path, jobs: int = 1) -> list[str]:
 
 
 def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | None = None,
-          freeze: str | os.PathLike | None = None) -> Path:
+          freeze: str | os.PathLike | None = None, ops: list[str] | None = None) -> Path:
     """Build firmware for ``board``; returns the firmware file. Real boards (stm32,
-    esp32) first check that the MicroPython tree and toolchain are complete."""
+    esp32) first check that the MicroPython tree and toolchain are complete.
+    ``ops`` (op names, opset.ops_from()): firmware that runs only those ops, built
+    into ops_out_dir()."""
     import shutil
 
     board = resolve(board)
+    if ops is not None and not ops:
+        raise MicronnError("an --ops-from firmware needs at least one op")
     mp = micropython_dir(micropython)
     lacks = missing(board, mp)
     if lacks:
         raise MicronnError(_missing_message(board, mp, lacks))
     jobs = jobs or os.cpu_count() or 1
-    out = _out_dir(board)
+    out = _out_dir(board) if ops is None else ops_out_dir(board, ops)
     cmd = make_command(board, mp, out, jobs)
     env = None
     if freeze:
@@ -287,15 +299,21 @@ def build(board: str, micropython: str | os.PathLike | None = None, jobs: int | 
         env = {**os.environ, "MICRONN_FREEZE": str(f)}
     else:
         env = {k: v for k, v in os.environ.items() if k != "MICRONN_FREEZE"}
+    env = {k: v for k, v in env.items() if k != "MICRONN_OPS_DIR"}
     stamp = out / ".board-hash"
     digest = _board_hash(board)
     if out.exists() and (not stamp.exists() or stamp.read_text() != digest):
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     stamp.write_text(digest)
+    if ops is not None:
+        from .opset import write_config
+
+        write_config(out, ops)      # cmodule/micropython.mk: -DMNN_OPS_CONFIG -I$(MICRONN_OPS_DIR)
+        env["MICRONN_OPS_DIR"] = str(out)
     _run(["make", "-C", str(mp / "mpy-cross"), f"-j{jobs}"], "building mpy-cross", out / "mpy-cross.log")
     _run(cmd, f"building {board} firmware", out / "build.log", env=env)
-    exe = firmware_file(board)
+    exe = out / profile(board)["firmware"]
     if not exe.exists():
         raise MicronnError(f"the build finished but {exe} is missing")
     return exe

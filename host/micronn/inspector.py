@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from . import blob as blobmod
@@ -36,15 +38,35 @@ def _count(v) -> int | None:
     return v if isinstance(v, int) else None
 
 
-def _io(t: dict) -> dict:
-    return {"shape": list(t["shape"]), "dtype": t["dtype"], "scale": t["scale"], "zero_point": t["zero_point"]}
+def _io(t: dict, is_float: bool) -> dict:
+    """A graph input or output as run() sees it: a blob packed with float IO takes and
+    gives float32 (quantized and dequantized inside with this scale and zero point)."""
+    return {"shape": list(t["shape"]), "dtype": "float32" if is_float else t["dtype"], "scale": t["scale"],
+            "zero_point": t["zero_point"]}
+
+
+def is_tflite(data: bytes) -> bool:
+    """A TensorFlow Lite flatbuffer (file identifier TFL3 at offset 4)."""
+    return bytes(data[4:8]) == b"TFL3"
+
+
+def as_blob(data: bytes, name: str = "model") -> bytes:
+    """Blob bytes as they are; a .tflite packed in memory first (as `micronn pack` would)."""
+    if is_tflite(data) and bytes(data[:4]) != fmt.MAGIC:
+        from .packer import pack
+
+        return pack(bytes(data), name=name)
+    return data
 
 
 def inspect(data) -> dict:
-    """A JSON-friendly description of a blob (bytes or a path)."""
+    """A JSON-friendly description of a blob (bytes or a path); a .tflite is packed in memory."""
+    name = "model"
     if not isinstance(data, (bytes, bytearray, memoryview)):
+        name = Path(data).stem
         with open(data, "rb") as f:
             data = f.read()
+    data = as_blob(data, name)
     b = blobmod.read(data)
     h, tensors, meta = b["header"], b["tensors"], b["meta"]
     ops = []
@@ -72,8 +94,8 @@ def inspect(data) -> dict:
         "scratch_bytes": h["scratch_size"],
         "const_bytes": h["const_size"],
         "macs": sum(o["macs"] for o in ops),
-        "input": _io(tensors[b["inputs"][0]]),
-        "output": _io(tensors[b["outputs"][0]]),
+        "input": _io(tensors[b["inputs"][0]], bool(h["flags"] & fmt.HEADER_FLAGS["FLOAT_INPUT"])),
+        "output": _io(tensors[b["outputs"][0]], bool(h["flags"] & fmt.HEADER_FLAGS["FLOAT_OUTPUT"])),
         "labels": meta.get("LABELS"),
         "ops": ops,
         "tensor_count": len(tensors),
@@ -86,11 +108,13 @@ def _kib(n) -> str:
 
 def describe(info: dict) -> str:
     """inspect()'s result as a table for people."""
+    def io(t: dict) -> str:
+        q = f"scale {t['scale']:.6g} zero point {t['zero_point']}"
+        return f"{tuple(t['shape'])} " + (f"float32 (int8 inside: {q})" if t["dtype"] == "float32" else
+                                          f"{t['dtype']} {q}")
+
     lines = [f"model {info['name']!r} ({info['packer']}, format {info['format_version']})",
-             f"input  {tuple(info['input']['shape'])} {info['input']['dtype']} "
-             f"scale {info['input']['scale']:.6g} zero point {info['input']['zero_point']}",
-             f"output {tuple(info['output']['shape'])} {info['output']['dtype']} "
-             f"scale {info['output']['scale']:.6g} zero point {info['output']['zero_point']}", ""]
+             f"input  {io(info['input'])}", f"output {io(info['output'])}", ""]
     lines.append(f"{'#':>3}  {'op':<16} {'in':<18} {'out':<16} {'MACs':>10} {'weights':>9}  arena (offset+bytes)")
     for o in info["ops"]:
         ins = " ".join("x".join(map(str, s)) for s in o["inputs"])

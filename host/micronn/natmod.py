@@ -11,6 +11,7 @@ MicroPython version, is refused by MicroPython's import.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -46,6 +47,21 @@ def out_dir() -> Path:
 
 def mpy_file(arch: str) -> Path:
     return out_dir() / f"micronn-{arch}.mpy"
+
+
+def package_file(arch: str) -> Path:
+    return out_dir() / f"package-{arch}.json"
+
+
+def write_package(arch: str) -> Path:
+    """build/natmod/package-ARCH.json: mip's description of the package, micronn-ARCH.mpy
+    installed as micronn.mpy in the board's lib folder, so that `mpremote mip install
+    build/natmod/package-ARCH.json` (or the URL of a published copy of the folder) installs
+    it. One per architecture: a package.json cannot pick the board's."""
+    p = package_file(arch)
+    p.write_text(json.dumps({"urls": [["micronn.mpy", mpy_file(arch).name]], "version": module_version()},
+                            indent=1) + "\n")
+    return p
 
 
 def module_version() -> str:
@@ -88,6 +104,7 @@ def build(arch: str, micropython: str | os.PathLike | None = None, jobs: int | N
         raise MicronnError(f"{arch}: the build has warnings; log: {work / 'build.log'}")
     out = mpy_file(arch)
     shutil.copyfile(work / "micronn.mpy", out)
+    write_package(arch)
     return out
 
 

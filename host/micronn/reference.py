@@ -46,8 +46,11 @@ class Reference(NamedTuple):
 
 
 def _tflm_runtime():
+    from .convert import _quiet
+
     try:
-        from tflite_micro.python.tflite_micro import runtime
+        with _quiet():      # its TensorFlow's start-up lines on stderr
+            from tflite_micro.python.tflite_micro import runtime
     except ImportError as e:
         raise MicronnError("the reference needs tflite-micro: pip install 'micronn[tf]'") from e
     return runtime
@@ -78,8 +81,10 @@ def tflm_run(model: bytes, x: np.ndarray, arena_size: int | None = None) -> np.n
 
 
 def _builtin_ref(model: bytes, preserve: bool = False):
+    from .convert import _tensorflow
+
     try:
-        import tensorflow as tf
+        tf = _tensorflow()
     except ImportError as e:
         raise MicronnError("the BUILTIN_REF reference needs tensorflow: pip install 'micronn[tf]'") from e
     with warnings.catch_warnings():

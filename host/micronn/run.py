@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
+import time
 
 import numpy as np
 
@@ -11,14 +13,58 @@ from . import blob as blobmod
 from .errors import MicronnError
 from .targets import open_target
 
+PROGRESS_EVERY = 5.0        # seconds between progress lines when stderr is not a terminal
+_progress_state: dict = {}  # the loop in progress: its first call's time, the last line's, a line shown yet
+
+
+def _progress_every() -> float:
+    """Seconds between progress lines: $MICRONN_PROGRESS_EVERY (0: a line per sample), else PROGRESS_EVERY."""
+    text = os.environ.get("MICRONN_PROGRESS_EVERY")
+    if text is None:
+        return PROGRESS_EVERY
+    try:
+        every = float(text)
+    except ValueError:
+        every = -1.0
+    if not every >= 0:
+        raise MicronnError(f"MICRONN_PROGRESS_EVERY={text!r}: give the seconds between progress lines (0 or more)")
+    return every
+
+
+def _clock(seconds: float) -> str:
+    s = int(round(seconds))
+    return f"{s // 3600}:{s // 60 % 60:02}:{s % 60:02}" if s >= 3600 else f"{s // 60}:{s % 60:02}"
+
 
 def _progress(i: int, n: int, what: str) -> None:
-    if n >= 50 and sys.stderr.isatty() and (i % max(1, n // 50) == 0 or i == n - 1):
+    """Progress of a loop over n samples, called after sample i, on stderr (results go to stdout).
+    On a terminal: one line redrawn in place with a bar, the rate and the time left. Otherwise
+    (a pipe, a log file, CI) a line every MICRONN_PROGRESS_EVERY seconds (default 5) and a last
+    one, so a long run is never silent; a loop done sooner prints nothing. The rate counts the
+    samples after the first, timed from the first call."""
+    now = time.monotonic()
+    if i == 0:
+        _progress_state.update(start=now, last=now, shown=False, every=_progress_every())
+    st = _progress_state
+    tty = sys.stderr.isatty()
+    every = min(st["every"], 0.1) if tty else st["every"]
+    last = i == n - 1
+    if not (now - st["last"] >= every or (last and st["shown"])):
+        return
+    st["last"], st["shown"] = now, True
+    elapsed = now - st["start"]
+    rate = i / elapsed if i and elapsed > 0 else None
+    speed = "-" if rate is None else f"{rate:.1f}" if rate < 100 else f"{rate:.0f}"
+    left = "-" if rate is None else _clock((n - 1 - i) / rate)
+    when = f"done in {_clock(elapsed * (i + 1) / i if i else elapsed)}" if last else f"ETA {left}"
+    if tty:
         done = (i + 1) * 30 // n
-        sys.stderr.write(f"\r{what} [{'#' * done}{'.' * (30 - done)}] {i + 1}/{n}")
-        if i == n - 1:
+        sys.stderr.write(f"\r{what} [{'#' * done}{'.' * (30 - done)}] {i + 1}/{n}, {speed} samples/s, {when}\x1b[K")
+        if last:
             sys.stderr.write("\n")
-        sys.stderr.flush()
+    else:
+        sys.stderr.write(f"{what}: {i + 1}/{n} ({(i + 1) * 100 // n}%), {speed} samples/s, {when}\n")
+    sys.stderr.flush()
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
@@ -196,19 +242,13 @@ def trace(reference: bytes, sample: np.ndarray, target: str = "unix", oracle: st
     return rows
 
 
-def evaluate(data, x: np.ndarray, labels: np.ndarray, target: str = "unix") -> dict:
-    """On-device accuracy: stream a labelled dataset through the board (top-1 of the output)."""
-    labels = np.asarray(labels)
-    if labels.ndim == 2 and labels.shape[0] == len(x) and labels.shape[1] > 1:
-        raise MicronnError(f"labels of shape {labels.shape} look one-hot: give class indices (their argmax)")
-    kind = labels.dtype.kind
-    if kind not in "biuf" or (kind == "f" and not (np.isfinite(labels).all() and (labels == np.round(labels)).all())):
-        raise MicronnError(f"labels must be class indices (whole numbers), not {labels.dtype} values")
-    y, times = run(data, x, target)
-    labels = labels.reshape(-1)
-    if len(labels) != len(y):
-        raise MicronnError(f"{len(labels)} labels for {len(y)} samples")
-    pred = y.reshape(len(y), -1).argmax(axis=1)
-    correct = int((pred == labels).sum())
-    return {"samples": len(y), "correct": correct, "accuracy": correct / max(len(y), 1),
-            "median_us": int(np.median(times)) if times else 0, "predictions": pred.tolist()}
+def evaluate(data, x: np.ndarray, labels: np.ndarray, target: str = "unix", reference: bytes | None = None,
+             float_model=None, oracle: str = "auto") -> dict:
+    """On-device accuracy: stream a labelled dataset through the board (top-1 of the output),
+    with per-class figures, the confusion matrix and, given the reference .tflite (and a
+    float Keras model), the host's accuracy beside the board's and the samples where they
+    disagree; see micronn.evaluation.evaluate. Keys: samples, correct, accuracy, median_us,
+    predictions, classes, per_class, confusion, reference, disagreements, float_model, warning."""
+    from .evaluation import evaluate as explain
+
+    return explain(data, x, labels, target, reference=reference, float_model=float_model, oracle=oracle)

@@ -36,15 +36,36 @@ def check_firmware(link: Link, board: str | None) -> dict:
         why = f"its server speaks protocol {fw.get('protocol')}, this micronn {PROTOCOL}"
     elif tuple(fw.get("format", ())) < (fmt.VERSION_MAJOR, fmt.VERSION_MINOR):
         why = f"it reads blob format {fw.get('format')}, this micronn writes {fmt.VERSION_MAJOR}.{fmt.VERSION_MINOR}"
-    elif set(fmt.OPCODES) - set(fw.get("supported_ops", ())):
+    elif set(fmt.OPCODES) - set(fw.get("supported_ops", ())) and not fw.get("ops_limited"):
         missing = sorted(set(fmt.OPCODES) - set(fw.get("supported_ops", ())))
         why = f"it lacks the op{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
     else:
+        if fw.get("ops_limited"):
+            _refuse_absent_ops(link, board, fw["supported_ops"])
         return fw
     how = f"`micronn firmware build --board {board}`" if board else "`micronn firmware build --board BOARD`"
     raise MicronnError(f"the firmware on {link.name} is older than this micronn {__version__} ({why});"
                        f" rebuild it with {how}" + ("" if board and board.startswith(("qemu-", "unix"))
                                                     else " and flash it"))
+
+
+def _refuse_absent_ops(link: Link, board: str | None, supported) -> None:
+    """Firmware built with --ops-from runs only some ops: refuse a blob that uses
+    another before sending it, naming the op (the board's loader would refuse it too)."""
+    from .opset import ops_of_blob
+
+    have, send = set(supported), type(link).load.__get__(link)     # the unchecked load, once
+
+    def load(blob: bytes) -> dict:
+        lacking = sorted(ops_of_blob(blob) - have)
+        if lacking:
+            how = f"--board {board}" if board else "--board BOARD"
+            raise MicronnError(f"the firmware on {link.name} runs only {', '.join(sorted(have))} (built with "
+                               f"--ops-from); this blob also uses {', '.join(lacking)}: build firmware for it "
+                               f"(`micronn firmware build {how} --ops-from` with this blob too) or use the full one")
+        return send(blob)
+
+    link.load = load
 
 
 def firmware_path(board: str) -> Path:
@@ -331,15 +352,17 @@ def _die_with_parent() -> None:
         pass
 
 
-def qemu_command(board: str, icount: bool = False, romfs_file: str | None = None, extra_args=()) -> list[str]:
+def qemu_command(board: str, icount: bool = False, romfs_file: str | None = None, extra_args=(),
+                 firmware: str | os.PathLike | None = None) -> list[str]:
     """The QEMU command line of a board of boards/: its UART on a pty, no
-    monitor, no semihosting; ``romfs_file`` is loaded into its ROMFS region."""
+    monitor, no semihosting; ``romfs_file`` is loaded into its ROMFS region;
+    ``firmware``: another build of the board's firmware (--ops-from)."""
     from .firmware import firmware_file, profile
 
     prof = profile(board)
     if prof["port"] != "qemu":
         raise MicronnError(f"{board} is not a QEMU board")
-    elf = firmware_file(board)
+    elf = Path(firmware) if firmware else firmware_file(board)
     if not elf.exists():
         raise MicronnError(f"{elf} not found: build it with `micronn firmware build --board {board}`")
     q = prof["qemu"]
@@ -363,7 +386,8 @@ def qemu_command(board: str, icount: bool = False, romfs_file: str | None = None
 class QemuBoard:
     """A QEMU board of boards/ with its UART on a pty."""
 
-    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, extra_args=()):
+    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, extra_args=(),
+                 firmware: str | os.PathLike | None = None):
         import re
         import tempfile
 
@@ -374,7 +398,8 @@ class QemuBoard:
             self._romfs_file.write(romfs)
             self._romfs_file.flush()
         try:
-            cmd = qemu_command(board, icount, self._romfs_file.name if self._romfs_file else None, extra_args)
+            cmd = qemu_command(board, icount, self._romfs_file.name if self._romfs_file else None, extra_args,
+                               firmware)
         except BaseException:
             if self._romfs_file:
                 self._romfs_file.close()
@@ -413,8 +438,11 @@ class QemuBoard:
 class QemuTarget(SerialTarget):
     """A QEMU board started for this session, spoken to over its pty."""
 
-    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, timeout: float = 120.0):
-        self.qemu = QemuBoard(board, icount=icount, romfs=romfs)
+    def __init__(self, board: str, icount: bool = False, romfs: bytes | None = None, timeout: float = 120.0,
+                 firmware: str | os.PathLike | None = None, extra_args=()):
+        """firmware: another build of the board's firmware (e.g. `firmware build --ops-from`);
+        extra_args: more QEMU arguments (bench --cycles: the cycle-estimate plugin)."""
+        self.qemu = QemuBoard(board, icount=icount, romfs=romfs, firmware=firmware, extra_args=extra_args)
         try:
             super().__init__(self.qemu.pty, timeout=timeout, name=board, board=board)
         except BaseException:
