@@ -59,14 +59,13 @@ def network(k):
     return k.Model(inp, L.Softmax()(x), name="fire_modules")
 
 
-def quantization_report(blob_file: Path) -> None:
-    """The place for the per-layer quantization report (issue 12). micronn has no such
-    report yet; this says so instead of inventing one."""
-    heading("per-layer quantization report: NOT AVAILABLE YET")
-    print("micronn has no per-layer quantization report yet (issue 12 asks for one): when it lands, this step")
-    print(f"runs it on {shown(blob_file)} and the README shows its table (examples/fire-module/README.md).")
-    print("Until then: `micronn inspect` above lists each op's shapes, MACs and weights, and")
-    print("`micronn verify --trace` compares a mismatching sample with TFLite Micro op by op.")
+def quantization_report(keras_file: Path, calib: Path, test: Path, out: Path) -> None:
+    """The per-layer quantization report (`micronn report`, docs/quantization.md): every layer of
+    the float Keras model against the int8 model as TFLite Micro runs it, on the test images
+    (at most 200), the layers that cost the most named; the page with each layer's histogram
+    goes to OUT/report.html (the PNGs to OUT/report-png/)."""
+    heading("per-layer quantization report: the float model against the int8 one, layer by layer")
+    micronn("report", keras_file, "--calib", calib, "--data", test, "-o", out / "report.html")
 
 
 def body(a) -> int:
@@ -109,7 +108,7 @@ def body(a) -> int:
     micronn("inspect", blob_file)
     blob = blob_file.read_bytes()
 
-    quantization_report(blob_file)
+    quantization_report(keras_file, calib, test, out)
 
     heading(f"accuracy on the board ({BOARD}) and TFLite Micro's, on the same {n} test images")
     want = tflm_outputs(tflite, blob, xs[:n])

@@ -55,9 +55,21 @@ def _print_json(obj) -> None:
 
 
 def cmd_pack(a) -> int:
+    from .calibrate import parse_method
     from .packer import load_tflite, pack
 
-    tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty())
+    method = parse_method(a.calib_method)
+    keras = Path(a.model).suffix != ".tflite"
+    if (method[0] != "minmax" or a.report) and not keras:
+        raise MicronnError(f"{a.model}: --calib-method and --report are for Keras models (a .tflite is already "
+                           "quantized; `micronn report` takes a float .tflite)")
+    if method[0] != "minmax":
+        from .convert import keras_to_tflite
+
+        tfl, default_name = keras_to_tflite(a.model, a.calib, float_io=a.float_io, progress=sys.stderr.isatty(),
+                                            calib_method=method), Path(a.model).stem
+    else:
+        tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty())
     data = pack(tfl, name=a.name or default_name, labels=a.labels)
     out = a.output or str(Path(a.model).with_suffix(".mnb"))
     _write(out, data)
@@ -65,6 +77,72 @@ def cmd_pack(a) -> int:
     if a.keep_tflite:
         _write(a.keep_tflite, tfl)
         print(f"wrote {a.keep_tflite} ({len(tfl):,} bytes): the int8 .tflite it was packed from")
+    if a.report:
+        from .report import describe, report, write_html
+
+        r = report(a.model, a.calib, method=method, int8=tfl, values=True)
+        print(describe(r))
+        pngs = write_html(r, a.report, title=default_name)
+        print(f"wrote {a.report} and {len(pngs)} histograms in {pngs[0].parent}")
+    return 0
+
+
+def _report_data(path: str | None):
+    """(samples, labels or None) from --data: a .npz with x (and y), or a .npy of samples."""
+    if path is None:
+        return None, None
+    try:
+        d = np.load(path)
+        if isinstance(d, np.lib.npyio.NpzFile):
+            if "x" not in d.files:
+                raise MicronnError(f"{path}: needs an array x (samples), and y (labels) for accuracy")
+            return d["x"], (d["y"] if "y" in d.files else None)
+    except (OSError, ValueError, EOFError) as e:
+        raise MicronnError(f"{path}: cannot read as .npy/.npz ({e})") from None
+    return d, None
+
+
+def cmd_report(a) -> int:
+    from .calibrate import parse_method
+    from .convert import load_calibration
+    from .packer import KERAS_SUFFIXES
+
+    methods = [parse_method(m) for m in a.compare.split(",")] if a.compare else [parse_method(a.calib_method)]
+    p = Path(a.model)
+    if not p.exists():
+        raise MicronnError(f"{p}: no such file or folder")
+    if p.suffix == ".tflite":
+        from . import tflite
+
+        m = tflite.load(_read(a.model))
+        if m.tensors[m.inputs[0]].dtype != "float32":
+            raise MicronnError(f"{p}: an int8 .tflite has no float side to compare with: give the Keras model "
+                               "or a float .tflite")
+    elif p.suffix not in KERAS_SUFFIXES and not p.is_dir():
+        raise MicronnError(f"{p}: unknown model type (expected .keras, .h5, a SavedModel folder or a float .tflite)")
+    calib = load_calibration(a.calib)
+    x, y = _report_data(a.data)
+    if x is not None:
+        x = load_calibration(x)
+    out = a.output or str(p.with_name(p.stem + "-report.html"))
+    if a.compare:
+        from .report import compare, describe_compare, to_json
+
+        rs = compare(a.model, calib, methods, data=x, labels=y, samples=a.samples)
+        if a.json:
+            print(json.dumps(to_json(rs), indent=2))
+        else:
+            print(describe_compare(rs))
+        return 0
+    from .report import describe, report, to_json, write_html
+
+    r = report(a.model, calib, data=x, labels=y, method=methods[0], samples=a.samples, values=True)
+    pngs = write_html(r, out, title=p.stem)
+    if a.json:
+        print(json.dumps(to_json(r), indent=2))
+    else:
+        print(describe(r))
+        print(f"wrote {out} and {len(pngs)} histograms in {pngs[0].parent}")
     return 0
 
 
@@ -392,6 +470,27 @@ def _args_pack(p) -> None:
     p.add_argument("--float-io", action="store_true", help="Keras models: keep float input and output")
     p.add_argument("--keep-tflite", metavar="PATH", help="also write the int8 .tflite the blob is packed from "
                    "(the reference for `micronn verify`)")
+    _add_calib_method(p)
+    p.add_argument("--report", metavar="HTML", help="Keras models: also write the per-layer quantization report "
+                   "(as `micronn report`) on the calibration samples")
+    _add_verbose(p)
+
+
+def _add_calib_method(p) -> None:
+    p.add_argument("--calib-method", default="minmax", metavar="METHOD", help="how each activation's int8 range is "
+                   "chosen from the calibration data: minmax (default), percentile:P (e.g. percentile:99.99) or mse")
+
+
+def _args_report(p) -> None:
+    p.add_argument("model", help="the float model: .keras, .h5, SavedModel folder or a float .tflite")
+    p.add_argument("--calib", required=True, help="calibration inputs (.npy/.npz)")
+    p.add_argument("--data", help="compare on these samples instead (.npy, or .npz with x and y: y adds accuracy)")
+    p.add_argument("-o", "--output", help="the HTML page (default: MODEL-report.html; PNGs in its -png folder)")
+    p.add_argument("--samples", type=_at_least(1), default=200, help="compare on at most this many samples")
+    p.add_argument("--compare", metavar="M1,M2,...", help="calibration methods side by side, e.g. "
+                   "minmax,percentile:99.99,mse (per-layer SQNR, accuracy with --data's y)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_calib_method(p)
     _add_verbose(p)
 
 
@@ -537,6 +636,8 @@ def _args_console(p, script: bool) -> None:
 
 COMMANDS = {
     "pack": ("pack a model into a blob (.mnb)", _args_pack, cmd_pack),
+    "report": ("per-layer quantization report: float against int8, layer by layer (HTML, PNG)", _args_report,
+               cmd_report),
     "inspect": ("show a blob's ops, tensors and memory", _args_inspect, cmd_inspect),
     "run": ("run samples through a blob on a target", _args_run, cmd_run),
     "verify": ("compare a blob on a target with TFLite Micro, bit for bit", _args_verify, cmd_verify),

@@ -322,11 +322,36 @@ def _load_keras(model):
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError)
 
 
-def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = False) -> bytes:
+def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = False,
+                    calib_method: str = "minmax") -> bytes:
     """Quantize a Keras model (object, .keras/.h5 file or SavedModel folder; Keras 3, or
     Keras 2 with quantization-aware training or pruning) to int8 .tflite bytes.
     calib: representative inputs, needed by TensorFlow 2.21's converter for every
-    fully-int8 conversion, quantization-aware trained models included."""
+    fully-int8 conversion, quantization-aware trained models included.
+    calib_method: how each activation's range is chosen from the calibration data:
+    "minmax" (TensorFlow's own conversion, unchanged), "percentile:P" or "mse"
+    (micronn.calibrate: the same converter's calibrated model with its ranges
+    replaced, quantized by TensorFlow's quantizer; still a standard fully-int8 model)."""
+    from .calibrate import parse_method, requantize
+
+    method = parse_method(calib_method)     # a bad method string fails before TensorFlow loads
+    if method[0] == "minmax":
+        return _convert_keras(model, calib, float_io=float_io, progress=progress)
+    x = load_calibration(calib)
+    calibrated = _convert_keras(model, x, float_io=float_io, progress=progress, calibrate_only=True)
+    return requantize(calibrated, x, method, float_io=float_io)
+
+
+def calibrated_tflite(model, calib, *, progress: bool = False) -> bytes:
+    """The float .tflite TensorFlow's converter quantizes a Keras model from: float
+    weights and activations, each activation's calibrated min/max recorded in it."""
+    return _convert_keras(model, calib, progress=progress, calibrate_only=True)
+
+
+def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = False,
+                   calibrate_only: bool = False) -> bytes:
+    """TensorFlow's fully-int8 conversion of a Keras model (or, calibrate_only, the
+    calibrated float model it would quantize)."""
     x = load_calibration(calib)
     if isinstance(model, (str, os.PathLike)):
         check_model_file(Path(model))
@@ -358,6 +383,7 @@ def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = Fa
     if not float_io:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
+    conv._experimental_calibrate_only = calibrate_only
     try:
         with _quiet() as stderr:
             term.append(stderr)
