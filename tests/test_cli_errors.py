@@ -98,6 +98,12 @@ CASES = [
     ("inspect-board", "inspect {d}/m.mnb --board nosuch", "unknown board 'nosuch'", False),
     ("inspect-heap-negative", "inspect {d}/m.mnb --board qemu-m4 --heap -5", "--heap: must be at least 1", False),
     ("inspect-heap-text", "inspect {d}/m.mnb --board qemu-m4 --heap lots", "'lots' is not a whole number", False),
+    # ---- ops
+    ("ops-missing", "ops {d}/none.tflite", "{d}/none.tflite: No such file", False),
+    ("ops-folder", "ops {d}/folder.tflite", "folder.tflite: Is a directory", False),
+    ("ops-junk", "ops {d}/junk.tflite", "junk.tflite: tflite: bad identifier", False),
+    ("ops-not-tflite", "ops {d}/m.mnb", "m.mnb: expected a .tflite", False),
+    ("ops-markdown-model", "ops {d}/m.tflite --markdown", "--markdown prints the table", False),
     # ---- run
     ("run-missing-blob", "run {d}/none.mnb --input {d}/x.npy", "{d}/none.mnb: No such file", False),
     ("run-missing-input", "run {d}/m.mnb --input {d}/none.npy", "none.npy: cannot read as .npy", False),

@@ -70,7 +70,7 @@ def cmd_pack(a) -> int:
                                             calib_method=method), Path(a.model).stem
     else:
         tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty())
-    data = pack(tfl, name=a.name or default_name, labels=a.labels)
+    data = pack(tfl, name=a.name or default_name, labels=a.labels, where=a.model)
     out = a.output or str(Path(a.model).with_suffix(".mnb"))
     _write(out, data)
     print(f"wrote {out} ({len(data):,} bytes)")
@@ -149,7 +149,7 @@ def cmd_report(a) -> int:
 def cmd_inspect(a) -> int:
     from .inspector import as_blob, describe, inspect
 
-    data = as_blob(_read(a.blob), Path(a.blob).stem)       # a .tflite is packed in memory
+    data = as_blob(_read(a.blob), Path(a.blob).stem, a.blob)       # a .tflite is packed in memory
     if a.board:
         from . import fit
 
@@ -165,6 +165,35 @@ def cmd_inspect(a) -> int:
     else:
         print(describe(info))
     return 0
+
+
+def cmd_ops(a) -> int:
+    from . import ops
+
+    if a.model is None:
+        if a.markdown:
+            print(ops.markdown(), end="")
+        elif a.json:
+            _print_json(ops.supported())
+        else:
+            print(ops.describe_supported(ops.supported()))
+        return 0
+    if a.markdown:
+        raise MicronnError("--markdown prints the table of supported operators; it takes no model")
+    if Path(a.model).suffix != ".tflite":
+        raise MicronnError(f"{a.model}: expected a .tflite (pack a Keras model with --keep-tflite to get one)")
+    from .tflite import load
+
+    try:
+        model = load(_read(a.model))
+    except MicronnError as e:
+        raise MicronnError(f"{a.model}: {e}") from None
+    r = ops.check(model)
+    if a.json:
+        _print_json({"model": a.model, **r})
+    else:
+        print(ops.describe_check(a.model, r))
+    return 0 if r["supported"] else 1
 
 
 def _target(a) -> str:
@@ -508,6 +537,13 @@ def _args_inspect(p) -> None:
     _add_verbose(p)
 
 
+def _args_ops(p) -> None:
+    p.add_argument("model", nargs="?", help="a .tflite to check, operator by operator (default: print the "
+                   "supported operators and their limits)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--markdown", action="store_true", help="the table as Markdown (docs/ops.md)")
+
+
 def _add_target(p) -> None:
     p.add_argument("--target", default="unix", help="unix, a QEMU board (qemu-m3, qemu-m4, ...) (default: unix)")
     p.add_argument("--port", help="a board's serial port (e.g. /dev/ttyACM0), or a running board's name"
@@ -639,6 +675,8 @@ COMMANDS = {
     "report": ("per-layer quantization report: float against int8, layer by layer (HTML, PNG)", _args_report,
                cmd_report),
     "inspect": ("show a blob's ops, tensors and memory", _args_inspect, cmd_inspect),
+    "ops": ("the TFLite operators micronn runs and their limits, or which of a model's it cannot run", _args_ops,
+            cmd_ops),
     "run": ("run samples through a blob on a target", _args_run, cmd_run),
     "verify": ("compare a blob on a target with TFLite Micro, bit for bit", _args_verify, cmd_verify),
     "eval": ("on-device accuracy over a labelled dataset", _args_eval, cmd_eval),

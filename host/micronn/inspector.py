@@ -50,12 +50,13 @@ def is_tflite(data: bytes) -> bool:
     return bytes(data[4:8]) == b"TFL3"
 
 
-def as_blob(data: bytes, name: str = "model") -> bytes:
-    """Blob bytes as they are; a .tflite packed in memory first (as `micronn pack` would)."""
+def as_blob(data: bytes, name: str = "model", where: str | None = None) -> bytes:
+    """Blob bytes as they are; a .tflite packed in memory first (as `micronn pack` would;
+    ``where``, the file, heads the error that lists the operators micronn cannot run)."""
     if is_tflite(data) and bytes(data[:4]) != fmt.MAGIC:
-        from .packer import pack
+        from .packer import build_graph
 
-        return pack(bytes(data), name=name)
+        return blobmod.write(build_graph(bytes(data), name=name, where=where))
     return data
 
 
@@ -63,10 +64,12 @@ def inspect(data) -> dict:
     """A JSON-friendly description of a blob (bytes or a path); a .tflite is packed in memory."""
     name = "model"
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        name = Path(data).stem
+        name, where = Path(data).stem, str(data)
         with open(data, "rb") as f:
             data = f.read()
-    data = as_blob(data, name)
+    else:
+        where = None
+    data = as_blob(data, name, where)
     b = blobmod.read(data)
     h, tensors, meta = b["header"], b["tensors"], b["meta"]
     ops = []

@@ -4,7 +4,10 @@ Each supported TFLite operator has one lowering function in ``LOWERINGS``;
 it turns TFLite's tensors and options into the exact integer parameters the
 device kernels use (TFLite Micro's preparation arithmetic, see ``quant``).
 Anything the device cannot run stops here with a message naming the op and
-its position in the graph.
+its position in the graph; ``Lowering(model, collect=True)`` instead lowers every
+op it can and keeps a list of all the problems (``micronn ops MODEL``).
+``LIMITS`` (beside ``LOWERINGS``) states what each lowering accepts, for the
+table ``micronn ops`` prints and docs/ops.md holds.
 """
 
 from __future__ import annotations
@@ -26,11 +29,19 @@ GEOM_MAX = 1 << 24
 MAX_SHIFT = 30
 # ... and on a pooling window's taps (their int8 sum must fit an int32).
 POOL_WINDOW_MAX = 1 << 23
+# ... and on the inputs of one CONCATENATION.
+CONCAT_MAX_INPUTS = 8
 
 
 class Lowering:
-    def __init__(self, model: tfl.Model):
+    def __init__(self, model: tfl.Model, collect: bool = False):
         self.model = model
+        # collect: record each op's problem and go on (with a stand-in for its outputs)
+        # instead of raising at the first, so that one report names them all
+        self.collect = collect
+        self.problems: list[dict] = []
+        self.status: dict[int, str] = {}        # op index -> lowered / folded / absorbed / float boundary / unsupported
+        self.lost: dict[int, int] = {}          # tflite tensor -> the failed op that left it without a stand-in
         self.g = Graph()
         self.map: dict[int, int] = {}           # tflite tensor index -> graph tensor index
         self.values: dict[int, np.ndarray] = {}  # tflite tensor index -> folded constant value
@@ -131,24 +142,84 @@ class Lowering:
     def run(self) -> Graph:
         m = self.model
         if m.subgraph_count != 1:
-            raise MicronnError(f"the model has {m.subgraph_count} subgraphs; micronn runs single-subgraph models")
+            self._model_problem(MicronnError(f"the model has {m.subgraph_count} subgraphs; micronn runs "
+                                             "single-subgraph models"))
         self._float_boundaries()
         for i in self.inputs:
-            self.act(i)
+            self._guarded(lambda i=i: self.act(i))
         for op in m.operators:
-            if op.index in self.skip or fold(self, op):
+            if op.index in self.skip:
+                self.status.setdefault(op.index, "absorbed")
                 continue
-            fn = LOWERINGS.get(op.opcode)
-            if fn is None:
-                raise self.fail(op, f"not supported by micronn (version {op.version})")
-            self.operands(op, OPERANDS.get(op.opcode, 1))
-            fn(self, op)
-        self.g.inputs = [self.act(i) for i in self.inputs]
-        self.g.outputs = [self.act(i) for i in self.outputs]
+            if not self.collect:
+                self._lower_op(op)
+                continue
+            try:
+                self._lower_op(op)
+            except MicronnError as e:
+                self._failed(op, e)
+        if self.collect and self.problems:
+            return self.g
+        try:
+            self.g.inputs = [self.act(i) for i in self.inputs]
+            self.g.outputs = [self.act(i) for i in self.outputs]
+        except MicronnError as e:
+            self._model_problem(e)
+            return self.g
         if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
-            raise MicronnError(f"the model has {len(self.g.inputs)} inputs and {len(self.g.outputs)} outputs; "
-                               "micronn runs single-input, single-output models")
+            self._model_problem(MicronnError(f"the model has {len(self.g.inputs)} inputs and {len(self.g.outputs)} "
+                                             "outputs; micronn runs single-input, single-output models"))
         return self.g
+
+    def _lower_op(self, op: tfl.Operator) -> None:
+        if fold(self, op):
+            self.status[op.index] = "folded"
+            return
+        fn = LOWERINGS.get(op.opcode)
+        if fn is None:
+            custom = f" {op.custom_code!r}" if op.custom_code else ""
+            raise self.fail(op, f"not supported by micronn{custom} (version {op.version})")
+        self.operands(op, OPERANDS.get(op.opcode, 1))
+        fn(self, op)
+        self.status[op.index] = "lowered"
+
+    def _model_problem(self, e: MicronnError) -> None:
+        """A problem of the whole model (no one op's): raised, or recorded when collecting."""
+        if not self.collect:
+            raise e
+        self.problems.append(dict(index=None, op=None, inputs=[], outputs=[], reason=str(e), after=[]))
+
+    def _guarded(self, fn) -> None:
+        try:
+            fn()
+        except MicronnError as e:
+            self._model_problem(e)
+
+    def _failed(self, op: tfl.Operator, e: MicronnError) -> None:
+        """Record op's problem; give its outputs a stand-in from their declared shape and
+        quantization so that the ops after it are checked too."""
+        reason = str(e)
+        prefix = f"op {op.index} ({op.opcode}): "
+        if reason.startswith(prefix):
+            reason = reason[len(prefix):]
+
+        def names(ids):
+            return [self.model.tensors[i].name if 0 <= i < len(self.model.tensors) else "-" for i in ids]
+
+        after = sorted({self.lost[i] for i in op.inputs if i in self.lost})
+        self.problems.append(dict(index=op.index, op=op.opcode, inputs=names(op.inputs), outputs=names(op.outputs),
+                                  reason=reason, after=after))
+        self.status[op.index] = "unsupported"
+        for i in op.outputs:
+            if i in self.map or not 0 <= i < len(self.model.tensors):
+                continue
+            t = self.model.tensors[i]
+            try:
+                where = f"output of op {op.index} ({op.opcode})"
+                scale, zp = self._quant(i, where)
+                self.map[i] = self.g.add(Tensor(t.name, "int8", self._shape(t.shape, where), scale, zp, source=i))
+            except MicronnError:
+                self.lost[i] = op.index
 
     def _float_boundaries(self) -> None:
         """A float model interface (QUANTIZE first, DEQUANTIZE last) becomes the
@@ -159,6 +230,7 @@ class Lowering:
                     and uses[0].outputs:
                 self.inputs[k] = uses[0].outputs[0]
                 self.skip.add(uses[0].index)
+                self.status[uses[0].index] = "float boundary"
                 self.g.float_input = True
         for k, o in enumerate(self.outputs):
             op = self.producer.get(o)
@@ -166,6 +238,7 @@ class Lowering:
                     and op.inputs and op.inputs[0] >= 0:
                 self.outputs[k] = op.inputs[0]
                 self.skip.add(op.index)
+                self.status[op.index] = "float boundary"
                 self.g.float_output = True
 
     def sole_consumer(self, op: tfl.Operator, opcode: str) -> tfl.Operator | None:
@@ -663,8 +736,8 @@ def lower_concat(low: Lowering, op: tfl.Operator) -> None:
     axis %= nd
     if any(len(s) != nd or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:] for s in shapes):
         raise low.fail(op, f"shapes {shapes} do not concatenate on axis {axis}")
-    if len(xs) > 8:
-        raise low.fail(op, f"{len(xs)} inputs; micronn concatenates at most 8")
+    if len(xs) > CONCAT_MAX_INPUTS:
+        raise low.fail(op, f"{len(xs)} inputs; micronn concatenates at most {CONCAT_MAX_INPUTS}")
     out_shape = shapes[0][:axis] + (sum(s[axis] for s in shapes),) + shapes[0][axis + 1:]
     y = low.out(op, 0, out_shape)
     yout = g.tensors[y]
@@ -779,6 +852,57 @@ LOWERINGS = {
     "MEAN": lower_mean,
     "QUANTIZE": lower_quantize,
     **{name: lower_lut for name in LUT_OPS},
+}
+
+# What each lowering accepts beyond int8 activations with per-tensor quantization (every
+# op), for `micronn ops` and docs/ops.md: (the device op it becomes, its limits). Written
+# from the constants above so that a changed limit changes the table; tests/test_ops.py
+# checks that every entry of LOWERINGS has one and no other.
+_FUSED = "fused activation NONE, RELU, RELU6 or RELU_N1_TO_1"
+_GEOM = f"every size (batch, height, width, channels, kernel, stride, dilation) from 1 to {GEOM_MAX - 1}"
+_REQUANT = f"rescaling factors (scale ratios such as input x weight / output) below 2**{MAX_SHIFT}"
+_LUT = "a 256-entry table computed on the host (TFLite Micro's integer arithmetic for every int8 input)"
+_LUT_EXTRA = {"LOGISTIC": "; output zero point -128 (TFLite Micro's check)", "LEAKY_RELU": "; finite alpha",
+              "HARD_SWISH": "; output scale above input scale / 128 (TFLite Micro's check)"}
+LIMITS = {
+    "FULLY_CONNECTED": ("FULLY_CONNECTED", f"int8 weights [outputs, depth], per-tensor or per-output-channel scales, "
+                        f"int8 zero point; int32 bias; input of any shape whose size is a multiple of depth "
+                        f"(keep_num_dims kept); weights format DEFAULT; {_FUSED}; {_REQUANT}"),
+    "SOFTMAX": ("SOFTMAX", "over the last axis; output scale 1/256 and zero point -128; finite beta"),
+    "RESHAPE": ("none (the output shares the input's memory)", "same size and quantization; new shape constant or "
+                "host-evaluated"),
+    "SQUEEZE": ("none (the output shares the input's memory)", "only dimensions of size 1"),
+    "EXPAND_DIMS": ("none (the output shares the input's memory)", "a constant axis"),
+    "CONV_2D": ("CONV_2D (CONV_2D_MAXPOOL with a following 2x2 MAX_POOL_2D)",
+                f"4-D NHWC; int8 weights [out_c, k_h, k_w, in_c / groups], symmetric (zero point 0), per-channel or "
+                f"per-tensor scales; int32 bias; grouped convolutions; SAME or VALID; {_GEOM}; fewer than "
+                f"{GEOM_MAX // 4} output channels; {_FUSED}; {_REQUANT}"),
+    "DEPTHWISE_CONV_2D": ("DEPTHWISE_CONV_2D (CONV_2D grouped by channel when the depth multiplier is above 1)",
+                          f"4-D NHWC; int8 weights [1, k_h, k_w, out_c], symmetric, per-channel or per-tensor scales; "
+                          f"any depth multiplier; SAME or VALID; {_GEOM}; {_FUSED}; {_REQUANT}"),
+    "SPACE_TO_BATCH_ND": ("part of the convolution's dilation", "only in front of a CONV_2D or DEPTHWISE_CONV_2D "
+                          "followed by BATCH_TO_SPACE_ND with the same block (a dilated convolution as the converter "
+                          "writes it); constant block and paddings; VALID, stride 1"),
+    "BATCH_TO_SPACE_ND": ("part of the convolution's dilation", "only after such a convolution; constant crops"),
+    "MAX_POOL_2D": ("MAX_POOL_2D", f"4-D NHWC; same quantization in and out; SAME or VALID; {_GEOM}; {_FUSED}"),
+    "AVERAGE_POOL_2D": ("AVERAGE_POOL_2D", f"4-D NHWC; same quantization in and out; SAME or VALID; {_GEOM}; "
+                        f"windows of fewer than {POOL_WINDOW_MAX} taps; {_FUSED}"),
+    "ADD": ("ADD", f"NumPy broadcasting over at most 4 dimensions (each axis equal or 1 on one side), each axis "
+            f"stepping over fewer than {GEOM_MAX} values; either input may be an int8 constant; {_FUSED}; "
+            f"{_REQUANT}"),
+    "MUL": ("MUL", f"NumPy broadcasting over at most 4 dimensions, each axis stepping over fewer than {GEOM_MAX} "
+            f"values; either input may be an int8 constant; {_FUSED}; {_REQUANT}"),
+    "CONCATENATION": ("CONCATENATION", f"any axis (negative counts from the end); 1 to {CONCAT_MAX_INPUTS} inputs, "
+                      "all with the output's quantization; no fused activation"),
+    "PAD": ("PAD", f"constant paddings, not negative, at most {fmt.MAX_DIMS}-D; same quantization in and out"),
+    "PADV2": ("PAD", "as PAD; the pad value one constant int8"),
+    "MEAN": ("MEAN", f"constant axes that are adjacent (e.g. height and width); keep_dims or not; fewer than "
+             f"{GEOM_MAX} values per mean; {_REQUANT}"),
+    "QUANTIZE": ("LUT", f"int8 to int8 (requantization): {_LUT}; a float QUANTIZE only on the model input, where "
+                 "the board quantizes"),
+    **{name: ("LUT", _LUT + _LUT_EXTRA.get(name, "")) for name in LUT_OPS},
+    "RELU_N1_TO_1": ("never", "refused: TFLite Micro has no RELU_N1_TO_1 kernel, so there is nothing to match "
+                     "(as a fused activation it is supported)"),
 }
 
 

@@ -42,9 +42,18 @@ def load_tflite(model, *, calib=None, float_io: bool = False, progress: bool = F
     raise MicronnError(f"cannot pack a {type(model).__name__}")
 
 
-def build_graph(data: bytes, *, name: str | None = None, labels=None) -> Graph:
-    """Lower .tflite bytes to a graph with its metadata."""
-    g = lower(tflite.load(data))
+def build_graph(data: bytes, *, name: str | None = None, labels=None, where: str | None = None) -> Graph:
+    """Lower .tflite bytes to a graph with its metadata.
+
+    A model with several operators micronn cannot run fails with one error listing
+    them all (``where``, the file, heads it), not only the first."""
+    model = tflite.load(data)
+    try:
+        g = lower(model)
+    except MicronnError as first:
+        from .ops import listing_error
+
+        raise listing_error(model, first, where or name or "model") from None
     if labels is not None:
         labels = [str(s) for s in labels]
         out = g.tensors[g.outputs[0]]
@@ -78,14 +87,18 @@ def read_labels(path) -> list[str]:
 
 
 def pack(model, *, name: str | None = None, labels=None, calib=None, float_io: bool = False,
-         progress: bool = False) -> bytes:
+         progress: bool = False, where: str | None = None) -> bytes:
     """Pack a model into micronn blob bytes.
 
     model: a fully-int8 .tflite (path or bytes), or a Keras model / .keras /
     .h5 / SavedModel folder together with ``calib`` (representative inputs).
     labels: class names, one per output value (or a path to a text file).
+    where: the model's file, named in the error listing operators micronn cannot run
+    (default: ``model`` when it is a path, else the name).
     """
     data, default_name = load_tflite(model, calib=calib, float_io=float_io, progress=progress)
     if isinstance(labels, (str, os.PathLike)):
         labels = read_labels(labels)
-    return blob.write(build_graph(data, name=name or default_name, labels=labels))
+    if where is None and isinstance(model, (str, os.PathLike)):
+        where = str(model)
+    return blob.write(build_graph(data, name=name or default_name, labels=labels, where=where))

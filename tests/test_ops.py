@@ -1,0 +1,155 @@
+"""`micronn ops` and the listing of every operator micronn cannot run.
+
+A Keras model with unsupported operators at several positions (a Conv2DTranspose,
+TRANSPOSE_CONV; an UpSampling2D, which the converter writes as 5-D EXPAND_DIMS and
+TILE) between supported ones: `pack` and `inspect` of it fail with one error that
+names all of them (position, operator, tensors, reason), not only the first;
+`micronn ops MODEL` marks exactly those; `micronn ops` lists every operator the
+lowering knows, and docs/ops.md is its Markdown, generated."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from micronn import lower, ops
+from micronn.errors import MicronnError
+
+MICRONN = Path(sys.executable).with_name("micronn")
+DOC = Path(__file__).resolve().parents[1] / "docs" / "ops.md"
+
+
+def run(*args, cwd=None):
+    p = subprocess.run([str(MICRONN), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300,
+                       env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory):
+    """(folder, model path, the op indices micronn cannot run by opcode)."""
+    keras = pytest.importorskip("keras")
+    from micronn.convert import keras_to_tflite
+    from micronn.tflite import load
+
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3, padding="same", name="conv_a"),
+                          keras.layers.Conv2DTranspose(3, 3, strides=2, name="tconv"),
+                          keras.layers.Conv2D(4, 3, name="conv_b"), keras.layers.UpSampling2D(2, name="up"),
+                          keras.layers.Flatten(), keras.layers.Dense(3, name="dense")])
+    calib = np.random.default_rng(0).normal(size=(16, 6, 6, 2)).astype(np.float32)
+    d = tmp_path_factory.mktemp("ops")
+    path = d / "bad.tflite"
+    path.write_bytes(keras_to_tflite(m, calib))
+    by_code: dict[str, list[int]] = {}
+    for op in load(path).operators:
+        by_code.setdefault(op.opcode, []).append(op.index)
+    return d, path, by_code
+
+
+def _listed(err: str) -> dict[int, str]:
+    """The error's listing: op index -> its line."""
+    lines = err.splitlines()[1:]
+    assert all(s.startswith("  op ") for s in lines), err
+    return {int(re.match(r"  op (\d+) ", s).group(1)): s for s in lines}
+
+
+def test_pack_and_inspect_list_every_unsupported_operator(bad):
+    d, path, by_code = bad
+    expected = ops.check(path.read_bytes())
+    want = {p["index"] for p in expected["problems"]}
+    tconv, = by_code["TRANSPOSE_CONV"]
+    tiles = by_code["TILE"]
+    assert tconv in want and set(tiles) <= want and len({tconv, *tiles}) >= 3   # at several positions
+    for cmd in ("pack", "inspect"):
+        rc, so, err = run(cmd, path, cwd=d)
+        assert rc == 1 and "Traceback" not in err, err
+        first = err.splitlines()[0]
+        assert first == f"micronn: error: {path}: {len(want)} operators micronn cannot run:", err
+        listed = _listed(err)
+        assert set(listed) == want, err
+        assert "(TRANSPOSE_CONV)" in listed[tconv] and "tconv" in listed[tconv]       # op and tensor names
+        assert "not supported by micronn" in listed[tconv]
+        assert all("(TILE)" in listed[i] and "not supported by micronn" in listed[i] for i in tiles)
+        assert not (d / "bad.mnb").exists()
+
+
+def test_ops_model_marks_exactly_the_unsupported_ones(bad):
+    d, path, by_code = bad
+    rc, so, err = run("ops", path, "--json", cwd=d)
+    assert rc == 1 and err == "", err          # a check that failed: the answer is on stdout
+    r = json.loads(so)
+    unsupported = {o["index"] for o in r["ops"] if o["status"] == "unsupported"}
+    assert unsupported == {p["index"] for p in r["problems"]}
+    assert set(by_code["TRANSPOSE_CONV"] + by_code["TILE"]) <= unsupported
+    assert not set(by_code["CONV_2D"] + by_code["FULLY_CONNECTED"]) & unsupported     # those lower
+    assert all(o["reason"] for o in r["ops"] if o["status"] == "unsupported")
+    assert all(o["reason"] is None for o in r["ops"] if o["status"] != "unsupported")
+    rc, so, _ = run("ops", path, cwd=d)
+    rows = {int(s.split()[0]): s for s in so.splitlines()[1:] if s.split() and s.split()[0].isdigit()}
+    assert {i for i, s in rows.items() if s.split()[1] == "no"} == unsupported
+    assert f"{len(unsupported)} micronn cannot run" in so.splitlines()[0]
+
+
+def test_ops_model_of_a_supported_model(tmp_path):
+    keras = pytest.importorskip("keras")
+    from micronn.convert import keras_to_tflite
+
+    keras.utils.set_random_seed(1)
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(2)])
+    (tmp_path / "ok.tflite").write_bytes(keras_to_tflite(m, np.random.default_rng(0).normal(size=(16, 4))))
+    rc, so, err = run("ops", tmp_path / "ok.tflite", "--json")
+    assert rc == 0, err
+    r = json.loads(so)
+    assert r["supported"] and r["problems"] == [] and {o["status"] for o in r["ops"]} == {"lowered"}
+
+
+def test_one_problem_stays_the_one_line_error():
+    """A lone problem keeps lowering's own message (position and reason), one line."""
+    from micronn.tflite import Model, Operator, Tensor
+
+    t = [Tensor(index=i, name=n, shape=(1, 4), shape_signature=None, dtype="int8", buffer=0, data=None,
+                scale=np.array([0.1], np.float32), zero_point=np.array([0]), quantized_dimension=0,
+                is_variable=False) for i, n in enumerate(("x", "y", "z"))]
+    model = Model(3, "", t, [Operator(0, "ARG_MAX", 1, None, [0], [1], [], {})], [0], [1], 1, {}, 0)
+    first = MicronnError("op 0 (ARG_MAX): not supported by micronn (version 1)")
+    assert ops.listing_error(model, first, "m.tflite") is first
+    # two: listed, in order, with tensor names; the second op's input has a stand-in, so it is checked on its own
+    model.operators.append(Operator(1, "TILE", 1, None, [1], [2], [], {}))
+    model.outputs = [2]
+    e = ops.listing_error(model, first, "m.tflite")
+    assert str(e).splitlines() == ["m.tflite: 2 operators micronn cannot run:",
+                                   "  op 0 (ARG_MAX) x -> y: not supported by micronn (version 1)",
+                                   "  op 1 (TILE) y -> z: not supported by micronn (version 1)"]
+
+
+def test_ops_lists_every_lowering_with_its_limits():
+    assert set(lower.LIMITS) == set(lower.LOWERINGS)        # no lowering without its limits, none extra
+    rc, so, err = run("ops", "--json")
+    assert rc == 0, err
+    info = json.loads(so)
+    assert [o["op"] for o in info["ops"]] == list(lower.LOWERINGS)
+    assert all(o["limits"] and o["becomes"] for o in info["ops"])
+    assert info["host_evaluated"] == sorted(lower.FOLDERS)
+    conv = next(o for o in info["ops"] if o["op"] == "CONV_2D")
+    assert str(lower.GEOM_MAX - 1) in conv["limits"]            # the limits come from the lowering's constants
+    assert set(info["lut_ops"]) == {o["op"] for o in info["ops"] if o["becomes"] == "LUT"}
+    assert "LOGISTIC" in info["lut_ops"] and "RELU_N1_TO_1" not in info["lut_ops"]
+    rc, text, _ = run("ops")
+    assert rc == 0 and all(re.search(rf"^{name}\s+->", text, re.M) for name in lower.LOWERINGS)
+
+
+def test_docs_ops_md_is_generated():
+    rc, so, err = run("ops", "--markdown")
+    assert rc == 0, err
+    assert DOC.read_text() == so, "docs/ops.md is stale: run `micronn ops --markdown > docs/ops.md`"
+    for name in lower.LOWERINGS:
+        assert f"| `{name}` |" in so
+    assert "## Where micronn differs from TFLite Micro" in so and "BUILTIN_REF" in so
