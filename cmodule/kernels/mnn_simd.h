@@ -86,6 +86,34 @@ static inline uint32_t mnn_smax8(uint32_t a, uint32_t b) {
     return r;
 }
 
+// The word at p, p + k and p + 2 * k (unaligned allowed, as mnn_rd32): one
+// register-offset load each, the address never kept as its own pointer, so
+// unrolled taps cost no extra registers. Volatile keeps the loads in place.
+static inline uint32_t mnn_rd32_v(const void *p) {
+    uint32_t r;
+    __asm__ volatile ("ldr %0, [%1]" : "=r" (r) : "r" (p));
+    return r;
+}
+
+static inline uint32_t mnn_rd32_at(const void *p, uint32_t k) {
+    uint32_t r;
+    __asm__ volatile ("ldr %0, [%1, %2]" : "=r" (r) : "r" (p), "r" (k));
+    return r;
+}
+
+static inline uint32_t mnn_rd32_at2(const void *p, uint32_t k) {
+    uint32_t r;
+    __asm__ volatile ("ldr %0, [%1, %2, lsl #1]" : "=r" (r) : "r" (p), "r" (k));
+    return r;
+}
+
+// Per byte lane, the smaller of two signed int8 values.
+static inline uint32_t mnn_smin8(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__ ("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r" (r) : "r" (a), "r" (b) : "cc");
+    return r;
+}
+
 #endif // MNN_DSP
 
 // acc + x.lo * y.lo + x.hi * y.hi on int16 pairs: SMLAD where the core has
