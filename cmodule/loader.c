@@ -540,6 +540,16 @@ static mnn_status_t check_mean(const op_ctx_t *c) {
     return MNN_OK;
 }
 
+// === checks ELEMENTWISE ===
+
+// === checks MOVEMENT ===
+
+// === checks RESIZE ===
+
+// === checks REDUCE ===
+
+// === checks MATMUL ===
+
 typedef struct {
     uint8_t n_in;
     uint8_t n_out;
@@ -568,6 +578,11 @@ static const op_desc_t *op_desc(uint32_t opcode) {
         OP(PAD, check_pad),
         OP(MEAN, check_mean),
         OP(CONV_2D_MAXPOOL, check_conv_pool),
+        // === table ELEMENTWISE ===
+        // === table MOVEMENT ===
+        // === table RESIZE ===
+        // === table REDUCE ===
+        // === table MATMUL ===
     };
     #undef OP
     if (opcode > MNN_OPCODE_MAX || table[opcode].name == NULL) {
@@ -1067,6 +1082,11 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 break;
             }
             #endif
+            // === bind ELEMENTWISE ===
+            // === bind MOVEMENT ===
+            // === bind RESIZE ===
+            // === bind REDUCE ===
+            // === bind MATMUL ===
         }
         #undef PTR
         tensor_t tin, tout;

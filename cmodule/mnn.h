@@ -59,6 +59,11 @@ typedef struct {
         mnn_concat_args_t concat;
         mnn_pad_args_t pad;
         mnn_mean_args_t mean;
+        // === union ELEMENTWISE ===
+        // === union MOVEMENT ===
+        // === union RESIZE ===
+        // === union REDUCE ===
+        // === union MATMUL ===
     } u;
 } mnn_op_t;
 

@@ -129,6 +129,11 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
                 mnn_mean_s8(&op->u.mean);
                 break;
             #endif
+            // === dispatch ELEMENTWISE ===
+            // === dispatch MOVEMENT ===
+            // === dispatch RESIZE ===
+            // === dispatch REDUCE ===
+            // === dispatch MATMUL ===
         }
     }
 }

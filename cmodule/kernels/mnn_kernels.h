@@ -239,4 +239,14 @@ typedef struct {
 
 void mnn_mean_s8(const mnn_mean_args_t *a);
 
+// === kernels ELEMENTWISE ===
+
+// === kernels MOVEMENT ===
+
+// === kernels RESIZE ===
+
+// === kernels REDUCE ===
+
+// === kernels MATMUL ===
+
 #endif // MICRONN_KERNELS_H

@@ -319,6 +319,16 @@ _op("CONV_2D_MAXPOOL", 13, ("input", "weights", "bias?", "mult", "shift"), ("out
    "2 * (K2 * (out_c + pool_h * pool_w) + in_h * in_w * in_c) bytes of scratch, K2 = k_h * k_w * in_c "
    "rounded up to even.")
 
+# === ELEMENTWISE: elementwise ops: SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, PRELU (op codes 14-19) ===
+
+# === MOVEMENT: data movement: slices, splits, transpose, gather, depth/space, mirror pad (op codes 20-29) ===
+
+# === RESIZE: resizing and transposed convolution (op codes 30-34) ===
+
+# === REDUCE: reductions and normalisations: arg max/min, sum, max, L2 norm, log softmax (op codes 35-41) ===
+
+# === MATMUL: matrix products: BATCH_MATMUL (op codes 42-45) ===
+
 # TFLite Micro's int8 MEANs: TRUNC when input and output share quantization
 # (sum / n, truncated), else SCALED (the offset sum requantized by a multiplier
 # that folds in 1 / n).

@@ -975,3 +975,16 @@ def lower(model: tfl.Model) -> Graph:
     g = Lowering(model).run()
     fuse_conv_maxpool(g)
     return g
+
+
+def _merge_groups() -> None:
+    """Operator groups kept in modules of their own join the tables above."""
+    from . import lower_elementwise, lower_matmul, lower_movement, lower_reduce, lower_resize
+
+    for mod in (lower_elementwise, lower_movement, lower_resize, lower_reduce, lower_matmul):
+        LOWERINGS.update(mod.LOWERINGS)
+        LIMITS.update(mod.LIMITS)
+        OPERANDS.update(mod.OPERANDS)
+
+
+_merge_groups()
