@@ -13,7 +13,7 @@ nothing from the shared test data.
 
 `make fuzz-check` prints which lines of cmodule/ the committed corpus reaches.
 
-    python tests/fuzz/make_synthetic_corpus.py OUTDIR [--graphs-only]
+    python tests/fuzz/make_synthetic_corpus.py OUTDIR [--graphs-only] [--opzoo=NAME,NAME...]
 """
 
 from __future__ import annotations
@@ -206,6 +206,13 @@ def main(argv: list[str]) -> int:
         for name in MODELS:
             (d / f"{name}.mnb").write_bytes(pack(convert_case(name), name=name))
         n += len(MODELS)
+        # issue 18's operator zoo (tests/opzoo/), or only the models named by --opzoo=A,B
+        from tests import opzoo
+
+        only = [a.split("=", 1)[1].split(",") for a in argv[1:] if a.startswith("--opzoo=")]
+        for name in (only[0] if only else sorted(opzoo.cases())):
+            (d / f"opzoo-{name}.mnb").write_bytes(pack(opzoo.tflite(name), name=name))
+            n += 1
     print(f"synthetic corpus: {n} blobs in {d}")
     return 0
 
