@@ -62,6 +62,8 @@ uint32_t mnn_dtype_size(uint8_t dtype) {
         case MNN_DTYPE_INT32:
         case MNN_DTYPE_FLOAT32:
             return 4;
+        case MNN_DTYPE_INT64:
+            return 8;
         default:
             return 0;
     }

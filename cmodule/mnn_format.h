@@ -91,6 +91,7 @@
 #define MNN_DTYPE_INT16                        3
 #define MNN_DTYPE_INT32                        4
 #define MNN_DTYPE_FLOAT32                      5
+#define MNN_DTYPE_INT64                        6
 
 #define MNN_STORAGE_ARENA                        0
 #define MNN_STORAGE_CONST                        1

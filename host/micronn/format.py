@@ -178,8 +178,8 @@ HEADER_FLAGS = {"HAS_META": 1 << 0, "FLOAT_INPUT": 1 << 1, "FLOAT_OUTPUT": 1 << 
 SECTION_IDS = {"TENSORS": 1, "OPS": 2, "IO": 3, "CONST": 4, "META": 5}
 SECTION_FLAGS = {"OPTIONAL": 1 << 0}
 REQUIRED_SECTIONS = ("TENSORS", "OPS", "IO", "CONST")
-DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5}
-DTYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4}
+DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "int64": 6}
+DTYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
 STORAGE = {"ARENA": 0, "CONST": 1}
 META_KEYS = {"NAME": 1, "LABELS": 2, "PACKER": 3, "SOURCE_SHA256": 4, "INPUT_NAMES": 5,
              "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8, "ARENA_LOWER_BOUND": 9}
