@@ -159,13 +159,7 @@ def repl_session(command: str, session: str, cwd: Path, env: dict) -> None:
     try:
         shown = p.expect(r"Use Ctrl-\] or Ctrl-x to exit this shell[^\n]*\n", timeout=60)
         check_output("\n".join(lines[:first]), shown.replace("\r", ""), "REPL banner")
-        for _ in range(10):                 # mpremote shows the prompt at the first key
-            p.send("\r")
-            try:
-                p.expect(">>> ", timeout=2)
-                break
-            except AssertionError:
-                continue
+        p.prompt()
         i = first
         while i < len(lines):
             typed = lines[i][4:]

@@ -164,6 +164,18 @@ class Pty:
     def send(self, text: str) -> None:
         os.write(self.master, text.encode())
 
+    def prompt(self, tries: int = 10) -> None:
+        """Wait for mpremote's repl to show the prompt: it shows it at the first key, and
+        a key sent before it has set up its terminal is flushed, so send until one shows."""
+        for _ in range(tries):
+            self.send("\r")
+            try:
+                self.expect(">>> ", timeout=2)
+                return
+            except AssertionError:
+                continue
+        raise AssertionError(f"no >>> after {tries} Enter keys; seen:\n{self.seen.decode(errors='replace')}")
+
     def close(self, timeout: float = 20) -> int:
         try:
             return self.proc.wait(timeout)
@@ -182,15 +194,7 @@ def test_repl(state, target):
     assert re.search(rf"micronn repl: {target}\b.* heap free [\d,]+ B, models: [^\n]*t\.mnb", banner), banner
     if target != "unix":
         p.expect("Use Ctrl-] or Ctrl-x to exit this shell")
-        # mpremote's repl shows the prompt at the first key, as always; a key sent
-        # before it has set up its terminal is flushed, so send until one shows
-        for _ in range(10):
-            p.send("\r")
-            try:
-                p.expect(">>> ", timeout=2)
-                break
-            except AssertionError:
-                continue
+        p.prompt()
     else:
         p.expect(">>> ")
     for line, want in [

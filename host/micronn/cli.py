@@ -184,8 +184,9 @@ def cmd_ops(a) -> int:
         raise MicronnError(f"{a.model}: expected a .tflite (pack a Keras model with --keep-tflite to get one)")
     from .tflite import load
 
+    data = _read(a.model)       # its errors name the file
     try:
-        model = load(_read(a.model))
+        model = load(data)
     except MicronnError as e:
         raise MicronnError(f"{a.model}: {e}") from None
     r = ops.check(model)
