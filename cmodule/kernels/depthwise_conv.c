@@ -72,9 +72,9 @@ static inline void tap_range(int32_t i0, uint32_t dil, uint32_t k, uint32_t n, u
 // Sums of four channels over a window of ny x nx taps: input rows xrow
 // bytes apart, taps in a row xstep apart; weight rows wrow apart, taps C apart.
 #if MNN_DSP
-// One tap of four channels: s0..s3 += (x[c] + offset) * w[c].
-#define TAP(x, w) do { \
-        uint32_t xv = mnn_rd32(x), wv = mnn_rd32(w); \
+// One tap of four channels from words already loaded: s0..s3 += (x[c] + offset) * w[c].
+#define TAPV(x_word, w_word) do { \
+        uint32_t xv = (x_word), wv = (w_word); \
         uint32_t xa = mnn_sxtab16(off2, xv), wa = mnn_sxtb16(wv); \
         s0 = mnn_smlabb(xa, wa, s0); \
         s2 = mnn_smlatt(xa, wa, s2); \
@@ -83,6 +83,8 @@ static inline void tap_range(int32_t i0, uint32_t dil, uint32_t k, uint32_t n, u
         s1 = mnn_smlabb(xa, wa, s1); \
         s3 = mnn_smlatt(xa, wa, s3); \
 } while (0)
+// ... loading them from x and w.
+#define TAP(x, w) TAPV(mnn_rd32(x), mnn_rd32(w))
 __attribute__((noinline))
 static void taps4(const int8_t *xp, const int8_t *wp, uint32_t ny, uint32_t nx, uint32_t xrow, uint32_t xstep,
     uint32_t wrow, uint32_t C, uint32_t off2, uint32_t *out) {
@@ -98,14 +100,7 @@ static void taps4(const int8_t *xp, const int8_t *wp, uint32_t ny, uint32_t nx, 
     for (; ny; ny--, xp += xrow, wp += wrow) {
         const int8_t *x = xp, *w = wp;
         for (uint32_t n = nx; n; n--, x += xstep, w += C) {
-            uint32_t xv = mnn_rd32(x), wv = mnn_rd32(w);
-            uint32_t xa = mnn_sxtab16(off2, xv), wa = mnn_sxtb16(wv);
-            s0 = mnn_smlabb(xa, wa, s0);
-            s2 = mnn_smlatt(xa, wa, s2);
-            xa = mnn_sxtab16_ror8(off2, xv);
-            wa = mnn_sxtb16_ror8(wv);
-            s1 = mnn_smlabb(xa, wa, s1);
-            s3 = mnn_smlatt(xa, wa, s3);
+            TAP(x, w);
         }
     }
     out[0] = (uint32_t)s0;
@@ -113,18 +108,6 @@ static void taps4(const int8_t *xp, const int8_t *wp, uint32_t ny, uint32_t nx, 
     out[2] = (uint32_t)s2;
     out[3] = (uint32_t)s3;
 }
-
-// One tap of four channels from words already loaded.
-#define TAPV(x_word, w_word) do { \
-        uint32_t xv = (x_word), wv = (w_word); \
-        uint32_t xa = mnn_sxtab16(off2, xv), wa = mnn_sxtb16(wv); \
-        s0 = mnn_smlabb(xa, wa, s0); \
-        s2 = mnn_smlatt(xa, wa, s2); \
-        xa = mnn_sxtab16_ror8(off2, xv); \
-        wa = mnn_sxtb16_ror8(wv); \
-        s1 = mnn_smlabb(xa, wa, s1); \
-        s3 = mnn_smlatt(xa, wa, s3); \
-} while (0)
 
 // One requantized output, saturated to int8, from a sum that holds its
 // channel's bias (the activation range is applied to four at once).
