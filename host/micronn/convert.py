@@ -358,6 +358,7 @@ def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = Fal
     tf = _tensorflow()
     model, saved_dir = _load_keras(model)
     _check_shape(model, x, "calibration data")
+    _check_recurrent(model)
     with _quiet():
         if saved_dir:
             conv = tf.lite.TFLiteConverter.from_saved_model(saved_dir)
@@ -391,6 +392,42 @@ def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = Fal
     except Exception as e:  # the converter raises many types; name the problem once
         first = (str(e).strip().splitlines() or [""])[0]
         raise MicronnError(f"TensorFlow's converter failed: {first}") from e
+
+
+def _layers(model):
+    """Every layer of a Keras model, nested models and wrappers (Bidirectional) included."""
+    seen, todo = set(), list(getattr(model, "layers", []))
+    while todo:
+        layer = todo.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        todo += list(getattr(layer, "layers", []) or [])
+        todo += [w for w in (getattr(layer, a, None) for a in ("layer", "forward_layer", "backward_layer"))
+                 if w is not None and hasattr(w, "name")]
+
+
+def _check_recurrent(model) -> None:
+    """A recurrent layer (LSTM, GRU, SimpleRNN) converts to int8 only unrolled and with a
+    fixed batch size: TensorFlow 2.21's converter fails on its loop (TensorList ops) with a
+    free batch size and crashes the process (segmentation fault) quantizing the fused
+    LSTM with a fixed one; unrolled, the cell becomes ordinary int8 ops that micronn and
+    TFLite Micro run (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD, SUB, SPLIT, UNPACK)."""
+    rnns = [layer for layer in _layers(model) if hasattr(layer, "cell") and hasattr(layer, "unroll")]
+    if not rnns:
+        return
+    looped = [layer for layer in rnns if not layer.unroll]
+    if looped:
+        layer = looped[0]
+        raise MicronnError(f"layer {layer.name} ({type(layer).__name__}) loops over time steps, which TensorFlow's "
+                           "int8 converter cannot quantize (it fails or crashes): build it with unroll=True, and "
+                           "give the model's Input a fixed batch_size=1")
+    batch = [tuple(t.shape)[0] for t in getattr(model, "inputs", [])]
+    if any(b is None for b in batch):
+        raise MicronnError(f"layer {rnns[0].name} ({type(rnns[0]).__name__}) needs a fixed batch size: give the "
+                           "model's Input batch_size=1 (with a free one the unrolled cell keeps SHAPE and FILL ops "
+                           "that TFLite Micro cannot run)")
 
 
 @contextlib.contextmanager
