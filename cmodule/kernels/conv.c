@@ -5,13 +5,18 @@
 // - im2col + matrix multiply, when the blob reserved the scratch for it (the
 //   packer always does): two output pixels at a time, each pixel's receptive
 //   field copied once into an int16 column with the input offset added (taps
-//   in the padding become 0), then two output channels times two columns per
-//   inner loop. With the DSP extension the inner loop is SMLAD on packed
-//   int16 pairs (mnn_simd.h); without it, the same blocking in plain C.
+//   in the padding become 0) for up to 64 output channels (two blocks of
+//   requantization constants), then two output channels times two columns
+//   per inner loop. With the DSP extension the inner loop is SMLAD on packed
+//   int16 pairs (mnn_simd.h), 16 MACs in 16 instructions, its loop over the
+//   channel pairs in the same assembly (dot_pairs), and the usual saturating
+//   requantization in assembly too (requant2); without it, the same blocking
+//   in plain C.
 // - direct loops over the taps otherwise (no scratch).
 //
 // mnn_conv_pool_s8 is a convolution whose output only feeds a max pooling
 // over non-overlapping windows (CONV_2D_MAXPOOL): see its section below.
+#include <stddef.h>
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
 #include "mnn_simd.h"
@@ -158,6 +163,23 @@ static inline __attribute__((always_inline)) void fill_plain(const mnn_conv_args
     }
 }
 
+// Four input values x[0..3] plus the offset into one group of a column:
+// dst[0..3] = x0, x2, x1, x3.
+static inline __attribute__((always_inline)) void mnn_fill_group(const int8_t *x, int16_t *dst, int32_t off) {
+    #if MNN_DSP
+    // one STRD: dst is a group of the (8-byte aligned) scratch
+    const uint32_t off2 = ((uint32_t)off & 0xffff) | ((uint32_t)off << 16);
+    const uint32_t w = mnn_rd32(x);
+    __asm__ volatile ("strd %1, %2, [%0]" : : "r" (dst), "r" (mnn_sxtab16(off2, w)), "r" (mnn_sxtab16_ror8(off2, w))
+        : "memory");
+    #else
+    dst[0] = (int16_t)(x[0] + off);
+    dst[1] = (int16_t)(x[2] + off);
+    dst[2] = (int16_t)(x[1] + off);
+    dst[3] = (int16_t)(x[3] + off);
+    #endif
+}
+
 // Column j of the buffer for the output pixel whose receptive field starts at
 // (iy0, ix0), channels ic0 .. ic0 + fc of the image xb.
 __attribute__((noinline))
@@ -174,9 +196,35 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
         #if MNN_DSP
         const uint32_t off2 = ((uint32_t)off & 0xffff) | ((uint32_t)off << 16);
         #endif
+        // whether every tap of a row inside the input is one run of it
+        const int runs = fc == g->in_c && g->dil_w == 1 && ix0 >= 0
+            && (int64_t)ix0 + (int64_t)g->k_w <= (int64_t)g->in_w;
         for (uint32_t ky = 0; ky < g->k_h; ky++) {
             const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
             const int row_in = iy >= 0 && iy < (int32_t)g->in_h;
+            if (runs && row_in) {
+                // The row's k_w * fc values: two groups per pass (fc is a
+                // multiple of 4, so the count of groups is k_w * fc / 4).
+                const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix0) * g->in_c;
+                const uint32_t n = g->k_w * fc / 4;
+                if (n & 1) {
+                    mnn_fill_group(x, dst, off);
+                    x += 4;
+                    dst += 8;
+                }
+                for (uint32_t i = n / 2; i; i--, x += 8, dst += 16) {
+                    #if MNN_DSP
+                    const uint32_t u = mnn_rd32(x), v = mnn_rd32(x + 4);
+                    __asm__ volatile ("strd %1, %2, [%0]\n\tstrd %3, %4, [%0, #16]" : : "r" (dst),
+                        "r" (mnn_sxtab16(off2, u)), "r" (mnn_sxtab16_ror8(off2, u)),
+                        "r" (mnn_sxtab16(off2, v)), "r" (mnn_sxtab16_ror8(off2, v)) : "memory");
+                    #else
+                    mnn_fill_group(x, dst, off);
+                    mnn_fill_group(x + 4, dst + 8, off);
+                    #endif
+                }
+                continue;
+            }
             for (uint32_t kx = 0; kx < g->k_w; kx++) {
                 const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
                 if (!row_in || ix < 0 || ix >= (int32_t)g->in_w) {
@@ -188,16 +236,7 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
                 }
                 const int8_t *x = xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + ic0;
                 for (uint32_t c = 0; c < fc; c += 4, dst += 8) {
-                    #if MNN_DSP
-                    uint32_t w = mnn_rd32(x + c);
-                    mnn_wr32(dst, mnn_sxtab16(off2, w));
-                    mnn_wr32(dst + 2, mnn_sxtab16_ror8(off2, w));
-                    #else
-                    dst[0] = (int16_t)(x[c] + off);
-                    dst[1] = (int16_t)(x[c + 2] + off);
-                    dst[2] = (int16_t)(x[c + 1] + off);
-                    dst[3] = (int16_t)(x[c + 3] + off);
-                    #endif
+                    mnn_fill_group(x + c, dst, off);
                 }
             }
         }
@@ -225,60 +264,103 @@ static void fill_column(const mnn_conv_args_t *a, const int8_t *xb, int32_t iy0,
     }
 }
 
+#if MNN_DSP
+// The sums of channel pairs with columns 0 and 1 of the buffer, over the
+// first k4 = K & ~3 taps (the caller adds the rest): pair i's rows are
+// w + 2iK and w + 2iK + d (d = K; 0 for a lone last channel, which then
+// counts twice), its sums p[4i .. 4i + 3] = (row 0 . column 0, row 0 .
+// column 1, row 1 . column 0, row 1 . column 1). pairs >= 1, K >= 4. All in one
+// statement, the loop over pairs included: the inner loop takes 14
+// registers, so the few loop variables live on the stack.
+__attribute__((noinline))
+static void dot_pairs(const int8_t *w, uint32_t d, const int16_t *col, uint32_t K, uint32_t pairs, uint32_t *p) {
+    const int16_t *const end = col + 2 * (K & ~3u);
+    const int16_t *const col0 = col;
+    const uint32_t tail = K & 3;
+    const int8_t *w0 = w, *w1 = w + d;
+    const int8_t *const w_end = w + (K + d) * pairs;      // w0 after the last pair
+    uint32_t entry;
+    int32_t s00, s01, s10, s11;
+    uint32_t wa0, wb0, wa1, wb1, t, u;
+    // 16 MACs in 16 instructions: per group of four taps, two weight words
+    // (one per row) become four int16 pairs, met by the four words of the
+    // two columns (two LDRDs: the buffer is word-aligned scratch).
+    #define MNN_GROUP \
+    "ldr %[wa0], [%[w0]], #4\n\t" \
+    "ldr %[wa1], [%[w1]], #4\n\t" \
+    "ldrd %[t], %[u], [%[col]], #8\n\t" \
+    "sxtb16 %[wb0], %[wa0], ror #8\n\t" \
+    "sxtb16 %[wa0], %[wa0]\n\t" \
+    "sxtb16 %[wb1], %[wa1], ror #8\n\t" \
+    "sxtb16 %[wa1], %[wa1]\n\t" \
+    "smlad %[s00], %[wa0], %[t], %[s00]\n\t" \
+    "smlad %[s10], %[wa1], %[t], %[s10]\n\t" \
+    "smlad %[s00], %[wb0], %[u], %[s00]\n\t" \
+    "smlad %[s10], %[wb1], %[u], %[s10]\n\t" \
+    "ldrd %[t], %[u], [%[col]], #8\n\t" \
+    "smlad %[s01], %[wa0], %[t], %[s01]\n\t" \
+    "smlad %[s11], %[wa1], %[t], %[s11]\n\t" \
+    "smlad %[s01], %[wb0], %[u], %[s01]\n\t" \
+    "smlad %[s11], %[wb1], %[u], %[s11]\n\t"
+    // Per pair: eight groups per loop pass, the first pass entered part way
+    // (groups % 8 of them, or all eight; K >= 4) by a jump into the loop body:
+    // every instruction of a group has only a 32-bit encoding, so each group
+    // is 64 bytes, and the jump is (-groups % 8) * 64 bytes in. After a
+    // pair, w1 has passed its row's groups: the next w0 is its tail further
+    // (d == K; a lone channel is the only pair), the next w1 K after that.
+    __asm__ volatile (
+        // the entry into the first pass, the same for every pair
+        "ldr %[col], %[colm]\n\t"
+        "sub %[t], %[col], %[end]\n\t"
+        "ubfx %[t], %[t], #4, #3\n\t"
+        "adr %[u], 1f\n\t"
+        "add %[u], %[u], %[t], lsl #6\n\t"
+        "str %[u], %[entrym]\n\t"
+        "5:\n\t"
+        "ldr %[col], %[colm]\n\t"
+        "movs %[s00], #0\n\t"
+        "movs %[s01], #0\n\t"
+        "movs %[s10], #0\n\t"
+        "movs %[s11], #0\n\t"
+        "ldr %[u], %[entrym]\n\t"
+        "mov pc, %[u]\n\t"
+        ".p2align 2\n\t"
+        "1:\n\t"
+        MNN_GROUP
+        MNN_GROUP
+        MNN_GROUP
+        MNN_GROUP
+        MNN_GROUP
+        MNN_GROUP
+        MNN_GROUP
+        MNN_GROUP
+        "cmp %[col], %[end]\n\t"
+        "bne 1b\n\t"
+        "ldr %[t], %[pm]\n\t"
+        "strd %[s00], %[s01], [%[t]], #16\n\t"
+        "strd %[s10], %[s11], [%[t], #-8]\n\t"
+        "str %[t], %[pm]\n\t"
+        "ldr %[t], %[tailm]\n\t"
+        "add %[w0], %[w1], %[t]\n\t"
+        "ldr %[t], %[km]\n\t"
+        "add %[w1], %[w0], %[t]\n\t"
+        "ldr %[t], %[wendm]\n\t"
+        "cmp %[w0], %[t]\n\t"
+        "bne 5b"
+        : [s00] "=&r" (s00), [s01] "=&r" (s01), [s10] "=&r" (s10), [s11] "=&r" (s11),
+        [col] "=&r" (col), [w0] "+&r" (w0), [w1] "+&r" (w1),
+        [wa0] "=&r" (wa0), [wb0] "=&r" (wb0), [wa1] "=&r" (wa1), [wb1] "=&r" (wb1), [t] "=&r" (t), [u] "=&r" (u),
+        [pm] "+m" (p), [entrym] "=m" (entry)
+        : [end] "r" (end), [tailm] "m" (tail), [km] "m" (K), [wendm] "m" (w_end), [colm] "m" (col0)
+        : "cc", "memory");
+    #undef MNN_GROUP
+}
+#else
 // Sums of rows w0, w1 (K int8 weights each) with columns 0 and 1 of the
 // buffer: s[0] = w0.c0, s[1] = w0.c1, s[2] = w1.c0, s[3] = w1.c1.
 static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, uint32_t K, uint32_t s[4]) {
     const uint32_t k4 = K & ~3u, tail = K - k4;
     const int16_t *end = col + 2 * k4;
-    #if MNN_DSP
-    // 16 MACs in 19 instructions: per group, two weight words (one per row)
-    // become four int16 pairs, met by the four words of the two columns.
-    int32_t s00 = 0, s01 = 0, s10 = 0, s11 = 0;
-    if (k4) {
-        uint32_t wa0, wb0, wa1, wb1, t;
-        #define MNN_GROUP \
-    "ldr %[wa0], [%[w0]], #4\n\t" \
-    "ldr %[wa1], [%[w1]], #4\n\t" \
-    "sxtb16 %[wb0], %[wa0], ror #8\n\t" \
-    "sxtb16 %[wa0], %[wa0]\n\t" \
-    "sxtb16 %[wb1], %[wa1], ror #8\n\t" \
-    "sxtb16 %[wa1], %[wa1]\n\t" \
-    "ldr %[t], [%[col]], #4\n\t" \
-    "smlad %[s00], %[wa0], %[t], %[s00]\n\t" \
-    "smlad %[s10], %[wa1], %[t], %[s10]\n\t" \
-    "ldr %[t], [%[col]], #4\n\t" \
-    "smlad %[s00], %[wb0], %[t], %[s00]\n\t" \
-    "smlad %[s10], %[wb1], %[t], %[s10]\n\t" \
-    "ldr %[t], [%[col]], #4\n\t" \
-    "smlad %[s01], %[wa0], %[t], %[s01]\n\t" \
-    "smlad %[s11], %[wa1], %[t], %[s11]\n\t" \
-    "ldr %[t], [%[col]], #4\n\t" \
-    "smlad %[s01], %[wb0], %[t], %[s01]\n\t" \
-    "smlad %[s11], %[wb1], %[t], %[s11]\n\t"
-        #define MNN_OPERANDS \
-    : [s00] "+r" (s00), [s01] "+r" (s01), [s10] "+r" (s10), [s11] "+r" (s11), \
-    [col] "+r" (col), [w0] "+r" (w0), [w1] "+r" (w1), \
-    [wa0] "=&r" (wa0), [wb0] "=&r" (wb0), [wa1] "=&r" (wa1), [wb1] "=&r" (wb1), [t] "=&r" (t) \
-    : [end] "r" (end) \
-    : "cc", "memory"
-        // An odd group first, then two groups per loop pass.
-        if (k4 & 4) {
-            __asm__ volatile (MNN_GROUP MNN_OPERANDS);
-        }
-        if (col != end) {
-            __asm__ volatile (
-                "1:\n\t"
-                MNN_GROUP
-                MNN_GROUP
-                "cmp %[col], %[end]\n\t"
-                "bne 1b"
-                MNN_OPERANDS);
-        }
-        #undef MNN_OPERANDS
-        #undef MNN_GROUP
-    }
-    uint32_t r00 = (uint32_t)s00, r01 = (uint32_t)s01, r10 = (uint32_t)s10, r11 = (uint32_t)s11;
-    #else
     uint32_t r00 = 0, r01 = 0, r10 = 0, r11 = 0;
     for (; col < end; col += 8, w0 += 4, w1 += 4) {
         int32_t a0 = w0[0], a1 = w0[1], a2 = w0[2], a3 = w0[3];
@@ -290,7 +372,6 @@ static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *co
         r10 += (uint32_t)(b0 * x0 + b1 * x1 + b2 * x2 + b3 * x3);
         r11 += (uint32_t)(b0 * z0 + b1 * z1 + b2 * z2 + b3 * z3);
     }
-    #endif
     const int16_t *t0 = end, *t1 = end + tail;
     for (uint32_t i = 0; i < tail; i++) {
         r00 += (uint32_t)(w0[i] * t0[i]);
@@ -303,9 +384,66 @@ static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *co
     s[2] = r10;
     s[3] = r11;
 }
+#endif
 
+#if MNN_DSP
+// the mnn_rq_t fields requant2's assembly reads
+_Static_assert(offsetof(mnn_rq_t, mult) == 0 && offsetof(mnn_rq_t, rs) == 8 && offsetof(mnn_rq_t, k_lo) == 12
+    && offsetof(mnn_rq_t, k_hi) == 16 && sizeof(mnn_rq_t) == 20, "mnn_rq_t layout");
+#endif
+
+// y0[i], y1[i] from sums[2i], sums[2i + 1], each plus its channel's bias:
+// mnn_rq_block_apply2, but with the DSP extension the usual saturating case
+// in 28 instructions per channel (its constants read once for both pixels).
 __attribute__((noinline))
 static void requant2(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n, int8_t *y0, int8_t *y1) {
+    #if MNN_DSP
+    if (mnn_rq_block_saturates(blk) && n) {
+        const int32_t off = blk->off;
+        const mnn_rq_t *q = blk->rq;
+        const uint32_t *bias = blk->bias;
+        const uint32_t *const end = sums + 2 * n;
+        uint32_t s0, s1, b, t, m, rs, klo, khi;
+        // mnn_rq_apply_right: k + x * mult - (x < 0 ? 2^31 : 0), its high
+        // word shifted right by rs; plus the offset, saturated.
+        __asm__ volatile (
+            "1:\n\t"
+            "ldrd %[s0], %[s1], [%[sums]], #8\n\t"
+            "ldr %[b], [%[bias]], #4\n\t"
+            "ldr %[m], [%[q]], #20\n\t"
+            "ldr %[rs], [%[q], #-12]\n\t"
+            "ldrd %[klo], %[khi], [%[q], #-8]\n\t"
+            "add %[s0], %[s0], %[b]\n\t"
+            "add %[s1], %[s1], %[b]\n\t"
+            "mov %[b], %[klo]\n\t"
+            "mov %[t], %[khi]\n\t"
+            "smlal %[b], %[t], %[s0], %[m]\n\t"
+            "and %[s0], %[s0], #0x80000000\n\t"
+            "subs %[b], %[b], %[s0]\n\t"
+            "sbc %[t], %[t], #0\n\t"
+            "asr %[t], %[t], %[rs]\n\t"
+            "add %[t], %[t], %[off]\n\t"
+            "ssat %[t], #8, %[t]\n\t"
+            "strb %[t], [%[y0]], #1\n\t"
+            "smlal %[klo], %[khi], %[s1], %[m]\n\t"
+            "and %[s1], %[s1], #0x80000000\n\t"
+            "subs %[klo], %[klo], %[s1]\n\t"
+            "sbc %[khi], %[khi], #0\n\t"
+            "asr %[khi], %[khi], %[rs]\n\t"
+            "add %[khi], %[khi], %[off]\n\t"
+            "ssat %[khi], #8, %[khi]\n\t"
+            "strb %[khi], [%[y1]], #1\n\t"
+            "ldr %[t], %[endm]\n\t"
+            "cmp %[sums], %[t]\n\t"
+            "bne 1b"
+            : [s0] "=&r" (s0), [s1] "=&r" (s1), [b] "=&r" (b), [t] "=&r" (t), [m] "=&r" (m), [rs] "=&r" (rs),
+            [klo] "=&r" (klo), [khi] "=&r" (khi),
+            [sums] "+r" (sums), [bias] "+r" (bias), [q] "+r" (q), [y0] "+r" (y0), [y1] "+r" (y1)
+            : [off] "r" (off), [endm] "m" (end)
+            : "cc", "memory");
+        return;
+    }
+    #endif
     mnn_rq_block_apply2(blk, sums, n, y0, y1);
 }
 
@@ -314,19 +452,50 @@ static void requant2(const mnn_rq_block_t *blk, const uint32_t *sums, uint32_t n
 // runs out of registers).
 static void gemm_block(const mnn_conv_args_t *a, const mnn_rq_block_t *blk, const int16_t *col, uint32_t K,
     uint32_t c0, uint32_t c1, int8_t *y0, int8_t *y1) {
-    uint32_t sums[2 * MNN_RQ_BLOCK];     // pixel 0 of channel i at 2i, pixel 1 at 2i + 1
-    for (uint32_t oc = c0; oc < c1; oc += 2) {
-        // Channels oc and od = oc + 1 (oc again for an odd last one).
-        const uint32_t od = oc + 1 < c1 ? oc + 1 : oc;
+    uint32_t sums[2 * MNN_RQ_BLOCK + 2];     // pixel 0 of channel i at 2i, pixel 1 at 2i + 1
+    const uint32_t n = c1 - c0;
+    const int8_t *w = a->weights + c0 * K;
+    #if MNN_DSP
+    const uint32_t k4 = K & ~3u, tail = K - k4;
+    if (k4 == 0) {
+        memset(sums, 0, sizeof(sums));
+    } else {
+        if (n >= 2) {
+            dot_pairs(w, K, col, K, n / 2, sums);
+        }
+        if (n & 1) {
+            // the lone last channel as a pair with itself (two more sums written)
+            dot_pairs(w + (n - 1) * K, 0, col, K, 1, sums + 2 * (n - 1));
+        }
+    }
+    if (tail) {
+        // The last K % 4 taps, plain in the buffer after the groups.
+        const int16_t *t0 = col + 2 * k4, *t1 = t0 + tail;
+        for (uint32_t i = 0; i < n; i++) {
+            const int8_t *wt = w + i * K + k4;
+            uint32_t r0 = 0, r1 = 0;
+            for (uint32_t e = 0; e < tail; e++) {
+                r0 += (uint32_t)(wt[e] * t0[e]);
+                r1 += (uint32_t)(wt[e] * t1[e]);
+            }
+            sums[2 * i] += r0;
+            sums[2 * i + 1] += r1;
+        }
+    }
+    #else
+    for (uint32_t i = 0; i < n; i += 2, w += 2 * K) {
+        // Channels i and j = i + 1 of the block (i again for an odd last one).
+        const uint32_t j = i + 1 < n ? i + 1 : i;
         uint32_t s[4];
-        dot_2x2(a->weights + oc * K, a->weights + od * K, col, K, s);
-        uint32_t *p = sums + 2 * (oc - c0);
+        dot_2x2(w, w + (j - i) * K, col, K, s);
+        uint32_t *p = sums + 2 * i;
         p[0] = s[0];
         p[1] = s[1];
-        p[2 * (od - oc)] = s[2];
-        p[2 * (od - oc) + 1] = s[3];
+        p[2 * (j - i)] = s[2];
+        p[2 * (j - i) + 1] = s[3];
     }
-    requant2(blk, sums, c1 - c0, y0 + c0, y1 + c0);
+    #endif
+    requant2(blk, sums, n, y0 + c0, y1 + c0);
 }
 
 static void conv_im2col(const mnn_conv_args_t *a) {
@@ -337,15 +506,21 @@ static void conv_im2col(const mnn_conv_args_t *a) {
     const uint32_t plane = g->out_h * g->out_w;
     const uint32_t pixels = g->batches * plane;
     int16_t *col = a->scratch;
-    mnn_rq_block_t blk;
+    // Up to two blocks of channels per pass over the pixels, so that layers
+    // of up to 2 * MNN_RQ_BLOCK channels fill each pixel's column once.
+    mnn_rq_block_t blk[2];
     for (uint32_t grp = 0; grp < a->groups; grp++) {
         const uint32_t grp_end = (grp + 1) * oc_per_group;
-        for (uint32_t c0 = grp * oc_per_group; c0 < grp_end; c0 += MNN_RQ_BLOCK) {
+        for (uint32_t c0 = grp * oc_per_group; c0 < grp_end; c0 += 2 * MNN_RQ_BLOCK) {
             const uint32_t c1 = grp_end - c0 > MNN_RQ_BLOCK ? c0 + MNN_RQ_BLOCK : grp_end;
-            mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, c1 - c0, a->output_offset, a->act_min,
-                a->act_max);
+            const uint32_t c2 = grp_end - c1 > MNN_RQ_BLOCK ? c1 + MNN_RQ_BLOCK : grp_end;
+            for (uint32_t i = 0; i < 2; i++) {
+                const uint32_t lo = i ? c1 : c0, hi = i ? c2 : c1;
+                mnn_rq_block_prepare(&blk[i], a->bias, a->mult, a->shift, lo, hi - lo, a->output_offset, a->act_min,
+                    a->act_max);
+            }
             mnn_pace_t pace;
-            mnn_pace_init(&pace, mnn_sat_mul(2 * (c1 - c0), K));
+            mnn_pace_init(&pace, mnn_sat_mul(2 * (c2 - c0), K));
             for (uint32_t p = 0; p < pixels; p += 2) {
                 mnn_pace(&pace);
                 // Output pixels p and q (q == p for an odd last one: computed twice).
@@ -357,7 +532,11 @@ static void conv_im2col(const mnn_conv_args_t *a) {
                         (int32_t)((r / g->out_w) * g->stride_h) - g->pad_top,
                         (int32_t)((r % g->out_w) * g->stride_w) - g->pad_left, grp * fc, col, j);
                 }
-                gemm_block(a, &blk, col, K, c0, c1, a->output + p * g->out_c, a->output + q * g->out_c);
+                int8_t *y0 = a->output + p * g->out_c, *y1 = a->output + q * g->out_c;
+                gemm_block(a, &blk[0], col, K, c0, c1, y0, y1);
+                if (c2 > c1) {
+                    gemm_block(a, &blk[1], col, K, c1, c2, y0, y1);
+                }
             }
         }
     }
