@@ -544,13 +544,354 @@ static mnn_status_t check_mean(const op_ctx_t *c) {
 
 // === checks ELEMENTWISE ===
 
+// SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and PRELU share ADD's record and
+// its checks (check_binary: shape, strides against the operand sizes, offsets,
+// shifts, activation range); SUB and SQUARED_DIFFERENCE also take TFLite
+// Micro's left shift (20 and 7) and no other, MAXIMUM and MINIMUM only the
+// full int8 range.
+_Static_assert(MNN_P_SUB_RECORD_SIZE == MNN_P_ADD_RECORD_SIZE
+    && MNN_P_SQUARED_DIFFERENCE_LEFT_SHIFT == MNN_P_ADD_LEFT_SHIFT && MNN_P_PRELU_OUTPUT_SHIFT == MNN_P_ADD_OUTPUT_SHIFT
+    && MNN_P_MAXIMUM_STRIDE2 == MNN_P_ADD_STRIDE2 && MNN_P_MINIMUM_ACT_MAX == MNN_P_ADD_ACT_MAX,
+    "the elementwise records are ADD's");
+
+static mnn_status_t check_left_shift(const op_ctx_t *c, int32_t want) {
+    mnn_error_t *err = c->err;
+    int32_t ls = rd_i32(c->params + MNN_P_SUB_LEFT_SHIFT);
+    CHECK(ls == want, MNN_E_OP, "left shift", c->op, (uint32_t)ls, (uint32_t)want);
+    return MNN_OK;
+}
+
+static mnn_status_t check_sub(const op_ctx_t *c) {
+    TRY(check_binary(c));
+    return check_left_shift(c, 20);
+}
+
+static mnn_status_t check_squared_difference(const op_ctx_t *c) {
+    TRY(check_binary(c));
+    return check_left_shift(c, 7);
+}
+
+// MAXIMUM and MINIMUM do not clamp (their DSP path could not): the range is int8's.
+static mnn_status_t check_minmax(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    TRY(check_binary(c));
+    int32_t lo = rd_i32(c->params + MNN_P_MAXIMUM_ACT_MIN), hi = rd_i32(c->params + MNN_P_MAXIMUM_ACT_MAX);
+    CHECK(lo == -128 && hi == 127, MNN_E_OP, "maximum/minimum activation range", c->op, (uint32_t)lo, 127);
+    return MNN_OK;
+}
+
 // === checks MOVEMENT ===
+
+// STRIDED_COPY: every output element reads input[start + sum(i_d * strides[d])];
+// the address is affine in the output index, so the lowest and highest reads
+// are corners of the box: both must lie inside the input.
+static mnn_status_t check_strided_copy(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t start = rd_u32(p + MNN_P_STRIDED_COPY_START);
+    uint64_t n = 1;
+    int64_t lo = start, hi = start;
+    for (int d = 0; d < MNN_COPY_DIMS; d++) {
+        uint32_t dim = rd_u32(p + MNN_P_STRIDED_COPY_DIMS + 4 * d);
+        int32_t s = rd_i32(p + MNN_P_STRIDED_COPY_STRIDES + 4 * d);
+        CHECK(dim >= 1 && dim < GEOM_MAX, MNN_E_OP, "copy shape", c->op, dim, GEOM_MAX);
+        CHECK(s > -(int32_t)GEOM_MAX && s < (int32_t)GEOM_MAX, MNN_E_OP, "copy stride", c->op, (uint32_t)s,
+            GEOM_MAX);
+        n *= dim;
+        CHECK(n <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, dim, 0);
+        int64_t reach = (int64_t)(dim - 1) * s;     // |reach| < 2^48: six of them fit in int64
+        if (reach < 0) {
+            lo += reach;
+        } else {
+            hi += reach;
+        }
+    }
+    uint32_t in_n = tensor_nbytes(c, 0);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input", 0);
+    CHECK(lo >= 0 && hi < (int64_t)in_n, MNN_E_OP, "copy reaches outside the input", c->op,
+        (uint32_t)(lo < 0 ? lo : hi), in_n);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)n, "output size", 0);
+    return MNN_OK;
+}
+
+static mnn_status_t check_gather(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t outer = rd_u32(p + MNN_P_GATHER_OUTER), axis = rd_u32(p + MNN_P_GATHER_AXIS_SIZE);
+    uint32_t inner = rd_u32(p + MNN_P_GATHER_INNER), count = rd_u32(p + MNN_P_GATHER_COUNT);
+    CHECK(outer >= 1 && outer < GEOM_MAX && axis >= 1 && axis < GEOM_MAX && inner >= 1 && inner < GEOM_MAX
+        && count >= 1 && count < GEOM_MAX, MNN_E_OP, "gather shape", c->op, count, GEOM_MAX);
+    uint64_t in = (uint64_t)outer * axis * inner, out = (uint64_t)outer * count * inner;
+    CHECK(in <= UINT32_MAX && out <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
+    WANT(1, MNN_DTYPE_INT32, MNN_STORAGE_CONST, count * 4, "indices size", 0);
+    WANT(2, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
+    tensor_t t;
+    read_tensor(c->m, operand(c, 1), &t);
+    // the kernel reads them as int32_t (the packer aligns every constant array to 16)
+    CHECK(t.offset % 4 == 0, MNN_E_OP, "indices misaligned", c->op, t.offset, 4);
+    const uint8_t *idx = c->m->blob + c->m->const_off + t.offset;
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t v = rd_u32(idx + 4 * k);
+        CHECK(v < axis, MNN_E_OP, "gather index", c->op, v, axis);
+    }
+    return MNN_OK;
+}
+
+static mnn_status_t check_mirror_pad(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t off = rd_u32(p + MNN_P_MIRROR_PAD_OFFSET);
+    CHECK(off <= 1, MNN_E_OP, "mirror pad mode", c->op, off, 1);
+    uint64_t in = 1, out = 1;
+    for (int d = 0; d < 4; d++) {
+        uint32_t dim = rd_u32(p + MNN_P_MIRROR_PAD_IN_DIMS + 4 * d);
+        uint32_t b = rd_u32(p + MNN_P_MIRROR_PAD_BEFORE + 4 * d), a = rd_u32(p + MNN_P_MIRROR_PAD_AFTER + 4 * d);
+        CHECK(dim >= 1 && dim < GEOM_MAX, MNN_E_OP, "mirror pad shape", c->op, dim, GEOM_MAX);
+        CHECK(b <= dim - off && a <= dim - off, MNN_E_OP, "mirror padding", c->op, b > a ? b : a, dim - off);
+        in *= dim;
+        out *= (uint64_t)dim + a + b;
+        CHECK(out <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    }
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
+    return MNN_OK;
+}
 
 // === checks RESIZE ===
 
+// The index tables of RESIZE_NEAREST (per: 1, an input row or column per
+// output one) and RESIZE_BILINEAR (per: 3, lower and upper input row or
+// column and the position's fraction dy = position - 1024 * lower, which
+// TFLite Micro keeps from -512 to 1023): every index inside the input, every
+// fraction small enough that the kernel's sums fit in int32.
+static mnn_status_t check_resize_table(const op_ctx_t *c, uint32_t k, uint32_t n, uint32_t per, uint32_t limit,
+    const char *what) {
+    mnn_error_t *err = c->err;
+    tensor_t t;
+    read_tensor(c->m, operand(c, k), &t);
+    const uint8_t *p = c->m->blob + c->m->const_off + t.offset;
+    for (uint32_t j = 0; j < n; j++) {
+        for (uint32_t e = 0; e < (per == 3 ? 2u : 1u); e++) {
+            int32_t v = rd_i32(p + 4 * (per * j + e));
+            CHECK(v >= 0 && (uint32_t)v < limit, MNN_E_OP, what, c->op, (uint32_t)v, limit);
+        }
+        if (per == 3) {
+            int32_t d = rd_i32(p + 4 * (3 * j + 2));
+            CHECK(d >= -512 && d <= 1024, MNN_E_OP, "bilinear fraction", c->op, (uint32_t)d, 1024);
+        }
+    }
+    return MNN_OK;
+}
+
+_Static_assert(MNN_P_RESIZE_NEAREST_OUT_W == MNN_P_RESIZE_BILINEAR_OUT_W
+    && MNN_P_RESIZE_NEAREST_CHANNELS == MNN_P_RESIZE_BILINEAR_CHANNELS, "shared resize layouts");
+
+static mnn_status_t check_resize(const op_ctx_t *c, uint32_t per) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    const uint32_t v[] = {
+        rd_u32(p + MNN_P_RESIZE_NEAREST_BATCHES), rd_u32(p + MNN_P_RESIZE_NEAREST_IN_H),
+        rd_u32(p + MNN_P_RESIZE_NEAREST_IN_W), rd_u32(p + MNN_P_RESIZE_NEAREST_CHANNELS),
+        rd_u32(p + MNN_P_RESIZE_NEAREST_OUT_H), rd_u32(p + MNN_P_RESIZE_NEAREST_OUT_W),
+    };
+    for (uint32_t k = 0; k < 6; k++) {
+        CHECK(v[k] >= 1 && v[k] < GEOM_MAX, MNN_E_OP, "resize shape", c->op, v[k], GEOM_MAX);
+    }
+    uint64_t in = (uint64_t)v[0] * v[1] * v[2] * v[3], out = (uint64_t)v[0] * v[4] * v[5] * v[3];
+    CHECK(in <= UINT32_MAX && out <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
+    WANT(1, MNN_DTYPE_INT32, MNN_STORAGE_CONST, v[4] * 4 * per, "row table size", 0);
+    WANT(2, MNN_DTYPE_INT32, MNN_STORAGE_CONST, v[5] * 4 * per, "column table size", 0);
+    WANT(3, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
+    TRY(check_resize_table(c, 1, v[4], per, v[1], "resize row index"));
+    return check_resize_table(c, 2, v[5], per, v[2], "resize column index");
+}
+
+static mnn_status_t check_resize_nearest(const op_ctx_t *c) {
+    return check_resize(c, 1);
+}
+
+static mnn_status_t check_resize_bilinear(const op_ctx_t *c) {
+    return check_resize(c, 3);
+}
+
+static mnn_status_t check_transpose_conv(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    static const uint8_t sizes[] = {
+        MNN_P_TRANSPOSE_CONV_BATCHES, MNN_P_TRANSPOSE_CONV_IN_H, MNN_P_TRANSPOSE_CONV_IN_W, MNN_P_TRANSPOSE_CONV_IN_C,
+        MNN_P_TRANSPOSE_CONV_OUT_H, MNN_P_TRANSPOSE_CONV_OUT_W, MNN_P_TRANSPOSE_CONV_OUT_C, MNN_P_TRANSPOSE_CONV_K_H,
+        MNN_P_TRANSPOSE_CONV_K_W, MNN_P_TRANSPOSE_CONV_STRIDE_H, MNN_P_TRANSPOSE_CONV_STRIDE_W,
+    };
+    for (uint32_t k = 0; k < sizeof(sizes); k++) {
+        uint32_t v = rd_u32(p + sizes[k]);
+        CHECK(v >= 1 && v < GEOM_MAX, MNN_E_OP, "geometry value", c->op, v, GEOM_MAX);
+    }
+    uint32_t pad_t = rd_u32(p + MNN_P_TRANSPOSE_CONV_PAD_TOP), pad_l = rd_u32(p + MNN_P_TRANSPOSE_CONV_PAD_LEFT);
+    CHECK(pad_t < GEOM_MAX && pad_l < GEOM_MAX, MNN_E_OP, "padding", c->op, pad_t, GEOM_MAX);
+    uint64_t n = rd_u32(p + MNN_P_TRANSPOSE_CONV_BATCHES), in_c = rd_u32(p + MNN_P_TRANSPOSE_CONV_IN_C);
+    uint64_t out_c = rd_u32(p + MNN_P_TRANSPOSE_CONV_OUT_C);
+    uint64_t in = n * rd_u32(p + MNN_P_TRANSPOSE_CONV_IN_H) * rd_u32(p + MNN_P_TRANSPOSE_CONV_IN_W) * in_c;
+    uint64_t out = n * rd_u32(p + MNN_P_TRANSPOSE_CONV_OUT_H) * rd_u32(p + MNN_P_TRANSPOSE_CONV_OUT_W) * out_c;
+    uint64_t w_n = out_c * rd_u32(p + MNN_P_TRANSPOSE_CONV_K_H) * rd_u32(p + MNN_P_TRANSPOSE_CONV_K_W) * in_c;
+    CHECK(in <= UINT32_MAX && out <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    CHECK(out_c < GEOM_MAX / 4, MNN_E_OP, "output channels", c->op, (uint32_t)out_c, GEOM_MAX / 4);
+    uint32_t ch4 = (uint32_t)out_c * 4;
+    TRY(check_offset(c, rd_i32(p + MNN_P_TRANSPOSE_CONV_INPUT_OFFSET), "input offset"));
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, (uint32_t)w_n, "weights size", 0);
+    WANT(2, MNN_DTYPE_INT32, MNN_STORAGE_CONST, ch4, "bias size", 1);
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, ch4, "multiplier size", 0);
+    WANT(4, MNN_DTYPE_INT32, MNN_STORAGE_CONST, ch4, "shift size", 0);
+    WANT(5, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out, "output size", 0);
+    TRY(check_shifts(c, 4));
+    return check_activation(c, rd_i32(p + MNN_P_TRANSPOSE_CONV_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_TRANSPOSE_CONV_ACT_MIN), rd_i32(p + MNN_P_TRANSPOSE_CONV_ACT_MAX));
+}
+
 // === checks REDUCE ===
 
+// [outer, reduce, inner] of ARG_MAX, ARG_MIN, REDUCE_MAX and REDUCE_MIN: every
+// size from 1 to GEOM_MAX - 1 and the input's size within 32 bits.
+static mnn_status_t check_reduce_shape(const op_ctx_t *c, uint32_t *in_n, uint32_t *out_n) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    _Static_assert(MNN_P_ARG_MAX_OUTER == MNN_P_REDUCE_MAX_OUTER && MNN_P_ARG_MAX_REDUCE == MNN_P_REDUCE_MAX_REDUCE
+        && MNN_P_ARG_MAX_INNER == MNN_P_REDUCE_MAX_INNER && MNN_P_ARG_MAX_OUTER == MNN_P_ARG_MIN_OUTER
+        && MNN_P_ARG_MAX_REDUCE == MNN_P_ARG_MIN_REDUCE && MNN_P_ARG_MAX_INNER == MNN_P_ARG_MIN_INNER
+        && MNN_P_REDUCE_MAX_OUTER == MNN_P_REDUCE_MIN_OUTER && MNN_P_REDUCE_MAX_REDUCE == MNN_P_REDUCE_MIN_REDUCE
+        && MNN_P_REDUCE_MAX_INNER == MNN_P_REDUCE_MIN_INNER, "shared reduce layouts");
+    uint32_t outer = rd_u32(p + MNN_P_ARG_MAX_OUTER), reduce = rd_u32(p + MNN_P_ARG_MAX_REDUCE);
+    uint32_t inner = rd_u32(p + MNN_P_ARG_MAX_INNER);
+    CHECK(outer >= 1 && outer < GEOM_MAX && reduce >= 1 && reduce < GEOM_MAX && inner >= 1 && inner < GEOM_MAX,
+        MNN_E_OP, "reduce shape", c->op, reduce, GEOM_MAX);
+    uint64_t in = (uint64_t)outer * reduce * inner;
+    CHECK(in <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    *in_n = (uint32_t)in;
+    *out_n = outer * inner;     // at most the input's size
+    return MNN_OK;
+}
+
+// ARG_MAX / ARG_MIN: int8 input, int32 or int64 indices out.
+static mnn_status_t check_arg_minmax(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    uint32_t in_n, out_n;
+    TRY(check_reduce_shape(c, &in_n, &out_n));
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
+    uint32_t i = operand(c, 1);
+    uint8_t dtype = MNN_DTYPE_INT32;
+    if (i < c->m->tensor_count) {
+        tensor_t t;
+        read_tensor(c->m, i, &t);
+        dtype = t.dtype == MNN_DTYPE_INT64 ? MNN_DTYPE_INT64 : MNN_DTYPE_INT32;
+    }
+    uint64_t out_bytes = (uint64_t)out_n * mnn_dtype_size(dtype);
+    CHECK(out_bytes <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, out_n, 0);
+    WANT(1, dtype, MNN_STORAGE_ARENA, (uint32_t)out_bytes, "output size", 0);
+    return MNN_OK;
+}
+
+// REDUCE_MAX / REDUCE_MIN: int8 in and out.
+static mnn_status_t check_reduce_minmax(const op_ctx_t *c) {
+    uint32_t in_n, out_n;
+    TRY(check_reduce_shape(c, &in_n, &out_n));
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, out_n, "output size", 0);
+    return MNN_OK;
+}
+
+// The sum of squares of a row of (int8 + offset) values, each at most 256 in
+// magnitude, fits int32 for rows up to this long.
+#define L2NORM_DEPTH_MAX (1u << 14)
+
+static mnn_status_t check_l2norm(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t rows = rd_u32(p + MNN_P_L2_NORMALIZATION_ROWS), depth = rd_u32(p + MNN_P_L2_NORMALIZATION_DEPTH);
+    int32_t off = rd_i32(p + MNN_P_L2_NORMALIZATION_INPUT_OFFSET);
+    uint32_t n;
+    CHECK(rows >= 1 && depth >= 1, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(depth <= L2NORM_DEPTH_MAX, MNN_E_OP, "l2 normalization depth", c->op, depth, L2NORM_DEPTH_MAX);
+    CHECK(mul_ok(rows, depth, &n), MNN_E_OP, "dimensions overflow", c->op, depth, 0);
+    CHECK(off >= -128 && off <= 128, MNN_E_OP, "input offset", c->op, (uint32_t)off, 128);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "output size", 0);
+    return MNN_OK;
+}
+
+// Rows shorter than this keep the sum of exponentials (each at most 2^19 in
+// Q12.19) below 2^31, as TFLite's kernel assumes.
+#define LOG_SOFTMAX_ROW_MAX 4096u
+
+static mnn_status_t check_log_softmax(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t rows = rd_u32(p + MNN_P_LOG_SOFTMAX_ROWS), size = rd_u32(p + MNN_P_LOG_SOFTMAX_ROW_SIZE);
+    int32_t shift = rd_i32(p + MNN_P_LOG_SOFTMAX_INPUT_LEFT_SHIFT);
+    int32_t diff_min = rd_i32(p + MNN_P_LOG_SOFTMAX_DIFF_MIN);
+    int32_t rshift = rd_i32(p + MNN_P_LOG_SOFTMAX_REVERSE_SHIFT);
+    uint32_t n;
+    CHECK(rows >= 1 && size >= 1, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(size < LOG_SOFTMAX_ROW_MAX, MNN_E_OP, "log softmax row size", c->op, size, LOG_SOFTMAX_ROW_MAX - 1);
+    CHECK(mul_ok(rows, size, &n), MNN_E_OP, "dimensions overflow", c->op, size, 0);
+    CHECK(shift >= 0 && shift <= 31, MNN_E_OP, "log softmax input shift", c->op, (uint32_t)shift, 31);
+    // Differences that pass diff_min, scaled by 2^shift, must fit in int32.
+    int64_t lowest = -(int64_t)(((int64_t)31 << 26) >> shift);
+    CHECK(diff_min >= lowest && diff_min <= 0, MNN_E_OP, "log softmax diff_min", c->op, (uint32_t)diff_min,
+        (uint32_t)lowest);
+    CHECK(rshift >= -31 && rshift <= 0, MNN_E_OP, "log softmax reverse shift", c->op, (uint32_t)rshift, 0);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "output size", 0);
+    return MNN_OK;
+}
+
 // === checks MATMUL ===
+
+// BATCH_MATMUL: every size below GEOM_MAX, batch dimensions that broadcast,
+// operand sizes that match them exactly, and the kernel's int16 rows in scratch.
+static mnn_status_t check_batch_matmul(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint64_t lbn = 1, rbn = 1, obn = 1;
+    for (int d = 0; d < 2; d++) {
+        uint32_t lb = rd_u32(p + MNN_P_BATCH_MATMUL_LHS_BATCH + 4 * d);
+        uint32_t rb = rd_u32(p + MNN_P_BATCH_MATMUL_RHS_BATCH + 4 * d);
+        CHECK(lb >= 1 && lb < GEOM_MAX && rb >= 1 && rb < GEOM_MAX, MNN_E_OP, "batch dimension", c->op,
+            lb < 1 || lb >= GEOM_MAX ? lb : rb, GEOM_MAX);
+        CHECK(lb == rb || lb == 1 || rb == 1, MNN_E_OP, "batch dimensions do not broadcast", c->op, lb, rb);
+        lbn *= lb;
+        rbn *= rb;
+        obn *= lb > rb ? lb : rb;
+    }
+    uint32_t rows = rd_u32(p + MNN_P_BATCH_MATMUL_ROWS), depth = rd_u32(p + MNN_P_BATCH_MATMUL_DEPTH);
+    uint32_t cols = rd_u32(p + MNN_P_BATCH_MATMUL_COLS);
+    CHECK(rows >= 1 && rows < GEOM_MAX && depth >= 1 && depth < GEOM_MAX && cols >= 1 && cols < GEOM_MAX, MNN_E_OP,
+        "matrix size", c->op, rows < 1 || rows >= GEOM_MAX ? rows : (depth < 1 || depth >= GEOM_MAX ? depth : cols),
+        GEOM_MAX);
+    uint32_t adj_x = rd_u32(p + MNN_P_BATCH_MATMUL_ADJ_X), adj_y = rd_u32(p + MNN_P_BATCH_MATMUL_ADJ_Y);
+    CHECK(adj_x <= 1 && adj_y <= 1, MNN_E_OP, "adj_x or adj_y", c->op, adj_x > 1 ? adj_x : adj_y, 1);
+    // Matrices and batch counts below 2^48 each; checked below 2^32 before their product.
+    uint64_t mk = (uint64_t)rows * depth, kn = (uint64_t)depth * cols, mn = (uint64_t)rows * cols;
+    CHECK(mk <= UINT32_MAX && kn <= UINT32_MAX && mn <= UINT32_MAX && lbn <= UINT32_MAX && rbn <= UINT32_MAX
+        && obn <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    uint64_t lhs_n = lbn * mk, rhs_n = rbn * kn, out_n = obn * mn;
+    CHECK(lhs_n <= UINT32_MAX && rhs_n <= UINT32_MAX && out_n <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op,
+        0, 0);
+    uint64_t scratch = 2 * ((uint64_t)depth + (depth & 1)) * ((uint64_t)cols + 2);
+    CHECK(scratch <= c->m->scratch_size, MNN_E_OP, "scratch too small", c->op, c->m->scratch_size,
+        scratch > UINT32_MAX ? UINT32_MAX : (uint32_t)scratch);
+    TRY(check_offset(c, rd_i32(p + MNN_P_BATCH_MATMUL_LHS_OFFSET), "lhs offset"));
+    TRY(check_offset(c, rd_i32(p + MNN_P_BATCH_MATMUL_RHS_OFFSET), "rhs offset"));
+    int32_t shift = rd_i32(p + MNN_P_BATCH_MATMUL_OUTPUT_SHIFT);
+    CHECK(shift >= -31 && shift <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)shift, 30);
+    WANT(0, MNN_DTYPE_INT8, STORAGE_ANY, (uint32_t)lhs_n, "lhs size", 0);
+    WANT(1, MNN_DTYPE_INT8, STORAGE_ANY, (uint32_t)rhs_n, "rhs size", 0);
+    WANT(2, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out_n, "output size", 0);
+    return check_activation(c, rd_i32(p + MNN_P_BATCH_MATMUL_OUTPUT_OFFSET), rd_i32(p + MNN_P_BATCH_MATMUL_ACT_MIN),
+        rd_i32(p + MNN_P_BATCH_MATMUL_ACT_MAX));
+}
 
 typedef struct {
     uint8_t n_in;
@@ -581,10 +922,28 @@ static const op_desc_t *op_desc(uint32_t opcode) {
         OP(MEAN, check_mean),
         OP(CONV_2D_MAXPOOL, check_conv_pool),
         // === table ELEMENTWISE ===
+        OP(SUB, check_sub),
+        OP(SQUARED_DIFFERENCE, check_squared_difference),
+        OP(MAXIMUM, check_minmax),
+        OP(MINIMUM, check_minmax),
+        OP(PRELU, check_binary),
         // === table MOVEMENT ===
+        OP(STRIDED_COPY, check_strided_copy),
+        OP(GATHER, check_gather),
+        OP(MIRROR_PAD, check_mirror_pad),
         // === table RESIZE ===
+        OP(RESIZE_NEAREST, check_resize_nearest),
+        OP(RESIZE_BILINEAR, check_resize_bilinear),
+        OP(TRANSPOSE_CONV, check_transpose_conv),
         // === table REDUCE ===
+        OP(ARG_MAX, check_arg_minmax),
+        OP(ARG_MIN, check_arg_minmax),
+        OP(REDUCE_MAX, check_reduce_minmax),
+        OP(REDUCE_MIN, check_reduce_minmax),
+        OP(L2_NORMALIZATION, check_l2norm),
+        OP(LOG_SOFTMAX, check_log_softmax),
         // === table MATMUL ===
+        OP(BATCH_MATMUL, check_batch_matmul),
     };
     #undef OP
     if (opcode > MNN_OPCODE_MAX || table[opcode].name == NULL) {
@@ -604,7 +963,9 @@ const char *mnn_opcode_name(uint8_t opcode) {
 // read element i before writing element i) may write exactly over one.
 static mnn_status_t check_overlap(const op_ctx_t *c, uint32_t opcode, uint32_t n_in, uint32_t n_out) {
     mnn_error_t *err = c->err;
-    const int in_place = opcode == MNN_OPCODE_LUT || opcode == MNN_OPCODE_ADD || opcode == MNN_OPCODE_MUL;
+    const int in_place = opcode == MNN_OPCODE_LUT || opcode == MNN_OPCODE_ADD || opcode == MNN_OPCODE_MUL
+        || opcode == MNN_OPCODE_SUB || opcode == MNN_OPCODE_SQUARED_DIFFERENCE || opcode == MNN_OPCODE_MAXIMUM
+        || opcode == MNN_OPCODE_MINIMUM || opcode == MNN_OPCODE_PRELU;
     for (uint32_t o = n_in; o < n_in + n_out; o++) {
         tensor_t y;
         read_tensor(c->m, operand(c, o), &y);
@@ -755,12 +1116,21 @@ static mnn_status_t check_meta(mnn_model_t *m, uint32_t off, uint32_t size, mnn_
             CHECK(utf8_valid((const uint8_t *)v, vsize), MNN_E_META, key == MNN_META_NAME ? "name is not UTF-8"
                 : "labels are not UTF-8", k, 0, 0);
         }
+        if (key == MNN_META_INPUT_NAMES || key == MNN_META_OUTPUT_NAMES) {
+            CHECK(utf8_valid((const uint8_t *)v, vsize), MNN_E_META, "io names are not UTF-8", k, 0, 0);
+        }
         if (key == MNN_META_NAME) {
             m->name = v;
             m->name_len = vsize;
         } else if (key == MNN_META_LABELS) {
             m->labels = v;
             m->labels_len = vsize;
+        } else if (key == MNN_META_INPUT_NAMES) {
+            m->input_names = v;
+            m->input_names_len = vsize;
+        } else if (key == MNN_META_OUTPUT_NAMES) {
+            m->output_names = v;
+            m->output_names_len = vsize;
         }
         pos += MNN_META_RECORD_SIZE + padded;
         k++;
@@ -776,9 +1146,12 @@ static mnn_status_t check_io(const mnn_model_t *m, mnn_error_t *err) {
         tensor_t t;
         read_tensor(m, i, &t);
         CHECK(t.storage == MNN_STORAGE_ARENA, MNN_E_IO, "not an arena tensor", k, t.storage, 0);
-        CHECK(t.dtype == MNN_DTYPE_INT8, MNN_E_IO, "dtype", k, t.dtype, MNN_DTYPE_INT8);
-        // The binding quantizes float inputs and dequantizes outputs with it.
-        CHECK(t.zero_point >= -128 && t.zero_point <= 127, MNN_E_IO, "zero point", k, (uint32_t)t.zero_point, 127);
+        // Inputs are int8; outputs int8, or int32/int64 raw values (ARG_MAX, ARG_MIN).
+        int out_ok = k >= m->input_count && (t.dtype == MNN_DTYPE_INT32 || t.dtype == MNN_DTYPE_INT64);
+        CHECK(t.dtype == MNN_DTYPE_INT8 || out_ok, MNN_E_IO, "dtype", k, t.dtype, MNN_DTYPE_INT8);
+        // The binding quantizes float inputs and dequantizes int8 outputs with it.
+        CHECK(t.dtype != MNN_DTYPE_INT8 || (t.zero_point >= -128 && t.zero_point <= 127), MNN_E_IO, "zero point",
+            k, (uint32_t)t.zero_point, 127);
     }
     return MNN_OK;
 }
@@ -823,8 +1196,10 @@ mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_er
     CHECK(m->tensor_count <= MNN_MAX_TENSORS, MNN_E_HEADER, "tensor_count", -1, m->tensor_count,
         MNN_MAX_TENSORS);
     CHECK(m->op_count <= MNN_MAX_OPS, MNN_E_HEADER, "op_count", -1, m->op_count, MNN_MAX_OPS);
-    CHECK(m->input_count == 1, MNN_E_HEADER, "input_count", -1, m->input_count, 1);
-    CHECK(m->output_count == 1, MNN_E_HEADER, "output_count", -1, m->output_count, 1);
+    CHECK(m->input_count >= 1 && m->input_count <= MNN_MAX_IO, MNN_E_HEADER, "input_count", -1, m->input_count,
+        MNN_MAX_IO);
+    CHECK(m->output_count >= 1 && m->output_count <= MNN_MAX_IO, MNN_E_HEADER, "output_count", -1,
+        m->output_count, MNN_MAX_IO);
 
     uint32_t nsec = rd_u16(b + MNN_HDR_SECTION_COUNT);
     CHECK(nsec <= MNN_MAX_SECTIONS, MNN_E_HEADER, "section_count", -1, nsec, MNN_MAX_SECTIONS);
@@ -1085,10 +1460,201 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
             }
             #endif
             // === bind ELEMENTWISE ===
+            #if MNN_WITH_OP(SUB) || MNN_WITH_OP(SQUARED_DIFFERENCE) || MNN_WITH_OP(MAXIMUM) \
+                || MNN_WITH_OP(MINIMUM) || MNN_WITH_OP(PRELU)
+            case MNN_OPCODE_SUB:
+            case MNN_OPCODE_SQUARED_DIFFERENCE:
+            case MNN_OPCODE_MAXIMUM:
+            case MNN_OPCODE_MINIMUM:
+            case MNN_OPCODE_PRELU: {
+                // One record layout (ADD's: asserted with the checks).
+                mnn_binary_args_t *a = &op->u.bin;
+                for (int d = 0; d < 4; d++) {
+                    a->dims[d] = rd_u32(prm + MNN_P_SUB_DIMS + 4 * d);
+                    a->stride1[d] = rd_u32(prm + MNN_P_SUB_STRIDE1 + 4 * d);
+                    a->stride2[d] = rd_u32(prm + MNN_P_SUB_STRIDE2 + 4 * d);
+                }
+                a->input1 = PTR(0);
+                a->input2 = PTR(1);
+                a->output = PTR(2);
+                a->input1_offset = rd_i32(prm + MNN_P_SUB_INPUT1_OFFSET);
+                a->input2_offset = rd_i32(prm + MNN_P_SUB_INPUT2_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_SUB_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_SUB_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_SUB_ACT_MAX);
+                a->left_shift = rd_i32(prm + MNN_P_SUB_LEFT_SHIFT);
+                a->input1_mult = rd_i32(prm + MNN_P_SUB_INPUT1_MULT);
+                a->input1_shift = rd_i32(prm + MNN_P_SUB_INPUT1_SHIFT);
+                a->input2_mult = rd_i32(prm + MNN_P_SUB_INPUT2_MULT);
+                a->input2_shift = rd_i32(prm + MNN_P_SUB_INPUT2_SHIFT);
+                a->output_mult = rd_i32(prm + MNN_P_SUB_OUTPUT_MULT);
+                a->output_shift = rd_i32(prm + MNN_P_SUB_OUTPUT_SHIFT);
+                a->scratch = NULL;
+                break;
+            }
+            #endif
             // === bind MOVEMENT ===
+            #if MNN_WITH_OP(STRIDED_COPY)
+            case MNN_OPCODE_STRIDED_COPY: {
+                mnn_copy_args_t *a = &op->u.copy;
+                for (int d = 0; d < MNN_COPY_DIMS; d++) {
+                    a->dims[d] = rd_u32(prm + MNN_P_STRIDED_COPY_DIMS + 4 * d);
+                    a->strides[d] = rd_i32(prm + MNN_P_STRIDED_COPY_STRIDES + 4 * d);
+                }
+                a->start = rd_u32(prm + MNN_P_STRIDED_COPY_START);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(GATHER)
+            case MNN_OPCODE_GATHER: {
+                mnn_gather_args_t *a = &op->u.gather;
+                a->outer = rd_u32(prm + MNN_P_GATHER_OUTER);
+                a->axis_size = rd_u32(prm + MNN_P_GATHER_AXIS_SIZE);
+                a->inner = rd_u32(prm + MNN_P_GATHER_INNER);
+                a->count = rd_u32(prm + MNN_P_GATHER_COUNT);
+                a->input = PTR(0);
+                a->indices = PTR(1);
+                a->output = PTR(2);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(MIRROR_PAD)
+            case MNN_OPCODE_MIRROR_PAD: {
+                mnn_mirror_pad_args_t *a = &op->u.mirror_pad;
+                for (int d = 0; d < 4; d++) {
+                    a->in_dims[d] = rd_u32(prm + MNN_P_MIRROR_PAD_IN_DIMS + 4 * d);
+                    a->before[d] = rd_u32(prm + MNN_P_MIRROR_PAD_BEFORE + 4 * d);
+                    a->after[d] = rd_u32(prm + MNN_P_MIRROR_PAD_AFTER + 4 * d);
+                }
+                a->offset = rd_u32(prm + MNN_P_MIRROR_PAD_OFFSET);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                break;
+            }
+            #endif
             // === bind RESIZE ===
+            #if MNN_WITH_OP(RESIZE_NEAREST) || MNN_WITH_OP(RESIZE_BILINEAR)
+            case MNN_OPCODE_RESIZE_NEAREST:
+            case MNN_OPCODE_RESIZE_BILINEAR: {
+                // The two records share their layout.
+                mnn_resize_args_t *a = &op->u.resize;
+                a->batches = rd_u32(prm + MNN_P_RESIZE_NEAREST_BATCHES);
+                a->in_h = rd_u32(prm + MNN_P_RESIZE_NEAREST_IN_H);
+                a->in_w = rd_u32(prm + MNN_P_RESIZE_NEAREST_IN_W);
+                a->channels = rd_u32(prm + MNN_P_RESIZE_NEAREST_CHANNELS);
+                a->out_h = rd_u32(prm + MNN_P_RESIZE_NEAREST_OUT_H);
+                a->out_w = rd_u32(prm + MNN_P_RESIZE_NEAREST_OUT_W);
+                a->input = PTR(0);
+                a->y_table = PTR(1);
+                a->x_table = PTR(2);
+                a->output = PTR(3);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(TRANSPOSE_CONV)
+            case MNN_OPCODE_TRANSPOSE_CONV: {
+                mnn_tconv_args_t *a = &op->u.tconv;
+                a->batches = rd_u32(prm + MNN_P_TRANSPOSE_CONV_BATCHES);
+                a->in_h = rd_u32(prm + MNN_P_TRANSPOSE_CONV_IN_H);
+                a->in_w = rd_u32(prm + MNN_P_TRANSPOSE_CONV_IN_W);
+                a->in_c = rd_u32(prm + MNN_P_TRANSPOSE_CONV_IN_C);
+                a->out_h = rd_u32(prm + MNN_P_TRANSPOSE_CONV_OUT_H);
+                a->out_w = rd_u32(prm + MNN_P_TRANSPOSE_CONV_OUT_W);
+                a->out_c = rd_u32(prm + MNN_P_TRANSPOSE_CONV_OUT_C);
+                a->k_h = rd_u32(prm + MNN_P_TRANSPOSE_CONV_K_H);
+                a->k_w = rd_u32(prm + MNN_P_TRANSPOSE_CONV_K_W);
+                a->stride_h = rd_u32(prm + MNN_P_TRANSPOSE_CONV_STRIDE_H);
+                a->stride_w = rd_u32(prm + MNN_P_TRANSPOSE_CONV_STRIDE_W);
+                a->pad_top = rd_u32(prm + MNN_P_TRANSPOSE_CONV_PAD_TOP);
+                a->pad_left = rd_u32(prm + MNN_P_TRANSPOSE_CONV_PAD_LEFT);
+                a->input_offset = rd_i32(prm + MNN_P_TRANSPOSE_CONV_INPUT_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_TRANSPOSE_CONV_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_TRANSPOSE_CONV_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_TRANSPOSE_CONV_ACT_MAX);
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                break;
+            }
+            #endif
             // === bind REDUCE ===
+            #if MNN_WITH_OP(ARG_MAX) || MNN_WITH_OP(ARG_MIN) || MNN_WITH_OP(REDUCE_MAX) || MNN_WITH_OP(REDUCE_MIN)
+            case MNN_OPCODE_ARG_MAX:
+            case MNN_OPCODE_ARG_MIN:
+            case MNN_OPCODE_REDUCE_MAX:
+            case MNN_OPCODE_REDUCE_MIN: {
+                // The four records share their layout (check_reduce_shape).
+                mnn_reduce_args_t *a = &op->u.reduce;
+                a->outer = rd_u32(prm + MNN_P_ARG_MAX_OUTER);
+                a->reduce = rd_u32(prm + MNN_P_ARG_MAX_REDUCE);
+                a->inner = rd_u32(prm + MNN_P_ARG_MAX_INNER);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->is_min = op->opcode == MNN_OPCODE_ARG_MIN || op->opcode == MNN_OPCODE_REDUCE_MIN;
+                tensor_t t;
+                read_tensor(m, rd_u16(idx + 2), &t);
+                a->wide = t.dtype == MNN_DTYPE_INT64;
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(L2_NORMALIZATION)
+            case MNN_OPCODE_L2_NORMALIZATION: {
+                mnn_l2norm_args_t *a = &op->u.l2norm;
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->rows = rd_u32(prm + MNN_P_L2_NORMALIZATION_ROWS);
+                a->depth = rd_u32(prm + MNN_P_L2_NORMALIZATION_DEPTH);
+                a->input_offset = rd_i32(prm + MNN_P_L2_NORMALIZATION_INPUT_OFFSET);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(LOG_SOFTMAX)
+            case MNN_OPCODE_LOG_SOFTMAX: {
+                mnn_log_softmax_args_t *a = &op->u.log_softmax;
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->input_mult = rd_i32(prm + MNN_P_LOG_SOFTMAX_INPUT_MULT);
+                a->input_left_shift = rd_i32(prm + MNN_P_LOG_SOFTMAX_INPUT_LEFT_SHIFT);
+                a->reverse_mult = rd_i32(prm + MNN_P_LOG_SOFTMAX_REVERSE_MULT);
+                a->reverse_shift = rd_i32(prm + MNN_P_LOG_SOFTMAX_REVERSE_SHIFT);
+                a->diff_min = rd_i32(prm + MNN_P_LOG_SOFTMAX_DIFF_MIN);
+                a->rows = rd_u32(prm + MNN_P_LOG_SOFTMAX_ROWS);
+                a->row_size = rd_u32(prm + MNN_P_LOG_SOFTMAX_ROW_SIZE);
+                break;
+            }
+            #endif
             // === bind MATMUL ===
+            #if MNN_WITH_OP(BATCH_MATMUL)
+            case MNN_OPCODE_BATCH_MATMUL: {
+                mnn_batch_matmul_args_t *a = &op->u.matmul;
+                a->lhs = PTR(0);
+                a->rhs = PTR(1);
+                a->output = PTR(2);
+                a->scratch = (int16_t *)(void *)(arena + m->arena_size);
+                for (int d = 0; d < 2; d++) {
+                    a->lhs_batch[d] = rd_u32(prm + MNN_P_BATCH_MATMUL_LHS_BATCH + 4 * d);
+                    a->rhs_batch[d] = rd_u32(prm + MNN_P_BATCH_MATMUL_RHS_BATCH + 4 * d);
+                }
+                a->rows = rd_u32(prm + MNN_P_BATCH_MATMUL_ROWS);
+                a->depth = rd_u32(prm + MNN_P_BATCH_MATMUL_DEPTH);
+                a->cols = rd_u32(prm + MNN_P_BATCH_MATMUL_COLS);
+                a->adj_x = rd_u32(prm + MNN_P_BATCH_MATMUL_ADJ_X);
+                a->adj_y = rd_u32(prm + MNN_P_BATCH_MATMUL_ADJ_Y);
+                a->lhs_offset = rd_i32(prm + MNN_P_BATCH_MATMUL_LHS_OFFSET);
+                a->rhs_offset = rd_i32(prm + MNN_P_BATCH_MATMUL_RHS_OFFSET);
+                a->output_mult = rd_i32(prm + MNN_P_BATCH_MATMUL_OUTPUT_MULT);
+                a->output_shift = rd_i32(prm + MNN_P_BATCH_MATMUL_OUTPUT_SHIFT);
+                a->output_offset = rd_i32(prm + MNN_P_BATCH_MATMUL_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_BATCH_MATMUL_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_BATCH_MATMUL_ACT_MAX);
+                break;
+            }
+            #endif
         }
         #undef PTR
         tensor_t tin, tout;

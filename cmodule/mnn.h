@@ -61,9 +61,18 @@ typedef struct {
         mnn_mean_args_t mean;
         // === union ELEMENTWISE ===
         // === union MOVEMENT ===
+        mnn_copy_args_t copy;
+        mnn_gather_args_t gather;
+        mnn_mirror_pad_args_t mirror_pad;
         // === union RESIZE ===
+        mnn_resize_args_t resize;
+        mnn_tconv_args_t tconv;
         // === union REDUCE ===
+        mnn_reduce_args_t reduce;
+        mnn_l2norm_args_t l2norm;
+        mnn_log_softmax_args_t log_softmax;
         // === union MATMUL ===
+        mnn_batch_matmul_args_t matmul;
     } u;
 } mnn_op_t;
 
@@ -89,6 +98,10 @@ typedef struct {
     uint32_t name_len;
     const char *labels;     // '\n'-separated
     uint32_t labels_len;
+    const char *input_names;    // '\n'-separated, one per graph input (INPUT_NAMES), NULL if absent
+    uint32_t input_names_len;
+    const char *output_names;   // the same for the outputs (OUTPUT_NAMES)
+    uint32_t output_names_len;
 } mnn_model_t;
 
 // Validate a blob completely. On success every later call is safe.

@@ -18,6 +18,7 @@
 #define MNN_MAX_TENSORS 4096
 #define MNN_MAX_OPS 2048
 #define MNN_MAX_SECTIONS 32
+#define MNN_MAX_IO 16
 #define MNN_NO_TENSOR 0xffff
 
 // Fixed blob header at offset 0.
@@ -124,11 +125,29 @@
 #define MNN_OPCODE_PAD                          11
 #define MNN_OPCODE_MEAN                         12
 #define MNN_OPCODE_CONV_2D_MAXPOOL              13
+#define MNN_OPCODE_SUB                          14
+#define MNN_OPCODE_SQUARED_DIFFERENCE           15
+#define MNN_OPCODE_MAXIMUM                      16
+#define MNN_OPCODE_MINIMUM                      17
+#define MNN_OPCODE_PRELU                        18
+#define MNN_OPCODE_STRIDED_COPY                 20
+#define MNN_OPCODE_GATHER                       21
+#define MNN_OPCODE_MIRROR_PAD                   22
+#define MNN_OPCODE_RESIZE_NEAREST               30
+#define MNN_OPCODE_RESIZE_BILINEAR              31
+#define MNN_OPCODE_TRANSPOSE_CONV               32
+#define MNN_OPCODE_ARG_MAX                      35
+#define MNN_OPCODE_ARG_MIN                      36
+#define MNN_OPCODE_REDUCE_MAX                   37
+#define MNN_OPCODE_REDUCE_MIN                   38
+#define MNN_OPCODE_L2_NORMALIZATION             39
+#define MNN_OPCODE_LOG_SOFTMAX                  40
+#define MNN_OPCODE_BATCH_MATMUL                 42
 
 #define MNN_MEAN_TRUNC                        1
 #define MNN_MEAN_SCALED                       2
 
-#define MNN_OPCODE_MAX 13
+#define MNN_OPCODE_MAX 42
 
 // FULLY_CONNECTED: inputs input, weights, bias?, mult, shift; outputs output
 #define MNN_OPERANDS_FULLY_CONNECTED_IN 5
@@ -328,7 +347,7 @@
 #define MNN_P_MEAN_INNER                       8  // u32: inner size; needs inner * 4 bytes of scratch
 #define MNN_P_MEAN_MODE                       12  // u32: MEAN_MODES value: which of TFLite Micro's int8 means
 #define MNN_P_MEAN_INPUT_OFFSET               16  // i32: SCALED: -input zero point
-#define MNN_P_MEAN_MULT                       20  // i32: SCALED: multiplier of input scale / (reduce * output scale), TFLite's way
+#define MNN_P_MEAN_MULT                       20  // i32: SCALED: multiplier of input scale / (reduce * output scale), TFLite's way (a lowered SUM: of input scale / output scale)
 #define MNN_P_MEAN_SHIFT                      24  // i32: SCALED: its shift
 #define MNN_P_MEAN_OUTPUT_OFFSET              28  // i32: output zero point
 #define MNN_P_MEAN_RECORD_SIZE                 32
@@ -360,5 +379,264 @@
 #define MNN_P_CONV_2D_MAXPOOL_POOL_H                     80  // u32: pooling window height (also its vertical stride)
 #define MNN_P_CONV_2D_MAXPOOL_POOL_W                     84  // u32: pooling window width (also its horizontal stride)
 #define MNN_P_CONV_2D_MAXPOOL_RECORD_SIZE                 88
+
+// SUB: inputs input1, input2; outputs output
+#define MNN_OPERANDS_SUB_IN 2
+#define MNN_OPERANDS_SUB_OUT 1
+// int8 subtraction with broadcasting: ADD's parameters (left shift 20, both inputs rescaled to twice the larger input scale), then the rescaled input 2 subtracted from the rescaled input 1, as TFLite Micro does.
+#define MNN_P_SUB_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_SUB_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_SUB_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_SUB_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_SUB_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_SUB_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_SUB_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_SUB_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_SUB_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_SUB_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_SUB_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_SUB_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_SUB_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_SUB_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_SUB_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_SUB_RECORD_SIZE                 96
+
+// SQUARED_DIFFERENCE: inputs input1, input2; outputs output
+#define MNN_OPERANDS_SQUARED_DIFFERENCE_IN 2
+#define MNN_OPERANDS_SQUARED_DIFFERENCE_OUT 1
+// int8 (input1 - input2)**2 with broadcasting, TFLite Micro's way: inputs rescaled as for SUB but with left shift 7; the squared difference requantized by output_mult/output_shift.
+#define MNN_P_SQUARED_DIFFERENCE_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_SQUARED_DIFFERENCE_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_SQUARED_DIFFERENCE_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_SQUARED_DIFFERENCE_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_SQUARED_DIFFERENCE_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_SQUARED_DIFFERENCE_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_SQUARED_DIFFERENCE_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_SQUARED_DIFFERENCE_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_SQUARED_DIFFERENCE_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_SQUARED_DIFFERENCE_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_SQUARED_DIFFERENCE_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_SQUARED_DIFFERENCE_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_SQUARED_DIFFERENCE_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_SQUARED_DIFFERENCE_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_SQUARED_DIFFERENCE_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_SQUARED_DIFFERENCE_RECORD_SIZE                 96
+
+// MAXIMUM: inputs input1, input2; outputs output
+#define MNN_OPERANDS_MAXIMUM_IN 2
+#define MNN_OPERANDS_MAXIMUM_OUT 1
+// int8 elementwise maximum of the stored values with broadcasting (TFLite Micro ignores the quantization); only dims and strides are used, the other fields must be zero or the full int8 range.
+#define MNN_P_MAXIMUM_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_MAXIMUM_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_MAXIMUM_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_MAXIMUM_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_MAXIMUM_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_MAXIMUM_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_MAXIMUM_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_MAXIMUM_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_MAXIMUM_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_MAXIMUM_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_MAXIMUM_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_MAXIMUM_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_MAXIMUM_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_MAXIMUM_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_MAXIMUM_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_MAXIMUM_RECORD_SIZE                 96
+
+// MINIMUM: inputs input1, input2; outputs output
+#define MNN_OPERANDS_MINIMUM_IN 2
+#define MNN_OPERANDS_MINIMUM_OUT 1
+// As MAXIMUM, the minimum.
+#define MNN_P_MINIMUM_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_MINIMUM_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_MINIMUM_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_MINIMUM_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_MINIMUM_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_MINIMUM_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_MINIMUM_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_MINIMUM_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_MINIMUM_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_MINIMUM_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_MINIMUM_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_MINIMUM_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_MINIMUM_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_MINIMUM_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_MINIMUM_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_MINIMUM_RECORD_SIZE                 96
+
+// PRELU: inputs input, alpha; outputs output
+#define MNN_OPERANDS_PRELU_IN 2
+#define MNN_OPERANDS_PRELU_OUT 1
+// int8 parametric ReLU with broadcasting (alpha usually a constant): x = input + input1_offset; x >= 0 gives x requantized by input1_mult/input1_shift, else x * (alpha + input2_offset) requantized by output_mult/output_shift; plus output_offset, clamped to act_min..act_max.
+#define MNN_P_PRELU_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_PRELU_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_PRELU_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_PRELU_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_PRELU_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_PRELU_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_PRELU_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_PRELU_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_PRELU_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_PRELU_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_PRELU_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_PRELU_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_PRELU_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_PRELU_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_PRELU_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_PRELU_RECORD_SIZE                 96
+
+// STRIDED_COPY: inputs input; outputs output
+#define MNN_OPERANDS_STRIDED_COPY_IN 1
+#define MNN_OPERANDS_STRIDED_COPY_OUT 1
+// int8 strided copy: output element (i0..i5) = input[start + sum(i_d * strides[d])]. SLICE, STRIDED_SLICE, TRANSPOSE, DEPTH_TO_SPACE, SPACE_TO_DEPTH and each output of SPLIT, SPLIT_V and UNPACK; same quantization in and out.
+#define MNN_P_STRIDED_COPY_DIMS                        0  // u32[6]: output shape as 6-D (leading axes 1)
+#define MNN_P_STRIDED_COPY_STRIDES                    24  // i32[6]: signed step in input elements per output axis
+#define MNN_P_STRIDED_COPY_START                      48  // u32: input element of output element 0
+#define MNN_P_STRIDED_COPY_RECORD_SIZE                 52
+
+// GATHER: inputs input, indices; outputs output
+#define MNN_OPERANDS_GATHER_IN 2
+#define MNN_OPERANDS_GATHER_OUT 1
+// int8 gather along one axis with constant indices: output [outer, count, inner] = input[o, indices[k], i].
+#define MNN_P_GATHER_OUTER                       0  // u32: product of the input axes before the gathered axis
+#define MNN_P_GATHER_AXIS_SIZE                   4  // u32: size of the gathered axis
+#define MNN_P_GATHER_INNER                       8  // u32: product of the input axes after it
+#define MNN_P_GATHER_COUNT                      12  // u32: indices (int32, each in [0, axis_size))
+#define MNN_P_GATHER_RECORD_SIZE                 16
+
+// MIRROR_PAD: inputs input; outputs output
+#define MNN_OPERANDS_MIRROR_PAD_IN 1
+#define MNN_OPERANDS_MIRROR_PAD_OUT 1
+// int8 mirror padding, TFLite's REFLECT and SYMMETRIC modes.
+#define MNN_P_MIRROR_PAD_IN_DIMS                     0  // u32[4]: input shape as 4-D
+#define MNN_P_MIRROR_PAD_BEFORE                     16  // u32[4]: padding before, per axis
+#define MNN_P_MIRROR_PAD_AFTER                      32  // u32[4]: padding after, per axis
+#define MNN_P_MIRROR_PAD_OFFSET                     48  // u32: 1: REFLECT (the edge is not repeated; pads below the axis size); 0: SYMMETRIC (pads up to the axis size)
+#define MNN_P_MIRROR_PAD_RECORD_SIZE                 52
+
+// RESIZE_NEAREST: inputs input, y_index, x_index; outputs output
+#define MNN_OPERANDS_RESIZE_NEAREST_IN 3
+#define MNN_OPERANDS_RESIZE_NEAREST_OUT 1
+// int8 nearest-neighbour resize, NHWC; y_index int32 [out_h] and x_index int32 [out_w] hold the input row and column of each output row and column (TFLite Micro's float index arithmetic, done on the host); input and output share one quantization.
+#define MNN_P_RESIZE_NEAREST_BATCHES                     0  // u32: N
+#define MNN_P_RESIZE_NEAREST_IN_H                        4  // u32: input height
+#define MNN_P_RESIZE_NEAREST_IN_W                        8  // u32: input width
+#define MNN_P_RESIZE_NEAREST_CHANNELS                   12  // u32: channels (input and output)
+#define MNN_P_RESIZE_NEAREST_OUT_H                      16  // u32: output height
+#define MNN_P_RESIZE_NEAREST_OUT_W                      20  // u32: output width
+#define MNN_P_RESIZE_NEAREST_RECORD_SIZE                 24
+
+// RESIZE_BILINEAR: inputs input, y_table, x_table; outputs output
+#define MNN_OPERANDS_RESIZE_BILINEAR_IN 3
+#define MNN_OPERANDS_RESIZE_BILINEAR_OUT 1
+// int8 bilinear resize, NHWC, TFLite Micro's integer arithmetic: y_table int32 [out_h, 3] holds (y0, y1, dy) per output row (dy = scaled position - 1024 * y0, from -512 to 1024), x_table int32 [out_w, 3] likewise; output = (v00 (1024 - dy)(1024 - dx) + v10 dy (1024 - dx) + v01 (1024 - dy) dx + v11 dy dx) / 2**20, rounded half away from zero; input and output share one quantization.
+#define MNN_P_RESIZE_BILINEAR_BATCHES                     0  // u32: N
+#define MNN_P_RESIZE_BILINEAR_IN_H                        4  // u32: input height
+#define MNN_P_RESIZE_BILINEAR_IN_W                        8  // u32: input width
+#define MNN_P_RESIZE_BILINEAR_CHANNELS                   12  // u32: channels (input and output)
+#define MNN_P_RESIZE_BILINEAR_OUT_H                      16  // u32: output height
+#define MNN_P_RESIZE_BILINEAR_OUT_W                      20  // u32: output width
+#define MNN_P_RESIZE_BILINEAR_RECORD_SIZE                 24
+
+// TRANSPOSE_CONV: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_TRANSPOSE_CONV_IN 5
+#define MNN_OPERANDS_TRANSPOSE_CONV_OUT 1
+// int8 transposed convolution, NHWC: weights int8 [out_c, k_h, k_w, in_c]; bias, mult, shift int32 [out_c]. Input pixel (iy, ix) adds (x + input_offset) * w[oc, ky, kx, :] to output (iy * stride_h - pad_top + ky, ix * stride_w - pad_left + kx) when inside the output; each sum plus bias is requantized per channel.
+#define MNN_P_TRANSPOSE_CONV_BATCHES                     0  // u32: N
+#define MNN_P_TRANSPOSE_CONV_IN_H                        4  // u32: input height
+#define MNN_P_TRANSPOSE_CONV_IN_W                        8  // u32: input width
+#define MNN_P_TRANSPOSE_CONV_IN_C                       12  // u32: input channels
+#define MNN_P_TRANSPOSE_CONV_OUT_H                      16  // u32: output height
+#define MNN_P_TRANSPOSE_CONV_OUT_W                      20  // u32: output width
+#define MNN_P_TRANSPOSE_CONV_OUT_C                      24  // u32: output channels
+#define MNN_P_TRANSPOSE_CONV_K_H                        28  // u32: kernel height
+#define MNN_P_TRANSPOSE_CONV_K_W                        32  // u32: kernel width
+#define MNN_P_TRANSPOSE_CONV_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_TRANSPOSE_CONV_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_TRANSPOSE_CONV_PAD_TOP                    44  // u32: rows cut from the top of the full transposed output
+#define MNN_P_TRANSPOSE_CONV_PAD_LEFT                   48  // u32: columns cut from the left of the full transposed output
+#define MNN_P_TRANSPOSE_CONV_INPUT_OFFSET               52  // i32: -input zero point
+#define MNN_P_TRANSPOSE_CONV_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_TRANSPOSE_CONV_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_TRANSPOSE_CONV_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_TRANSPOSE_CONV_RECORD_SIZE                 68
+
+// ARG_MAX: inputs input; outputs output
+#define MNN_OPERANDS_ARG_MAX_IN 1
+#define MNN_OPERANDS_ARG_MAX_OUT 1
+// Index of the largest int8 value along the middle axis of [outer, reduce, inner], the first on ties (TFLite Micro's ArgMinMax); output int32 or int64 [outer, inner].
+#define MNN_P_ARG_MAX_OUTER                       0  // u32: outer size
+#define MNN_P_ARG_MAX_REDUCE                      4  // u32: size of the reduced (middle) axis
+#define MNN_P_ARG_MAX_INNER                       8  // u32: inner size
+#define MNN_P_ARG_MAX_RECORD_SIZE                 12
+
+// ARG_MIN: inputs input; outputs output
+#define MNN_OPERANDS_ARG_MIN_IN 1
+#define MNN_OPERANDS_ARG_MIN_OUT 1
+// As ARG_MAX, the index of the smallest value.
+#define MNN_P_ARG_MIN_OUTER                       0  // u32: outer size
+#define MNN_P_ARG_MIN_REDUCE                      4  // u32: size of the reduced (middle) axis
+#define MNN_P_ARG_MIN_INNER                       8  // u32: inner size
+#define MNN_P_ARG_MIN_RECORD_SIZE                 12
+
+// REDUCE_MAX: inputs input; outputs output
+#define MNN_OPERANDS_REDUCE_MAX_IN 1
+#define MNN_OPERANDS_REDUCE_MAX_OUT 1
+// int8 maximum over the middle axis of [outer, reduce, inner]; same quantization in and out.
+#define MNN_P_REDUCE_MAX_OUTER                       0  // u32: outer size
+#define MNN_P_REDUCE_MAX_REDUCE                      4  // u32: size of the reduced (middle) axis
+#define MNN_P_REDUCE_MAX_INNER                       8  // u32: inner size
+#define MNN_P_REDUCE_MAX_RECORD_SIZE                 12
+
+// REDUCE_MIN: inputs input; outputs output
+#define MNN_OPERANDS_REDUCE_MIN_IN 1
+#define MNN_OPERANDS_REDUCE_MIN_OUT 1
+// int8 minimum over the middle axis of [outer, reduce, inner]; same quantization in and out.
+#define MNN_P_REDUCE_MIN_OUTER                       0  // u32: outer size
+#define MNN_P_REDUCE_MIN_REDUCE                      4  // u32: size of the reduced (middle) axis
+#define MNN_P_REDUCE_MIN_INNER                       8  // u32: inner size
+#define MNN_P_REDUCE_MIN_RECORD_SIZE                 12
+
+// L2_NORMALIZATION: inputs input; outputs output
+#define MNN_OPERANDS_L2_NORMALIZATION_IN 1
+#define MNN_OPERANDS_L2_NORMALIZATION_OUT 1
+// int8 L2 normalisation over the last axis (TFLite Micro's integer inverse square root); output scale 1/128, zero point 0.
+#define MNN_P_L2_NORMALIZATION_ROWS                        0  // u32: rows
+#define MNN_P_L2_NORMALIZATION_DEPTH                       4  // u32: values per row (the normalised last axis)
+#define MNN_P_L2_NORMALIZATION_INPUT_OFFSET                8  // i32: -input zero point
+#define MNN_P_L2_NORMALIZATION_RECORD_SIZE                 12
+
+// LOG_SOFTMAX: inputs input; outputs output
+#define MNN_OPERANDS_LOG_SOFTMAX_IN 1
+#define MNN_OPERANDS_LOG_SOFTMAX_OUT 1
+// int8 log-softmax over the last axis as TFLite Micro computes it; output scale 16/256, zero point 127.
+#define MNN_P_LOG_SOFTMAX_INPUT_MULT                  0  // i32: input scale * 2^26 as a Q31 multiplier (beta 1)
+#define MNN_P_LOG_SOFTMAX_INPUT_LEFT_SHIFT            4  // i32: its left shift
+#define MNN_P_LOG_SOFTMAX_REVERSE_MULT                8  // i32: multiplier of the inverse scaling (Q5.26 back to input steps)
+#define MNN_P_LOG_SOFTMAX_REVERSE_SHIFT              12  // i32: its shift (<= 0)
+#define MNN_P_LOG_SOFTMAX_DIFF_MIN                   16  // i32: differences below this give the lowest output
+#define MNN_P_LOG_SOFTMAX_ROWS                       20  // u32: rows
+#define MNN_P_LOG_SOFTMAX_ROW_SIZE                   24  // u32: values per row (the last axis)
+#define MNN_P_LOG_SOFTMAX_RECORD_SIZE                 28
+
+// BATCH_MATMUL: inputs lhs, rhs; outputs output
+#define MNN_OPERANDS_BATCH_MATMUL_IN 2
+#define MNN_OPERANDS_BATCH_MATMUL_OUT 1
+// int8 batched matrix product out[b] = lhs[b] x rhs[b] with per-tensor requantization; batch dimensions broadcast; output [batch..., M, N]; either input may be constant. Needs 2 * K2 * (N + 2) bytes of scratch, K2 = K rounded up to even (rhs transposed to int16 plus two lhs rows).
+#define MNN_P_BATCH_MATMUL_LHS_BATCH                   0  // u32[2]: batch dimensions of lhs (outer, inner), 1 where absent
+#define MNN_P_BATCH_MATMUL_RHS_BATCH                   8  // u32[2]: batch dimensions of rhs; each equals lhs's or one of them is 1 (broadcast)
+#define MNN_P_BATCH_MATMUL_ROWS                       16  // u32: M: rows of lhs and of the output
+#define MNN_P_BATCH_MATMUL_DEPTH                      20  // u32: K: the summed axis
+#define MNN_P_BATCH_MATMUL_COLS                       24  // u32: N: columns of rhs and of the output
+#define MNN_P_BATCH_MATMUL_ADJ_X                      28  // u32: 1: lhs is stored [K, M] per batch, else [M, K]
+#define MNN_P_BATCH_MATMUL_ADJ_Y                      32  // u32: 1: rhs is stored [N, K] per batch, else [K, N]
+#define MNN_P_BATCH_MATMUL_LHS_OFFSET                 36  // i32: -lhs zero point
+#define MNN_P_BATCH_MATMUL_RHS_OFFSET                 40  // i32: -rhs zero point
+#define MNN_P_BATCH_MATMUL_OUTPUT_MULT                44  // i32: output multiplier (lhs scale * rhs scale / output scale)
+#define MNN_P_BATCH_MATMUL_OUTPUT_SHIFT               48  // i32: its shift
+#define MNN_P_BATCH_MATMUL_OUTPUT_OFFSET              52  // i32: output zero point
+#define MNN_P_BATCH_MATMUL_ACT_MIN                    56  // i32: lowest output value (fused activation)
+#define MNN_P_BATCH_MATMUL_ACT_MAX                    60  // i32: highest output value (fused activation)
+#define MNN_P_BATCH_MATMUL_RECORD_SIZE                 64
 
 #endif // MICRONN_MNN_FORMAT_H

@@ -2,6 +2,7 @@
 //
 //   m = micronn.Model(blob, arena=None)   blob: any bytes-like object or a file
 //   y = m.run(x, out=None)                x: int8 buffer or array('f')
+//   y1, y2 = m.run((x1, x2), out=None)    several inputs/outputs (m.inputs, m.outputs)
 //   m.predict(x) -> (label, score)
 //   m.profile(x) -> (total, (op ticks, ...))   time.ticks_cpu() units
 //
@@ -453,15 +454,16 @@ static bool is_int8_typecode(char tc) {
     return tc == 'b' || tc == 'B' || tc == BYTEARRAY_TYPECODE;
 }
 
-static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
+// Input k (its description in t) from x.
+static void set_input_k(micronn_model_obj_t *self, const mnn_tensor_info_t *t, mp_obj_t x) {
     mp_buffer_info_t bi;
     if (mp_obj_is_str(x) || !mp_get_buffer(x, &bi, MP_BUFFER_READ)) {
         mp_raise_msg_varg(&mp_type_TypeError,
             MP_ERROR_TEXT("micronn: input needs bytes, bytearray, array('b'/'f'), not %q"),
             TYPE_QSTR(x));
     }
-    uint8_t *dst = self->arena + self->in.offset;
-    size_t n = self->in.nbytes;
+    uint8_t *dst = self->arena + t->offset;
+    size_t n = t->nbytes;
     if (is_float_typecode(bi.typecode)) {
         if (bi.len != n * sizeof(float)) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u floats; expected %u"),
@@ -470,7 +472,7 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
         if (overlaps(bi.buf, bi.len, self->arena, self->arena_len)) {
             mp_raise_ValueError(MP_ERROR_TEXT("micronn: input overlaps the model's arena"));
         }
-        mnn_quantize_s8(bi.buf, (int8_t *)dst, n, self->in.scale, self->in.zero_point);
+        mnn_quantize_s8(bi.buf, (int8_t *)dst, n, t->scale, t->zero_point);
     } else if (is_int8_typecode(bi.typecode)) {
         if (bi.len != n) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u bytes; expected %u"),
@@ -483,36 +485,90 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
     }
 }
 
+static bool is_seq(mp_obj_t x) {
+    return mp_obj_is_type(x, &mp_type_tuple) || mp_obj_is_type(x, &mp_type_list);
+}
+
+// The items of a tuple or list x of the length the model wants (want inputs,
+// or outputs for out=).
+static mp_obj_t *seq_items(mp_obj_t x, size_t want, bool is_out) {
+    size_t n;
+    mp_obj_t *items;
+    mp_obj_get_array(x, &n, &items);
+    if (n != want) {
+        if (is_out) {
+            mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u buffers; the model has %u outputs"),
+                (unsigned)n, (unsigned)want);
+        }
+        mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: %u inputs given; the model takes %u"),
+            (unsigned)n, (unsigned)want);
+    }
+    return items;
+}
+
+// Every input from x: one buffer, or a tuple or list of one buffer per input.
+static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
+    uint16_t n = self->model.input_count;
+    if (!is_seq(x)) {
+        if (n != 1) {
+            mp_raise_msg_varg(&mp_type_TypeError,
+                MP_ERROR_TEXT("micronn: the model takes %u inputs: pass a tuple or list"), (unsigned)n);
+        }
+        set_input_k(self, &self->in, x);
+        return;
+    }
+    mp_obj_t *items = seq_items(x, n, false);
+    for (uint16_t k = 0; k < n; k++) {
+        mnn_tensor_info_t t;
+        mnn_model_input(&self->model, k, &t);
+        set_input_k(self, &t, items[k]);
+    }
+}
+
 // A new array of the given typecode holding a copy of n items at data.
 static mp_obj_t new_array(char typecode, size_t n, void *data) {
+    size_t size = typecode == 'f' || typecode == 'i' ? 4 : typecode == 'q' ? 8 : 1;
+    qstr tc = typecode == 'f' ? MP_QSTR_f : typecode == 'i' ? MP_QSTR_i : typecode == 'q' ? MP_QSTR_q : MP_QSTR_b;
     #if MICRONN_NATIVE
     // array.array(typecode, bytes) copies the bytes as they are.
     mp_obj_t mod = mp_import_name(MP_QSTR_array, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
-    mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(typecode == 'f' ? MP_QSTR_f : MP_QSTR_b),
-                         mp_obj_new_bytes(data, n * (typecode == 'f' ? sizeof(float) : 1)) };
+    mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(tc), mp_obj_new_bytes(data, n * size) };
     return mp_call_function_n_kw(mp_load_attr(mod, MP_QSTR_array), 2, 0, args);
     #else
-    mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(typecode == 'f' ? MP_QSTR_f : MP_QSTR_b),
-                         mp_obj_new_memoryview(typecode == 'f' ? 'f' : 'B', n, data) };
+    mp_obj_t args[2] = { MP_OBJ_NEW_QSTR(tc), MP_OBJ_NULL };
+    if (size == 8) {
+        args[1] = mp_obj_new_bytes(data, n * size);     // copied as it is (no int objects)
+    } else {
+        args[1] = mp_obj_new_memoryview(typecode == 'b' ? 'B' : typecode, n, data);
+    }
     return MP_OBJ_TYPE_GET_SLOT(&mp_type_array, make_new)(&mp_type_array, 2, 0, args);
     #endif
 }
 
-static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
-    const uint8_t *src = self->arena + self->out.offset;
-    size_t n = self->out.nbytes;
+// Output k (its description in t): a new array, or copied into out.
+static mp_obj_t get_output_k(micronn_model_obj_t *self, const mnn_tensor_info_t *t, mp_obj_t out) {
+    const uint8_t *src = self->arena + t->offset;
+    size_t n = t->nbytes;
+    bool is_s8 = t->dtype == MNN_DTYPE_INT8;
+    bool to_float = is_s8 && (self->model.flags & MNN_HDR_FLAG_FLOAT_OUTPUT);
+    // int32/int64 outputs (ARG_MAX, ARG_MIN) come back as their raw values
+    char wide = t->dtype == MNN_DTYPE_INT32 ? 'i' : 'q';
+    size_t esize = mnn_dtype_size(t->dtype);
     if (out == mp_const_none) {
-        if (!(self->model.flags & MNN_HDR_FLAG_FLOAT_OUTPUT)) {
+        if (!is_s8) {
+            return new_array(wide, n / esize, (void *)src);
+        }
+        if (!to_float) {
             return new_array('b', n, (void *)src);
         }
         float *tmp = m_new(float, n);
-        mnn_dequantize_s8((const int8_t *)src, tmp, n, self->out.scale, self->out.zero_point);
+        mnn_dequantize_s8((const int8_t *)src, tmp, n, t->scale, t->zero_point);
         mp_obj_t arr = new_array('f', n, tmp);
         m_del(float, tmp, n);
         return arr;
     }
     mp_buffer_info_t bi;
-    if (!mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
+    if (mp_obj_is_str(out) || !mp_get_buffer(out, &bi, MP_BUFFER_WRITE)) {
         mp_raise_msg_varg(&mp_type_TypeError, MP_ERROR_TEXT("micronn: out= needs bytearray or array('b'/'f'), not %q"),
             TYPE_QSTR(out));
     }
@@ -520,23 +576,53 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
         mp_raise_ValueError(MP_ERROR_TEXT("micronn: out= overlaps the model's arena"));
     }
     check_no_overlap(NULL, bi.buf, bi.len, false, MP_ERROR_TEXT("micronn: out= overlaps a live model's blob"));
-    if (is_float_typecode(bi.typecode)) {
+    if (is_s8 && is_float_typecode(bi.typecode)) {
         if (bi.len != n * sizeof(float)) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u floats; expected %u"),
                 (unsigned)(bi.len / sizeof(float)), (unsigned)n);
         }
-        mnn_dequantize_s8((const int8_t *)src, bi.buf, n, self->out.scale, self->out.zero_point);
-    } else if (is_int8_typecode(bi.typecode)) {
+        mnn_dequantize_s8((const int8_t *)src, bi.buf, n, t->scale, t->zero_point);
+    } else if (is_int8_typecode(bi.typecode) || (!is_s8 && (bi.typecode == wide || bi.typecode == wide - 32))) {
+        // int8 values, or the raw bytes (or same-size integers) of an int32/int64 output
         if (bi.len != n) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u bytes; expected %u"),
                 (unsigned)bi.len, (unsigned)n);
         }
         memcpy(bi.buf, src, n);
-    } else {
+    } else if (is_s8) {
         mp_raise_msg_varg(&mp_type_TypeError,
             MP_ERROR_TEXT("micronn: out= typecode '%c'; use 'b', 'f' or bytearray"), bi.typecode);
+    } else {
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: out= typecode '%c'; use '%c' or bytearray"), bi.typecode, wide);
     }
     return out;
+}
+
+// Every output: one (a single-output model, as before) or a tuple of them.
+// out: None, a buffer (one output), or a tuple or list with one buffer (or
+// None) per output.
+static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
+    uint16_t n = self->model.output_count;
+    if (n == 1 && !is_seq(out)) {
+        return get_output_k(self, &self->out, out);
+    }
+    mp_obj_t *items = NULL;
+    if (out != mp_const_none) {
+        if (!is_seq(out)) {
+            mp_raise_msg_varg(&mp_type_TypeError,
+                MP_ERROR_TEXT("micronn: the model has %u outputs: out= needs a tuple or list"), (unsigned)n);
+        }
+        items = seq_items(out, n, true);
+    }
+    mp_obj_t res = mp_obj_new_tuple(n, NULL);
+    mp_obj_tuple_t *tt = MP_OBJ_TO_PTR(res);
+    for (uint16_t k = 0; k < n; k++) {
+        mnn_tensor_info_t t;
+        mnn_model_output(&self->model, k, &t);
+        tt->items[k] = get_output_k(self, &t, items ? items[k] : mp_const_none);
+    }
+    return res;
 }
 
 static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *kw) {
@@ -640,6 +726,21 @@ static mp_obj_t micronn_model_profile(mp_obj_t self_in, mp_obj_t x) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(micronn_model_profile_obj, micronn_model_profile);
 
+// Value i of an int8, int32 or int64 output.
+static int64_t out_value(const uint8_t *y, size_t esize, size_t i) {
+    if (esize == 1) {
+        return ((const int8_t *)y)[i];
+    }
+    if (esize == 4) {
+        int32_t v;
+        memcpy(&v, y + 4 * i, 4);
+        return v;
+    }
+    int64_t v;
+    memcpy(&v, y + 8 * i, 8);
+    return v;
+}
+
 // (label, score): the top class, named by the blob's labels when it has them.
 static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
@@ -647,11 +748,16 @@ static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
     set_input(self, x);
     set_polling(true);
     mnn_run(self->ops, 0, self->model.op_count);
-    const int8_t *y = (const int8_t *)(self->arena + self->out.offset);
+    // the first output's largest value (an int32/int64 one's as it is)
+    const uint8_t *y = self->arena + self->out.offset;
+    size_t esize = mnn_dtype_size(self->out.dtype);
     size_t best = 0;
-    for (size_t i = 1; i < self->out.nbytes; i++) {
-        if (y[i] > y[best]) {
+    int64_t top = out_value(y, esize, 0);
+    for (size_t i = 1; i < self->out.nbytes / esize; i++) {
+        int64_t v = out_value(y, esize, i);
+        if (v > top) {
             best = i;
+            top = v;
         }
     }
     mp_obj_t label = MP_OBJ_NEW_SMALL_INT(best);
@@ -665,7 +771,7 @@ static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
         }
         s = nl ? nl + 1 : end;
     }
-    float score = self->out.scale * (float)(y[best] - self->out.zero_point);
+    float score = esize == 1 ? self->out.scale * (float)(top - self->out.zero_point) : (float)top;
     mp_obj_t t[2] = { label, mp_obj_new_float(score) };
     return mp_obj_new_tuple(2, t);
 }
@@ -689,15 +795,66 @@ static const char *dtype_name(uint8_t dtype) {
             return "int16";
         case MNN_DTYPE_INT32:
             return "int32";
+        case MNN_DTYPE_INT64:
+            return "int64";
         default:
             return "float32";
     }
 }
 
-// The dtype the model presents: float32 when the board (de)quantizes for it.
-static const char *io_dtype(const micronn_model_obj_t *self, bool is_in) {
+// The dtype an input or output presents: float32 when the board
+// (de)quantizes it (int8 ones of a FLOAT_INPUT/FLOAT_OUTPUT blob).
+static const char *io_dtype_of(const micronn_model_obj_t *self, bool is_in, const mnn_tensor_info_t *t) {
     uint32_t flag = is_in ? MNN_HDR_FLAG_FLOAT_INPUT : MNN_HDR_FLAG_FLOAT_OUTPUT;
-    return (self->model.flags & flag) ? "float32" : dtype_name(is_in ? self->in.dtype : self->out.dtype);
+    return (self->model.flags & flag) && t->dtype == MNN_DTYPE_INT8 ? "float32" : dtype_name(t->dtype);
+}
+
+// The same for the first input or output.
+static const char *io_dtype(const micronn_model_obj_t *self, bool is_in) {
+    return io_dtype_of(self, is_in, is_in ? &self->in : &self->out);
+}
+
+// Line k of a '\n'-separated metadata list, or None.
+static mp_obj_t line_or_none(const char *s, size_t len, size_t k) {
+    const char *end = s + len;
+    for (size_t i = 0; s && s <= end; i++) {
+        const char *nl = memchr(s, '\n', end - s);
+        const char *stop = nl ? nl : end;
+        if (i == k) {
+            return mp_obj_new_str(s, stop - s);
+        }
+        if (!nl) {
+            break;
+        }
+        s = nl + 1;
+    }
+    return mp_const_none;
+}
+
+// m.inputs / m.outputs: a tuple with one dict per graph input or output.
+static mp_obj_t io_list(const micronn_model_obj_t *self, bool is_in) {
+    uint16_t n = is_in ? self->model.input_count : self->model.output_count;
+    mp_obj_t res = mp_obj_new_tuple(n, NULL);
+    mp_obj_tuple_t *tt = MP_OBJ_TO_PTR(res);
+    for (uint16_t k = 0; k < n; k++) {
+        mnn_tensor_info_t t;
+        if (is_in) {
+            mnn_model_input(&self->model, k, &t);
+        } else {
+            mnn_model_output(&self->model, k, &t);
+        }
+        const char *dt = io_dtype_of(self, is_in, &t);
+        mp_obj_t d = mp_obj_new_dict(0);
+        mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_name), is_in
+            ? line_or_none(self->model.input_names, self->model.input_names_len, k)
+            : line_or_none(self->model.output_names, self->model.output_names_len, k));
+        mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_shape), shape_tuple(&t));
+        mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_dtype), mp_obj_new_str(dt, strlen(dt)));
+        mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_scale), mp_obj_new_float(t.scale));
+        mp_obj_dict_store(d, MP_OBJ_NEW_QSTR(MP_QSTR_zero_point), MP_OBJ_NEW_SMALL_INT(t.zero_point));
+        tt->items[k] = d;
+    }
+    return res;
 }
 
 // mp_obj_new_int_from_ull, which a native module does not have.
@@ -740,6 +897,8 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         dest[0] = MP_OBJ_NEW_SMALL_INT(in->zero_point);
     } else if (attr == MP_QSTR_output_zero_point) {
         dest[0] = MP_OBJ_NEW_SMALL_INT(out->zero_point);
+    } else if (attr == MP_QSTR_inputs || attr == MP_QSTR_outputs) {
+        dest[0] = io_list(self, attr == MP_QSTR_inputs);
     } else if (attr == MP_QSTR_arena_size) {
         dest[0] = mp_obj_new_int_from_uint(self->model.arena_size + self->model.scratch_size);
     } else if (attr == MP_QSTR_ram_size) {

@@ -50,6 +50,29 @@ uint64_t mnn_op_cost(const mnn_op_t *op) {
         case MNN_OPCODE_AVERAGE_POOL_2D:
             work = geom_work(&op->u.pool.g, 1);
             break;
+        case MNN_OPCODE_BATCH_MATMUL: {
+            // MACs, plus the right operand widened once per batch
+            const mnn_batch_matmul_args_t *a = &op->u.matmul;
+            uint64_t batches = (uint64_t)(a->lhs_batch[0] > a->rhs_batch[0] ? a->lhs_batch[0] : a->rhs_batch[0])
+                * (a->lhs_batch[1] > a->rhs_batch[1] ? a->lhs_batch[1] : a->rhs_batch[1]);
+            work = mul_sat(batches, mul_sat((uint64_t)a->depth * a->cols, (uint64_t)a->rows + 1));
+            break;
+        }
+        case MNN_OPCODE_TRANSPOSE_CONV: {
+            // MACs: each input value meets k_h * k_w * out_c weights
+            const mnn_tconv_args_t *a = &op->u.tconv;
+            uint64_t in = (uint64_t)a->batches * a->in_h * a->in_w * a->in_c;     // < 2^32 (the loader)
+            work = mul_sat(in, mul_sat((uint64_t)a->k_h * a->k_w, a->out_c));
+            break;
+        }
+        case MNN_OPCODE_RESIZE_BILINEAR:   // four products per value
+            work = mul_sat(op->elems, 4);
+            break;
+        case MNN_OPCODE_STRIDED_COPY:      // the copies report each value they move
+        case MNN_OPCODE_GATHER:
+        case MNN_OPCODE_MIRROR_PAD:
+            work = op->elems;
+            break;
     }
     return work + op->elems < work ? UINT64_MAX : work + op->elems;
 }
@@ -130,10 +153,105 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
                 break;
             #endif
             // === dispatch ELEMENTWISE ===
+            #if MNN_WITH_OP(SUB)
+            case MNN_OPCODE_SUB:
+                MNN_COUNT_VARIANT(SUB);
+                mnn_sub_s8(&op->u.bin);
+                break;
+            #endif
+            #if MNN_WITH_OP(SQUARED_DIFFERENCE)
+            case MNN_OPCODE_SQUARED_DIFFERENCE:
+                MNN_COUNT_VARIANT(SQUARED_DIFFERENCE);
+                mnn_squared_difference_s8(&op->u.bin);
+                break;
+            #endif
+            #if MNN_WITH_OP(MAXIMUM)
+            case MNN_OPCODE_MAXIMUM:
+                MNN_COUNT_VARIANT(MAXIMUM);
+                mnn_maximum_s8(&op->u.bin);
+                break;
+            #endif
+            #if MNN_WITH_OP(MINIMUM)
+            case MNN_OPCODE_MINIMUM:
+                MNN_COUNT_VARIANT(MINIMUM);
+                mnn_minimum_s8(&op->u.bin);
+                break;
+            #endif
+            #if MNN_WITH_OP(PRELU)
+            case MNN_OPCODE_PRELU:
+                MNN_COUNT_VARIANT(PRELU);
+                mnn_prelu_s8(&op->u.bin);
+                break;
+            #endif
             // === dispatch MOVEMENT ===
+            #if MNN_WITH_OP(STRIDED_COPY)
+            case MNN_OPCODE_STRIDED_COPY:
+                mnn_strided_copy_s8(&op->u.copy);
+                break;
+            #endif
+            #if MNN_WITH_OP(GATHER)
+            case MNN_OPCODE_GATHER:
+                mnn_gather_s8(&op->u.gather);
+                break;
+            #endif
+            #if MNN_WITH_OP(MIRROR_PAD)
+            case MNN_OPCODE_MIRROR_PAD:
+                mnn_mirror_pad_s8(&op->u.mirror_pad);
+                break;
+            #endif
             // === dispatch RESIZE ===
+            #if MNN_WITH_OP(RESIZE_NEAREST)
+            case MNN_OPCODE_RESIZE_NEAREST:
+                mnn_resize_nearest_s8(&op->u.resize);
+                break;
+            #endif
+            #if MNN_WITH_OP(RESIZE_BILINEAR)
+            case MNN_OPCODE_RESIZE_BILINEAR:
+                mnn_resize_bilinear_s8(&op->u.resize);
+                break;
+            #endif
+            #if MNN_WITH_OP(TRANSPOSE_CONV)
+            case MNN_OPCODE_TRANSPOSE_CONV:
+                mnn_transpose_conv_s8(&op->u.tconv);
+                break;
+            #endif
             // === dispatch REDUCE ===
+            #if MNN_WITH_OP(ARG_MAX)
+            case MNN_OPCODE_ARG_MAX:
+                mnn_arg_minmax_s8(&op->u.reduce);
+                break;
+            #endif
+            #if MNN_WITH_OP(ARG_MIN)
+            case MNN_OPCODE_ARG_MIN:
+                mnn_arg_minmax_s8(&op->u.reduce);
+                break;
+            #endif
+            #if MNN_WITH_OP(REDUCE_MAX)
+            case MNN_OPCODE_REDUCE_MAX:
+                mnn_reduce_minmax_s8(&op->u.reduce);
+                break;
+            #endif
+            #if MNN_WITH_OP(REDUCE_MIN)
+            case MNN_OPCODE_REDUCE_MIN:
+                mnn_reduce_minmax_s8(&op->u.reduce);
+                break;
+            #endif
+            #if MNN_WITH_OP(L2_NORMALIZATION)
+            case MNN_OPCODE_L2_NORMALIZATION:
+                mnn_l2norm_s8(&op->u.l2norm);
+                break;
+            #endif
+            #if MNN_WITH_OP(LOG_SOFTMAX)
+            case MNN_OPCODE_LOG_SOFTMAX:
+                mnn_log_softmax_s8(&op->u.log_softmax);
+                break;
+            #endif
             // === dispatch MATMUL ===
+            #if MNN_WITH_OP(BATCH_MATMUL)
+            case MNN_OPCODE_BATCH_MATMUL:
+                mnn_batch_matmul_s8(&op->u.matmul);
+                break;
+            #endif
         }
     }
 }

@@ -2,9 +2,21 @@
 type checkers on the host; the module itself is built into the firmware."""
 
 from array import array
-from typing import Any
+from typing import Any, TypedDict
 
 _Buffer = bytes | bytearray | memoryview | array
+_Inputs = _Buffer | tuple[_Buffer, ...] | list[_Buffer]
+_Outs = _Buffer | tuple[_Buffer | None, ...] | list[_Buffer | None] | None
+
+
+class IODescription(TypedDict):
+    """One graph input or output (Model.inputs / Model.outputs)."""
+
+    name: str | None            # the .tflite tensor name (the blob's INPUT_NAMES/OUTPUT_NAMES), if packed
+    shape: tuple[int, ...]
+    dtype: str                  # "int8"; "float32" for a float interface; outputs also "int32", "int64"
+    scale: float
+    zero_point: int
 
 version: str
 format_version: tuple[int, int]
@@ -28,6 +40,9 @@ class Model:
     ROMFS); only the arena and the op records take heap."""
 
     name: str | None
+    inputs: tuple[IODescription, ...]     # every graph input (1..16), the order run() takes them
+    outputs: tuple[IODescription, ...]    # every graph output (1..16), the order run() gives them
+    # the first input and output (the only ones of most models):
     input_shape: tuple[int, ...]
     input_dtype: str            # "int8", or "float32" for a float interface
     input_scale: float
@@ -52,16 +67,23 @@ class Model:
         an arena). Raises ValueError naming what is wrong with the blob,
         MemoryError with the bytes needed."""
 
-    def run(self, x: _Buffer, out: _Buffer | None = None) -> array:
+    def run(self, x: _Inputs, out: _Outs = None) -> array | tuple[array | _Buffer, ...]:
         """One inference. x: int8 bytes/bytearray/array('b'), or array('f')
-        quantized as TFLite does. out: a preallocated int8 or float buffer
-        (returned); otherwise a new array. Ctrl-C (KeyboardInterrupt)
-        interrupts a long run."""
+        quantized as TFLite does; a model with several inputs takes a tuple or
+        list of them (the order of inputs). out: a preallocated int8 or float
+        buffer (returned); otherwise a new array. A model with several outputs
+        returns a tuple (one array per output), and out is then a tuple or list
+        with one buffer (or None: a new array) per output. An int32/int64
+        output (ARG_MAX, ARG_MIN) gives its raw values: array('i')/array('q'),
+        or out= of that typecode or a bytearray of its bytes; float output
+        applies to the int8 ones. A wrong count, size or type of input or out
+        raises TypeError/ValueError. Ctrl-C (KeyboardInterrupt) interrupts a
+        long run."""
 
-    def predict(self, x: _Buffer) -> tuple[str | int, float]:
-        """(label, score) of the top output."""
+    def predict(self, x: _Inputs) -> tuple[str | int, float]:
+        """(label, score) of the top value of the first output."""
 
-    def profile(self, x: _Buffer) -> tuple[int, tuple[int, ...]]:
+    def profile(self, x: _Inputs) -> tuple[int, tuple[int, ...]]:
         """One inference timed with time.ticks_cpu() units: (all ops in one
         pass, (op 0, op 1, ...)). Under qemu -icount the ticks count
         instructions (see micronn bench)."""

@@ -12,6 +12,9 @@
 #
 # Host -> board: L load blob (payload: blob)   O open path (payload: utf-8 path)
 #                R run (payload: input)        I info    P ping    Q quit
+# A run's payload holds every input, one after the other in the model's order
+# (info "inputs"), and its result every output the same way ("outputs"); for a
+# model with one input and one output that is the input and the output.
 # Board -> host, one reply per request, carrying the request's seq:
 #   k ok (payload: repr of a dict; a ping's payload echoed)
 #   r result (payload: u32 elapsed microseconds, then the output)
@@ -231,7 +234,25 @@ def _buffer(shape, dtype):
         n *= d
     if dtype == "float32":
         return array("f", bytes(4 * n)), 4 * n
+    if dtype in ("int32", "int64"):     # outputs of raw values (ARG_MAX): their bytes
+        n *= 4 if dtype == "int32" else 8
     return bytearray(n), n
+
+
+def _sizes(ios):
+    """Bytes of each input or output as the board takes or gives it."""
+    return [_buffer(d["shape"], d["dtype"])[1] for d in ios]
+
+
+def _split(buf, sizes):
+    """Memoryviews of buf, one per input (sizes in bytes)."""
+    mv = memoryview(buf)
+    unit = 4 if isinstance(buf, array) else 1     # array('f') slices count floats
+    out, at = [], 0
+    for n in sizes:
+        out.append(mv[at:at + n // unit])
+        at += n // unit
+    return tuple(out)
 
 
 def firmware():
@@ -263,6 +284,10 @@ def info(model):
         "ram_size": model.ram_size,
         "blob_size": model.blob_size,
         "ops": model.ops,
+        # every input and output (name, shape, dtype, scale, zero_point), in the order
+        # of a run frame's payload
+        "inputs": model.inputs,
+        "outputs": model.outputs,
     }
 
 
@@ -282,6 +307,8 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
     inp = None
     inp_n = 0
     inp_blocks = None
+    inp_parts = None        # one memoryview of inp per input (several inputs)
+    in_sizes = None
     try:
         while True:
             try:
@@ -294,23 +321,31 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                 if kind == _RUN:
                     if model is None:
                         raise ValueError("no model loaded")
+                    x = inp_parts
                     if payload is not inp:
                         if len(payload) != inp_n:
                             raise ValueError("input of %d bytes; the model takes %d" % (len(payload), inp_n))
                         if model.input_dtype == "float32":
                             payload = array("f", payload)
+                        x = _split(payload, in_sizes) if inp_parts is not None else None
+                    if x is None:
+                        x = payload
                     t0 = ticks_us()
                     if intr:
                         micropython.kbd_intr(3)
                     try:
-                        model.run(payload, out)
+                        model.run(x, out)
                     finally:
                         if intr:
                             micropython.kbd_intr(-1)
                     dt = ticks_diff(ticks_us(), t0)
-                    link.send(_RESULT, seq, struct.pack("<I", dt & 0xFFFFFFFF) + out)
+                    head = struct.pack("<I", dt & 0xFFFFFFFF)
+                    if isinstance(out, tuple):
+                        link.send(_RESULT, seq, head + b"".join(bytes(y) for y in out))
+                    else:
+                        link.send(_RESULT, seq, head + out)
                 elif kind == _LOAD or kind == _OPEN:
-                    model = out = inp = inp_blocks = None
+                    model = out = inp = inp_blocks = inp_parts = None
                     gc.collect()
                     free0 = gc.mem_free()
                     if kind == _LOAD:
@@ -321,9 +356,22 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                     payload = None
                     gc.collect()
                     heap_used = free0 - gc.mem_free()
-                    inp, inp_n = _buffer(model.input_shape, model.input_dtype)
+                    ins = getattr(model, "inputs", None)
+                    outs = getattr(model, "outputs", None)
+                    if ins is not None and len(ins) > 1:
+                        # all inputs in one buffer (they are all int8, or all float32)
+                        in_sizes = _sizes(ins)
+                        inp_n = sum(in_sizes)
+                        inp = array("f", bytes(inp_n)) if ins[0]["dtype"] == "float32" else bytearray(inp_n)
+                        inp_parts = _split(inp, in_sizes)
+                    else:
+                        inp, inp_n = _buffer(model.input_shape, model.input_dtype)
                     inp_blocks = _blocks(inp, inp_n)
-                    out = _buffer(model.output_shape, model.output_dtype)[0]
+                    if outs is not None and len(outs) > 1:
+                        out = tuple(_buffer(d["shape"], d["dtype"])[0] for d in outs)
+                    else:
+                        out = _buffer(model.output_shape, model.output_dtype)[0]
+                    ins = outs = None
                     d = info(model)
                     d["heap_used"] = heap_used
                     d["mem_free"] = gc.mem_free()

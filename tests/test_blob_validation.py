@@ -57,7 +57,7 @@ HEADER_CASES = {
     "scratch_size": (0x7FFFFFFF, "arena_size"),
     "tensor_count": (9, "tensors size"),
     "op_count": (2, "blob truncated at op 1"),
-    "input_count": (2, "input_count"),
+    "input_count": (fmt.MAX_IO + 1, "input_count"),
     "output_count": (0, "output_count"),
     "const_size": (1 << 20, "const size"),
     "macs": (1, None),

@@ -246,7 +246,9 @@ def test_oversized_length(t):
     assert (kind, seq) == (ERROR, 91)
     assert msg.startswith(f"MemoryError: a frame of {n} bytes does not fit in memory (".encode())
     t.link.ping()
-    assert abs(t.link.info()["mem_free"] - free0) < 512        # no frame buffer left behind
+    # no frame buffer left behind (6 or 8 MB); the server's own small objects (the last
+    # reply, its description of the model) move the free count by a few hundred bytes
+    assert abs(t.link.info()["mem_free"] - free0) < 4096
 
 
 # -- a silent or slow board -----------------------------------------------------------

@@ -1,9 +1,10 @@
 """`micronn ops` and the listing of every operator micronn cannot run.
 
-A Keras model with unsupported operators at several positions (a Conv2DTranspose,
-TRANSPOSE_CONV; an UpSampling2D, which the converter writes as 5-D EXPAND_DIMS and
-TILE) between supported ones: `pack` and `inspect` of it fail with one error that
-names all of them (position, operator, tensors, reason), not only the first;
+A Keras model with unsupported operators at several positions (two cumulative sums,
+CUMSUM, which the converter leaves in float between DEQUANTIZE and QUANTIZE; a
+keras.ops.sort, TOPK_V2 in int8) between supported ones: `pack` and `inspect` of it
+fail with one error that names all of them (position, operator, tensors, reason),
+not only the first;
 `micronn ops MODEL` marks exactly those; `micronn ops` lists every operator the
 lowering knows, and docs/ops.md is its Markdown, generated."""
 
@@ -41,8 +42,11 @@ def bad(tmp_path_factory):
 
     keras.utils.set_random_seed(0)
     m = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3, padding="same", name="conv_a"),
-                          keras.layers.Conv2DTranspose(3, 3, strides=2, name="tconv"),
-                          keras.layers.Conv2D(4, 3, name="conv_b"), keras.layers.UpSampling2D(2, name="up"),
+                          keras.layers.Lambda(lambda t: keras.ops.cumsum(t, axis=2), name="cumsum_a"),
+                          keras.layers.Conv2D(4, 3, name="conv_b"),
+                          keras.layers.Lambda(lambda t: keras.ops.sort(t, axis=-1), name="sort_b"),
+                          keras.layers.Conv2D(3, 1, name="conv_c"),
+                          keras.layers.Lambda(lambda t: keras.ops.cumsum(t, axis=1), name="cumsum_c"),
                           keras.layers.Flatten(), keras.layers.Dense(3, name="dense")])
     calib = np.random.default_rng(0).normal(size=(16, 6, 6, 2)).astype(np.float32)
     d = tmp_path_factory.mktemp("ops")
@@ -65,9 +69,8 @@ def test_pack_and_inspect_list_every_unsupported_operator(bad):
     d, path, by_code = bad
     expected = ops.check(path.read_bytes())
     want = {p["index"] for p in expected["problems"]}
-    tconv, = by_code["TRANSPOSE_CONV"]
-    tiles = by_code["TILE"]
-    assert tconv in want and set(tiles) <= want and len({tconv, *tiles}) >= 3   # at several positions
+    cumsums, (topk,) = by_code["CUMSUM"], by_code["TOPK_V2"]
+    assert set(cumsums) | {topk} <= want and len(cumsums) == 2 and min(cumsums) < topk < max(cumsums)  # positions
     for cmd in ("pack", "inspect"):
         rc, so, err = run(cmd, path, cwd=d)
         assert rc == 1 and "Traceback" not in err, err
@@ -75,9 +78,10 @@ def test_pack_and_inspect_list_every_unsupported_operator(bad):
         assert first == f"micronn: error: {path}: {len(want)} operators micronn cannot run:", err
         listed = _listed(err)
         assert set(listed) == want, err
-        assert "(TRANSPOSE_CONV)" in listed[tconv] and "tconv" in listed[tconv]       # op and tensor names
-        assert "not supported by micronn" in listed[tconv]
-        assert all("(TILE)" in listed[i] and "not supported by micronn" in listed[i] for i in tiles)
+        assert "(TOPK_V2)" in listed[topk] and "sort_b" in listed[topk]       # op and tensor names
+        assert "not supported by micronn" in listed[topk]
+        for i, name in zip(sorted(cumsums), ("cumsum_a", "cumsum_c"), strict=True):
+            assert "(CUMSUM)" in listed[i] and name in listed[i] and "not supported by micronn" in listed[i]
         assert not (d / "bad.mnb").exists()
 
 
@@ -88,7 +92,7 @@ def test_ops_model_marks_exactly_the_unsupported_ones(bad):
     r = json.loads(so)
     unsupported = {o["index"] for o in r["ops"] if o["status"] == "unsupported"}
     assert unsupported == {p["index"] for p in r["problems"]}
-    assert set(by_code["TRANSPOSE_CONV"] + by_code["TILE"]) <= unsupported
+    assert set(by_code["CUMSUM"] + by_code["TOPK_V2"]) <= unsupported
     assert not set(by_code["CONV_2D"] + by_code["FULLY_CONNECTED"]) & unsupported     # those lower
     assert all(o["reason"] for o in r["ops"] if o["status"] == "unsupported")
     assert all(o["reason"] is None for o in r["ops"] if o["status"] != "unsupported")
@@ -118,16 +122,16 @@ def test_one_problem_stays_the_one_line_error():
     t = [Tensor(index=i, name=n, shape=(1, 4), shape_signature=None, dtype="int8", buffer=0, data=None,
                 scale=np.array([0.1], np.float32), zero_point=np.array([0]), quantized_dimension=0,
                 is_variable=False) for i, n in enumerate(("x", "y", "z"))]
-    model = Model(3, "", t, [Operator(0, "ARG_MAX", 1, None, [0], [1], [], {})], [0], [1], 1, {}, 0)
-    first = MicronnError("op 0 (ARG_MAX): not supported by micronn (version 1)")
+    model = Model(3, "", t, [Operator(0, "NON_MAX_SUPPRESSION_V5", 1, None, [0], [1], [], {})], [0], [1], 1, {}, 0)
+    first = MicronnError("op 0 (NON_MAX_SUPPRESSION_V5): not supported by micronn (version 1)")
     assert ops.listing_error(model, first, "m.tflite") is first
     # two: listed, in order, with tensor names; the second op's input has a stand-in, so it is checked on its own
-    model.operators.append(Operator(1, "TILE", 1, None, [1], [2], [], {}))
+    model.operators.append(Operator(1, "CUMSUM", 1, None, [1], [2], [], {}))
     model.outputs = [2]
     e = ops.listing_error(model, first, "m.tflite")
     assert str(e).splitlines() == ["m.tflite: 2 operators micronn cannot run:",
-                                   "  op 0 (ARG_MAX) x -> y: not supported by micronn (version 1)",
-                                   "  op 1 (TILE) y -> z: not supported by micronn (version 1)"]
+                                   "  op 0 (NON_MAX_SUPPRESSION_V5) x -> y: not supported by micronn (version 1)",
+                                   "  op 1 (CUMSUM) y -> z: not supported by micronn (version 1)"]
 
 
 def test_ops_lists_every_lowering_with_its_limits():

@@ -1,8 +1,9 @@
 """Recurrent layers (LSTM, GRU, SimpleRNN). TensorFlow 2.21's int8 converter fails on
 their loop when the batch size is free and crashes the process (segmentation fault)
 quantizing the fused LSTM when it is fixed; unrolled, with a fixed batch size, the
-cell becomes ordinary int8 operators (the models in tests/opzoo/recurrent.py run
-bit-exact). micronn refuses the other forms before the converter runs, saying what to do."""
+cell becomes ordinary operators (tests/opzoo/recurrent.py runs a SimpleRNN bit-exact;
+an LSTM's or GRU's conversion sometimes keeps one SPLIT in float, which micronn does
+not lower yet: see that file). micronn refuses the other forms before the converter runs, saying what to do."""
 
 from __future__ import annotations
 
@@ -42,11 +43,10 @@ def test_an_unrolled_layer_needs_a_fixed_batch_size():
         keras_to_tflite(_model(keras.layers.LSTM(8, unroll=True), None), CALIB)
 
 
-def test_the_unrolled_lstm_converts_to_plain_int8_operators():
+def test_the_unrolled_lstm_converts_to_plain_operators():
     from micronn import tflite
 
     t = tflite.load(keras_to_tflite(_model(keras.layers.LSTM(8, unroll=True), 1), CALIB))
     ops = {op.opcode for op in t.operators}
     assert "UNIDIRECTIONAL_SEQUENCE_LSTM" not in ops
-    assert {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL", "ADD"} <= ops, ops
-    assert all(t.tensors[i].dtype == "int8" for op in t.operators for i in op.outputs), "an int8 model"
+    assert {"FULLY_CONNECTED", "LOGISTIC", "TANH", "MUL", "ADD", "SPLIT", "UNPACK"} <= ops, ops

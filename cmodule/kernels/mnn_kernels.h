@@ -34,7 +34,12 @@ static inline void mnn_work(uint32_t n) {
     X(CONV_IM2COL_W4) X(CONV_IM2COL_PLAIN) X(CONV_IM2COL_SLOW) X(CONV_DIRECT) \
     X(CONV_POOL_FAST) X(CONV_POOL_DIRECT) X(DEPTHWISE_MULT1) X(DEPTHWISE_GENERIC) \
     X(FC_DSP) X(FC_PLAIN) X(FC_OFFSET) X(MAX_POOL) X(AVG_POOL) X(ADD_TABLES) X(ADD_DIRECT) \
-    X(MUL) X(LUT) X(CONCAT) X(PAD) X(MEAN) X(SOFTMAX)
+    X(MUL) X(LUT) X(CONCAT) X(PAD) X(MEAN) X(SOFTMAX) \
+    X(COPY_RUNS) X(COPY_ELEMS) X(GATHER) X(MIRROR_PAD) \
+    X(MATMUL_DSP) X(MATMUL_PLAIN) \
+    X(ARG_MINMAX) X(REDUCE_MINMAX) X(L2NORM) X(LOG_SOFTMAX) \
+    X(RESIZE_NEAREST) X(RESIZE_BILINEAR) X(TRANSPOSE_CONV) \
+    X(SUB) X(SQUARED_DIFFERENCE) X(MAXIMUM) X(MINIMUM) X(PRELU)
 #define MNN_VARIANT_ENUM(name) MNN_V_##name,
 enum { MNN_VARIANTS(MNN_VARIANT_ENUM) MNN_V_COUNT };
 extern uint32_t mnn_variant_calls[MNN_V_COUNT];
@@ -241,12 +246,154 @@ void mnn_mean_s8(const mnn_mean_args_t *a);
 
 // === kernels ELEMENTWISE ===
 
+// SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM and PRELU (input 2 is alpha) over
+// mnn_binary_args_t (format.py documents which fields each uses; scratch unused).
+void mnn_sub_s8(const mnn_binary_args_t *a);
+void mnn_squared_difference_s8(const mnn_binary_args_t *a);
+void mnn_maximum_s8(const mnn_binary_args_t *a);
+void mnn_minimum_s8(const mnn_binary_args_t *a);
+void mnn_prelu_s8(const mnn_binary_args_t *a);
+
 // === kernels MOVEMENT ===
+
+// Strided copy (mnn_format.h STRIDED_COPY): output element (i0..i5) =
+// input[start + sum(i_d * strides[d])]; a unit inner stride copies runs.
+#define MNN_COPY_DIMS 6
+typedef struct {
+    uint32_t dims[MNN_COPY_DIMS];
+    int32_t strides[MNN_COPY_DIMS];
+    uint32_t start;
+    const int8_t *input;
+    int8_t *output;
+} mnn_copy_args_t;
+
+void mnn_strided_copy_s8(const mnn_copy_args_t *a);
+
+// Gather with constant indices: output [outer, count, inner] from input
+// [outer, axis_size, inner]; every index in [0, axis_size).
+typedef struct {
+    uint32_t outer, axis_size, inner, count;
+    const int32_t *indices;
+    const int8_t *input;
+    int8_t *output;
+} mnn_gather_args_t;
+
+void mnn_gather_s8(const mnn_gather_args_t *a);
+
+// Mirror padding of a 4-D tensor: offset 1 REFLECT, 0 SYMMETRIC.
+typedef struct {
+    uint32_t in_dims[4];
+    uint32_t before[4];
+    uint32_t after[4];
+    uint32_t offset;
+    const int8_t *input;
+    int8_t *output;
+} mnn_mirror_pad_args_t;
+
+void mnn_mirror_pad_s8(const mnn_mirror_pad_args_t *a);
 
 // === kernels RESIZE ===
 
+// Resizing, NHWC, int8 (input and output share one quantization). Nearest:
+// y_table[out_h] and x_table[out_w] are the input row and column of each
+// output row and column. Bilinear: y_table[out_h][3] and x_table[out_w][3]
+// are (lower, upper, position - 1024 * lower), TFLite Micro's 10-bit
+// fixed-point positions.
+typedef struct {
+    uint32_t batches, in_h, in_w, channels, out_h, out_w;
+    const int8_t *input;
+    const int32_t *y_table;
+    const int32_t *x_table;
+    int8_t *output;
+} mnn_resize_args_t;
+
+void mnn_resize_nearest_s8(const mnn_resize_args_t *a);
+void mnn_resize_bilinear_s8(const mnn_resize_args_t *a);
+
+// Transposed convolution, NHWC: weights [out_c, k_h, k_w, in_c]; input pixel
+// (iy, ix) contributes to output (iy * stride_h - pad_top + ky, ix * stride_w
+// - pad_left + kx); per-channel requantization as in convolution.
+typedef struct {
+    uint32_t batches, in_h, in_w, in_c, out_h, out_w, out_c;
+    uint32_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    const int8_t *input;
+    const int8_t *weights;
+    const int32_t *bias;     // [out_c] or NULL
+    const int32_t *mult;     // [out_c]
+    const int32_t *shift;    // [out_c]
+    int8_t *output;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} mnn_tconv_args_t;
+
+void mnn_transpose_conv_s8(const mnn_tconv_args_t *a);
+
 // === kernels REDUCE ===
 
+// Arg max / arg min (ARG_MAX, ARG_MIN) and maximum / minimum (REDUCE_MAX,
+// REDUCE_MIN) over the middle axis of [outer, reduce, inner].
+typedef struct {
+    uint32_t outer, reduce, inner;
+    const int8_t *input;
+    void *output;           // arg: int32 or int64 [outer, inner]; min/max: int8 [outer, inner]
+    uint8_t is_min;         // ARG_MIN, REDUCE_MIN
+    uint8_t wide;           // arg: int64 indices
+} mnn_reduce_args_t;
+
+void mnn_arg_minmax_s8(const mnn_reduce_args_t *a);
+void mnn_reduce_minmax_s8(const mnn_reduce_args_t *a);
+
+// L2 normalisation over the last axis: output scale 1/128, zero point 0.
+typedef struct {
+    const int8_t *input;
+    int8_t *output;
+    uint32_t rows;
+    uint32_t depth;
+    int32_t input_offset;
+} mnn_l2norm_args_t;
+
+void mnn_l2norm_s8(const mnn_l2norm_args_t *a);
+
+// Log-softmax over the last axis: output scale 16/256, zero point 127.
+typedef struct {
+    const int8_t *input;
+    int8_t *output;
+    int32_t input_mult;
+    int32_t input_left_shift;
+    int32_t reverse_mult;
+    int32_t reverse_shift;
+    int32_t diff_min;
+    uint32_t rows;
+    uint32_t row_size;
+} mnn_log_softmax_args_t;
+
+void mnn_log_softmax_s8(const mnn_log_softmax_args_t *a);
+
 // === kernels MATMUL ===
+
+// Batched matrix product: output [ob0, ob1, rows, cols] with obd = max(lhs_batch[d], rhs_batch[d]); lhs per batch
+// [rows, depth] ([depth, rows] with adj_x), rhs [depth, cols] ([cols, depth] with adj_y); a batch dimension of 1
+// broadcasts. Scratch: 2 * K2 * (cols + 2) bytes, K2 = depth rounded up to even (int16 rows).
+typedef struct {
+    const int8_t *lhs;
+    const int8_t *rhs;
+    int8_t *output;
+    int16_t *scratch;
+    uint32_t lhs_batch[2];
+    uint32_t rhs_batch[2];
+    uint32_t rows, depth, cols;
+    uint32_t adj_x, adj_y;
+    int32_t lhs_offset;
+    int32_t rhs_offset;
+    int32_t output_mult;
+    int32_t output_shift;
+    int32_t output_offset;
+    int32_t act_min;
+    int32_t act_max;
+} mnn_batch_matmul_args_t;
+
+void mnn_batch_matmul_s8(const mnn_batch_matmul_args_t *a);
 
 #endif // MICRONN_KERNELS_H

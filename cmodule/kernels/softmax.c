@@ -126,3 +126,90 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
         }
     }
 }
+
+// --- log-softmax -------------------------------------------------------------
+
+static int32_t sat_add(int32_t a, int32_t b) {
+    int64_t s = (int64_t)a + b;
+    return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
+}
+
+static int32_t wrap_add(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a + (uint32_t)b);
+}
+
+static int32_t wrap_sub(int32_t a, int32_t b) {
+    return (int32_t)((uint32_t)a - (uint32_t)b);
+}
+
+// ln(z) for z >= 1, z in Q12.19, the result in Q5.26: TFLite's
+// log_x_for_x_greater_than_or_equal_to_1 (a rational approximation on the
+// mantissa, reduced to [sqrt(1/2), sqrt(2)) around 2^(k/2), accumulated in
+// Q6.25 and rescaled).
+static int32_t log_q12(int32_t z) {
+    const int32_t log_2 = 1488522236, sqrt_sqrt_half = 1805811301, sqrt_half = 1518500250;
+    const int32_t alpha_n = 117049297, alpha_d = 127690142, alpha_i = 1057819769, alpha_f = 638450708;
+    const int32_t quarter_q6 = 1 << 23;                     // 1/4 in Q6.25
+    const int in_bits = ACCUM_INT_BITS, acc_frac = 31 - 6;
+    // z >= 2^19 (the row maximum contributes 1): both counts stay below 13.
+    const int za = clz32((uint32_t)z);
+    int32_t r_a = mul_pot(mnn_srdhm(mul_pot(z, za - 1), sqrt_half), 1);
+    int32_t adj_a = sat_add(mul_pot(in_bits - za, acc_frac), quarter_q6);
+    const int zb = clz32((uint32_t)mnn_srdhm(z, sqrt_half)) - 1;
+    int32_t r_b = mul_pot(z, zb);
+    int32_t adj_b = sat_add(mul_pot(in_bits - zb, acc_frac), -quarter_q6);
+    const int32_t r = r_a < r_b ? r_a : r_b;
+    const int32_t adj = adj_a > adj_b ? adj_a : adj_b;
+    int64_t hs = (int64_t)r + sqrt_sqrt_half;
+    const int32_t p = (int32_t)((hs + (hs >= 0 ? 1 : -1)) / 2);
+    int32_t q = wrap_sub(r, sqrt_sqrt_half);
+    q = wrap_add(q, q);
+    const int32_t sq = mnn_srdhm(q, q);
+    const int32_t num = wrap_add(mnn_srdhm(q, r), mnn_srdhm(mnn_srdhm(q, sq), alpha_n));
+    const int32_t den = wrap_add(mnn_srdhm(p, wrap_add(wrap_add(alpha_i, q), mnn_srdhm(alpha_d, sq))),
+        mnn_srdhm(alpha_f, q));
+    const int32_t recip = one_over_one_plus_x(den);
+    const int32_t sum = wrap_add(mnn_srdhm(adj, log_2), mnn_srdhm(mnn_rdivpot(num, 6), recip));
+    return mul_pot(sum, 1);
+}
+
+void mnn_log_softmax_s8(const mnn_log_softmax_args_t *a) {
+    MNN_COUNT_VARIANT(LOG_SOFTMAX);
+    const uint32_t n = a->row_size;
+    mnn_pace_t pace;
+    mnn_pace_init(&pace, 3 * n);
+    for (uint32_t r = 0; r < a->rows; r++) {
+        const int8_t *x = a->input + r * n;
+        int8_t *y = a->output + r * n;
+        int32_t max = -128;
+        for (uint32_t i = 0; i < n; i++) {
+            max = x[i] > max ? x[i] : max;
+        }
+        // The sum of exponentials in Q12.19 (wrapping like TFLite's int32
+        // sum past 4,096 values near the maximum, without undefined behaviour).
+        uint32_t sum = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t diff = x[i] - max;
+            if (diff >= a->diff_min) {
+                int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
+                sum += (uint32_t)mnn_rdivpot(exp_negative(scaled), ACCUM_INT_BITS);
+            }
+        }
+        const int32_t log_sum = log_q12((int32_t)sum);
+        // Differences at or below this give the lowest output.
+        int32_t cut = mnn_requantize(wrap_add(log_sum, INT32_MIN), a->reverse_mult, a->reverse_shift);
+        cut = cut > a->diff_min - 1 ? cut : a->diff_min - 1;
+        for (uint32_t i = 0; i < n; i++) {
+            int32_t diff = x[i] - max;
+            int32_t out = -128;
+            if (diff > cut) {
+                int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
+                // Q5.26 to the output's 16/256 steps: a division by 2^22.
+                out = mnn_rdivpot(wrap_sub(scaled, log_sum), 31 - SCALED_DIFF_INT_BITS - 4) + 127;
+                out = out > 127 ? 127 : (out < -128 ? -128 : out);
+            }
+            y[i] = (int8_t)out;
+        }
+        mnn_pace(&pace);
+    }
+}

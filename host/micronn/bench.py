@@ -33,7 +33,7 @@ for i in range({runs} + 1):
     t0 = tc(); m.run(x, out); t1 = tc()
     runs[i] = td(t1, t0) - empty
 p = [m.profile(x) for i in range(2)]
-print(repr({{'runs': runs[1:], 'kernels': [q[0] for q in p], 'ops': p[0][1], 'ops2': p[1][1], 'out': bytes(out)}}))
+print(repr({{'runs': runs[1:], 'kernels': [q[0] for q in p], 'ops': p[0][1], 'ops2': p[1][1], 'out': {outbytes}}}))
 """
 
 
@@ -52,7 +52,7 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     those cycles as time at that clock (implies cycles)."""
     from . import romfs
     from .firmware import profile
-    from .run import io, prepare_input, sample_inputs
+    from .run import io, nbytes, prepare_input, sample_inputs, split_result
     from .targets import QemuTarget
 
     if runs < 1:
@@ -68,15 +68,21 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
     per_tick = 1e9 / prof["clock_hz"]
     info = inspect(data)
     t = io(data)
+    # several inputs: x is a list (one sample per input); several outputs: "output" is a list
+    several = len(t["inputs"]) > 1
     if x is None:
-        x = sample_inputs(data, 1)[0]
-    x = np.asarray(x)
-    prepare_input(data, x[None])       # the checks run() makes: shape, dtype, finite values
-    if x.dtype.kind == "f":
-        x = x.astype(np.float32)       # the board quantizes float input itself
-    n_out = int(np.prod(t["output"]["shape"]))
-    out = f"array('f', bytes({4 * n_out}))" if t["output"]["dtype"] == "float32" else f"bytearray({n_out})"
-    script = _SCRIPT.format(x=_literal(x), out=out, runs=runs)
+        x = [a[0] for a in sample_inputs(data, 1)] if several else sample_inputs(data, 1)[0]
+    xs = [np.asarray(a) for a in x] if isinstance(x, (list, tuple)) else [np.asarray(x)]
+    prepare_input(data, [a[None] for a in xs] if several else xs[0][None])  # run()'s checks: shape, dtype, finite
+    xs = [a.astype(np.float32) if a.dtype.kind == "f" else a for a in xs]  # the board quantizes float input
+    outs = [f"array('f', bytes({nbytes(o)}))" if o["dtype"] == "float32" else f"bytearray({nbytes(o)})"
+            for o in t["outputs"]]
+    lit = _literal(xs[0]) if len(xs) == 1 else "(" + ", ".join(_literal(a) for a in xs) + ")"
+    if len(outs) == 1:
+        out, outbytes = outs[0], "bytes(out)"
+    else:
+        out, outbytes = "(" + ", ".join(outs) + ")", "b''.join(bytes(o) for o in out)"
+    script = _SCRIPT.format(x=lit, out=out, runs=runs, outbytes=outbytes)
     files = {"bench.mnb": data}
     if native:
         from .natmod import mpy_file
@@ -126,8 +132,8 @@ def bench(data: bytes, board: str = "qemu-m4", runs: int = 3, x: np.ndarray | No
         "arena_bytes": info["arena_bytes"],
         "blob_bytes": info["blob_bytes"],
         "ops": ops,
-        "output": np.frombuffer(got["out"], dtype=np.float32 if t["output"]["dtype"] == "float32"
-                                else np.int8).tolist(),
+        "output": [a.tolist() for a in split_result(got["out"], t["outputs"])] if len(outs) > 1
+        else split_result(got["out"], t["outputs"])[0].tolist(),
     }
     if est:
         est.apply(r, runs, mhz)

@@ -48,6 +48,56 @@ def _load_npy(path: str) -> np.ndarray:
     return data
 
 
+def _short_name(name) -> str:
+    """A .tflite input name as a user would key it: serving_default_image:0 -> image."""
+    name = str(name or "")
+    name = name.split(":")[0]
+    return name[len("serving_default_"):] if name.startswith("serving_default_") else name
+
+
+def _load_inputs(path: str, data=None):
+    """Samples for run/verify: a .npy (one input), or a .npz with one array per input of a
+    model with several, matched by input name (the .tflite's, or without its
+    serving_default_ prefix and :0 suffix) when every name is there, else in order.
+    data: the blob bytes (None: a blob already on the board, arrays in order)."""
+    try:
+        d = np.load(path)
+    except (OSError, ValueError, EOFError) as e:
+        raise MicronnError(f"{path}: cannot read as .npy/.npz ({e})") from None
+    if not isinstance(d, np.lib.npyio.NpzFile) or len(d.files) <= 1 or "x" in d.files:
+        return _load_npy(path)
+    try:
+        arrays = {k: d[k] for k in d.files}
+    except (OSError, ValueError, EOFError) as e:
+        raise MicronnError(f"{path}: cannot read as .npz ({e})") from None
+    xs = list(arrays.values())
+    if isinstance(data, (bytes, bytearray)):
+        from .run import io as blob_io
+
+        names = [t["name"] for t in blob_io(bytes(data))["inputs"]]
+        for key in (lambda n: n, _short_name):
+            if all(key(n) in arrays for n in names):
+                xs = [arrays[key(n)] for n in names]
+                break
+    for k, x in enumerate(xs):
+        if x.ndim and len(x) == 0:
+            raise MicronnError(f"{path}: array {k} holds no samples (shape {x.shape})")
+    return xs
+
+
+def _save_outputs(path: str, y) -> str:
+    """Write outputs: one array as .npy, several (a list) as .npz (y0, y1, ...)."""
+    buf = io.BytesIO()
+    if isinstance(y, list):
+        np.savez(buf, **{f"y{k}": a for k, a in enumerate(y)})
+        what = ", ".join(f"y{k} {a.shape} {a.dtype}" for k, a in enumerate(y))
+    else:
+        np.save(buf, y)
+        what = f"{y.shape} {y.dtype}"
+    _write(path, buf.getvalue())
+    return what
+
+
 def _print_json(obj) -> None:
     from .inspector import to_json
 
@@ -215,16 +265,20 @@ def _blob_or_remote(path: str):
 def cmd_run(a) -> int:
     from .run import run
 
-    y, times = run(_blob_or_remote(a.blob), _load_npy(a.input), _target(a))
+    data = _blob_or_remote(a.blob)
+    y, times = run(data, _load_inputs(a.input, data), _target(a))
     if a.output:
-        buf = io.BytesIO()
-        np.save(buf, y)
-        _write(a.output, buf.getvalue())
-        print(f"wrote {a.output}: {y.shape} {y.dtype}, {len(times)} samples, "
+        what = _save_outputs(a.output, y)
+        print(f"wrote {a.output}: {what}, {len(times)} samples, "
               f"median {int(np.median(times)) if times else 0} us per inference on {a.port or a.target}")
     else:
         np.set_printoptions(threshold=50)
-        print(y)
+        if isinstance(y, list):
+            for k, yk in enumerate(y):
+                print(f"output {k}:")
+                print(yk)
+        else:
+            print(y)
     return 0
 
 
@@ -252,8 +306,8 @@ def _reference(a, data: bytes) -> bytes:
 def cmd_verify(a) -> int:
     from .run import verify
 
-    x = _load_npy(a.input) if a.input else None
     data = _read(a.blob)
+    x = _load_inputs(a.input, data) if a.input else None
     reference = _reference(a, data)
     r = verify(data, reference, _target(a), samples=a.samples, seed=a.seed, x=x)
     if a.json:
@@ -297,11 +351,16 @@ def cmd_eval(a) -> int:
         d = np.load(a.data)
         if not isinstance(d, np.lib.npyio.NpzFile):
             raise MicronnError(f"{a.data}: a single array; eval needs a .npz with arrays x (samples) and y (labels)")
-        x, y = d["x"], d["y"]
+        # a model with several inputs: x0, x1, ... (one array per input, the blob's order)
+        several = "x" not in d.files and "x0" in d.files
+        x = [d[f"x{k}"] for k in range(sum(f"x{k}" in d.files for k in range(16)))] if several else d["x"]
+        y = d["y"]
     except (OSError, ValueError, KeyError, EOFError) as e:
-        raise MicronnError(f"{a.data}: needs arrays x (samples) and y (labels) ({e})") from None
-    if x.ndim == 0 or len(x) == 0:
-        raise MicronnError(f"{a.data}: x holds no samples (shape {x.shape})")
+        raise MicronnError(f"{a.data}: needs arrays x (samples; x0, x1, ... for several inputs) and y (labels) "
+                           f"({e})") from None
+    for xk in (x if isinstance(x, list) else [x]):
+        if xk.ndim == 0 or len(xk) == 0:
+            raise MicronnError(f"{a.data}: x holds no samples (shape {xk.shape})")
     tfl, float_model = split_references(a.reference or [])
     reference = _read(tfl) if tfl else None
     if a.plot:
@@ -322,9 +381,13 @@ def cmd_eval(a) -> int:
 def cmd_bench(a) -> int:
     from .bench import bench, describe
 
-    xs = _load_npy(a.input) if a.input else None
-    x = xs[0] if xs is not None and xs.ndim else xs
-    r = bench(_read(a.blob), a.target, runs=a.runs, x=x, native=a.native, cycles=a.cycles, mhz=a.mhz)
+    data = _read(a.blob)
+    xs = _load_inputs(a.input, data) if a.input else None
+    if isinstance(xs, list):        # several inputs: the first sample of each
+        x = [xk[0] if xk.ndim else xk for xk in xs]
+    else:
+        x = xs[0] if xs is not None and xs.ndim else xs
+    r = bench(data, a.target, runs=a.runs, x=x, native=a.native, cycles=a.cycles, mhz=a.mhz)
     if a.json:
         _print_json(r)
     else:
@@ -553,8 +616,10 @@ def _add_target(p) -> None:
 
 def _args_run(p) -> None:
     p.add_argument("blob", help="a .mnb file, or :PATH for a blob already on the board")
-    p.add_argument("--input", required=True, help="samples X.npy, shape (N, *input_shape[1:]), int8 or float32")
-    p.add_argument("-o", "--output", help="write outputs Y.npy (N, *output_shape[1:]) int8")
+    p.add_argument("--input", required=True, help="samples X.npy, shape (N, *input_shape[1:]), int8 or float32; "
+                   "a model with several inputs: X.npz with one array per input (by input name, else in order)")
+    p.add_argument("-o", "--output", help="write outputs Y.npy (N, *output_shape[1:]); several outputs: "
+                   "Y.npz with arrays y0, y1, ...")
     _add_target(p)
 
 
@@ -566,7 +631,8 @@ def _args_verify(p) -> None:
     _add_target(p)
     p.add_argument("--samples", type=_at_least(1), default=20, help="random inputs (all 256 for single-value inputs)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--input", help="use these samples (.npy) instead of random ones")
+    p.add_argument("--input", help="use these samples (.npy; several inputs: .npz, one array per input) "
+                   "instead of random ones")
     p.add_argument("--trace", action="store_true", help="on a mismatch, compare every op's output to find the first")
     p.add_argument("--json", action="store_true")
     _add_verbose(p)
@@ -574,7 +640,8 @@ def _args_verify(p) -> None:
 
 def _args_eval(p) -> None:
     p.add_argument("blob", help="a .mnb file, or :PATH for a blob already on the board")
-    p.add_argument("--data", required=True, help="TEST.npz with x (samples) and y (integer labels)")
+    p.add_argument("--data", required=True, help="TEST.npz with x (samples) and y (integer labels); a model with "
+                   "several inputs: x0, x1, ... (the blob's order); several outputs: accuracy of the first")
     p.add_argument("--reference", action="append", metavar="MODEL", help="the .tflite the blob was packed from: "
                    "TFLite Micro's accuracy on the host beside the board's, and the samples whose outputs differ; "
                    "a Keras model (.keras, .h5): its float accuracy too (give --reference twice for both)")
@@ -586,7 +653,8 @@ def _args_eval(p) -> None:
 def _args_bench(p) -> None:
     p.add_argument("blob")
     p.add_argument("--target", default="qemu-m4", help="a QEMU board (qemu-m3, qemu-m4, qemu-m7, ...; default qemu-m4)")
-    p.add_argument("--input", help="the input to time (.npy; first sample) instead of a random one")
+    p.add_argument("--input", help="the input to time (.npy; first sample; several inputs: .npz, one array per "
+                   "input) instead of a random one")
     p.add_argument("--runs", type=_at_least(1), default=3, help="timed inferences (all must count the same)")
     p.add_argument("--json", action="store_true", help="machine-readable output (top-level `instructions`)")
     p.add_argument("--native", metavar="ARCH", help="through the native module micronn-ARCH.mpy (micronn natmod"

@@ -87,12 +87,55 @@ def check_model_file(p: Path) -> None:
         raise MicronnError(f"{p}: {e.strerror or e}") from None
 
 
-def _check_shape(model, x: np.ndarray, what: str) -> None:
+def _input_names(model) -> list[str]:
+    return [str(getattr(t, "name", "") or "").split(":")[0] for t in (getattr(model, "inputs", None) or [])]
+
+
+def calibration_inputs(model, calib) -> list[np.ndarray]:
+    """Calibration samples for each input of a Keras model, in the model's input order.
+    One input: as load_calibration. Several: a list or tuple of arrays (the model's
+    order), a dict or .npz by input name (every name present), else an .npz's arrays
+    in their order (np.savez(path, a, b): arr_0, arr_1)."""
+    names = _input_names(model)
+    if len(names) <= 1:
+        return [load_calibration(calib)]
+    what = "calibration data"
+    if isinstance(calib, (str, os.PathLike)):
+        p = Path(calib)
+        what = f"calibration data {p}"
+        if not p.exists():
+            raise MicronnError(f"{p}: no such file")
+        try:
+            data = np.load(p)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise MicronnError(f"{what}: the model has {len(names)} inputs ({', '.join(names)}): give an "
+                                   ".npz with one array per input")
+            calib = {k: data[k] for k in data.files}
+        except (OSError, ValueError, EOFError) as e:
+            raise MicronnError(f"{what}: cannot read as .npz ({e})") from None
+    if isinstance(calib, dict):
+        if all(n in calib for n in names):
+            calib = [calib[n] for n in names]
+        else:
+            calib = list(calib.values())
+    if not isinstance(calib, (list, tuple)) or len(calib) != len(names):
+        got = len(calib) if isinstance(calib, (list, tuple)) else "one array"
+        raise MicronnError(f"{what}: {got} for a model with {len(names)} inputs ({', '.join(names)}); "
+                           "give one array per input (by name or in order)")
+    xs = [load_calibration(c) for c in calib]
+    if len({len(x) for x in xs}) > 1:
+        raise MicronnError(f"{what}: the inputs hold different numbers of samples: {[len(x) for x in xs]}")
+    for k, x in enumerate(xs):
+        _check_shape(model, x, f"{what} for input {names[k]}", k)
+    return xs
+
+
+def _check_shape(model, x: np.ndarray, what: str, k: int | None = None) -> None:
     """Calibration samples must have the Keras model's input shape (where it knows it)."""
     inputs = getattr(model, "inputs", None)
-    if not isinstance(inputs, (list, tuple)) or len(inputs) != 1:
+    if not isinstance(inputs, (list, tuple)) or (len(inputs) != 1 and k is None):
         return
-    want = tuple(getattr(inputs[0], "shape", None) or ())[1:]
+    want = tuple(getattr(inputs[k or 0], "shape", None) or ())[1:]
     if len(want) != x.ndim - 1 or any(w is not None and w != g for w, g in zip(want, x.shape[1:], strict=True)):
         raise MicronnError(f"{what}: samples of shape {x.shape[1:]} do not fit the model's input "
                            f"{tuple(d if d is not None else 'N' for d in want)} (give (N, *input shape))")
@@ -352,12 +395,16 @@ def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = Fal
                    calibrate_only: bool = False) -> bytes:
     """TensorFlow's fully-int8 conversion of a Keras model (or, calibrate_only, the
     calibrated float model it would quantize)."""
-    x = load_calibration(calib)
+    if not isinstance(calib, (list, tuple, dict)):
+        load_calibration(calib)     # bad data fails before TensorFlow loads
     if isinstance(model, (str, os.PathLike)):
         check_model_file(Path(model))
     tf = _tensorflow()
     model, saved_dir = _load_keras(model)
+    xs = calibration_inputs(model, calib)
+    x = xs[0]
     _check_shape(model, x, "calibration data")
+    names = _input_names(model)
     _check_recurrent(model)
     with _quiet():
         if saved_dir:
@@ -374,7 +421,8 @@ def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = Fal
                 done = (i + 1) * 30 // n
                 term[0].write(f"\rcalibrating [{'#' * done}{'.' * (30 - done)}] {i + 1}/{n}")
                 term[0].flush()
-            yield [x[i:i + 1]]
+            # several inputs by name: the converter orders a model's inputs its own way
+            yield [x[i:i + 1]] if len(xs) == 1 else {nm: xk[i:i + 1] for nm, xk in zip(names, xs, strict=True)}
         if progress and term:
             term[0].write("\n")
 

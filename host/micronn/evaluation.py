@@ -171,14 +171,29 @@ def evaluate(data, x: np.ndarray, labels, target: str = "unix", reference: bytes
     predictions) and adds classes (names), per_class, confusion (rows: true class),
     reference (oracle, its correct/accuracy/predictions, or None), disagreements
     (outputs and predictions: sample indices, or None without a reference), float_model
-    and warning."""
-    from .reference import reference_run
-    from .run import _prepare, check_reference, io, run
+    and warning.
 
-    x = np.asarray(x)
-    if x.ndim == 0:
-        raise MicronnError("the samples are a single number: give an array (N, *input_shape[1:])")
-    labels = check_labels(labels, len(x))
+    A model with several inputs takes x as a list (one array per input, the blob's
+    order); with several outputs the accuracy is the first output's top-1 (the blob's
+    first: ``micronn inspect`` lists them), and a sample's outputs disagree with the
+    reference when any of its outputs does."""
+    from .reference import reference_run
+    from .run import _prepare, _prepare_all, check_reference, io, run
+
+    several = isinstance(x, (list, tuple))
+    if several:
+        x = [np.asarray(a) for a in x]
+        if float_model is not None:
+            raise MicronnError("a float Keras model beside a model with several inputs is not supported")
+        if any(a.ndim == 0 for a in x):
+            raise MicronnError("the samples are a single number: give arrays (N, *input_shape[1:])")
+        n = len(x[0])
+    else:
+        x = np.asarray(x)
+        if x.ndim == 0:
+            raise MicronnError("the samples are a single number: give an array (N, *input_shape[1:])")
+        n = len(x)
+    labels = check_labels(labels, n)
     remote = isinstance(data, str)
     blob_io = None if remote else io(data)
     ref_io, warning = None, None
@@ -196,13 +211,16 @@ def evaluate(data, x: np.ndarray, labels, target: str = "unix", reference: bytes
     if known is not None:
         classes = int(np.prod(known["output"]["shape"][1:]))
         _check_classes(labels, classes)
-        xq = _prepare(known["input"], x)      # what the board takes, and the host with it
+        # what the board takes, and the host with it
+        xq = _prepare_all(known, x) if several or len(known.get("inputs", [1])) > 1 else _prepare(known["input"], x)
     floats = outputs = None
     if float_model is not None:         # before the board: a model that cannot load fails at once
         floats, outputs = float_predictions(float_model, x, known["input"] if known else None)
         _check_outputs("the float model", outputs, classes)
 
     y, times = run(data, xq, target)
+    every = y if isinstance(y, list) else [y]
+    y = every[0]            # the first output is the one scored
     got = y.reshape(len(y), -1)
     classes = got.shape[1]
     _check_classes(labels, classes)
@@ -218,11 +236,17 @@ def evaluate(data, x: np.ndarray, labels, target: str = "unix", reference: bytes
         r["float_model"] = _score(floats, labels)
     if reference is not None:
         ref = reference_run(reference, xq, oracle)
-        want = np.asarray(ref.y).reshape(len(y), -1)
+        wants = ref.y if isinstance(ref.y, list) else [ref.y]
+        if len(wants) != len(every):
+            raise MicronnError(f"the reference model has {len(wants)} outputs; the blob has {len(every)}")
+        want = np.asarray(wants[0]).reshape(len(y), -1)
         _check_outputs("the reference model", want.shape[1], classes)
         ref_pred = want.argmax(axis=1)
+        differ = np.zeros(len(y), bool)
+        for g, w in zip(every, wants, strict=True):
+            differ |= (g.reshape(len(g), -1) != np.asarray(w).reshape(len(g), -1)).any(axis=1)
         r["reference"] = {"oracle": ref.oracle, "oracle_note": ref.note, **_score(ref_pred, labels)}
-        r["disagreements"] = {"outputs": np.flatnonzero((got != want).any(axis=1)).tolist(),
+        r["disagreements"] = {"outputs": np.flatnonzero(differ).tolist(),
                               "predictions": np.flatnonzero(pred != ref_pred).tolist()}
     return r
 

@@ -57,6 +57,7 @@ def conv_pool_scratch(k: int, out_c: int, pool_h: int, pool_w: int, image: int) 
 MAX_TENSORS = 4096  # device-side limits; the loader rejects larger counts
 MAX_OPS = 2048
 MAX_SECTIONS = 32
+MAX_IO = 16         # graph inputs, and graph outputs, a blob may have (each 1..MAX_IO)
 NO_TENSOR = 0xFFFF  # an omitted optional operator input
 
 _CTYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "i32": "int32_t", "f32": "float"}
@@ -302,7 +303,8 @@ _op("MEAN", 12, ("input",), ("output",), [
     F("inner", "u32", "inner size; needs inner * 4 bytes of scratch"),
     F("mode", "u32", "MEAN_MODES value: which of TFLite Micro's int8 means"),
     F("input_offset", "i32", "SCALED: -input zero point"),
-    F("mult", "i32", "SCALED: multiplier of input scale / (reduce * output scale), TFLite's way"),
+    F("mult", "i32", "SCALED: multiplier of input scale / (reduce * output scale), TFLite's way (a lowered "
+                     "SUM: of input scale / output scale)"),
     F("shift", "i32", "SCALED: its shift"),
     F("output_offset", "i32", "output zero point"),
 ], "int8 mean over the middle axis of [outer, reduce, inner], as TFLite Micro computes it.")
@@ -321,13 +323,138 @@ _op("CONV_2D_MAXPOOL", 13, ("input", "weights", "bias?", "mult", "shift"), ("out
 
 # === ELEMENTWISE: elementwise ops: SUB, SQUARED_DIFFERENCE, MAXIMUM, MINIMUM, PRELU (op codes 14-19) ===
 
+# The BINARY record (ADD's layout) serves these too; fields an op does not name are zero.
+_op("SUB", 14, ("input1", "input2"), ("output",), _BINARY,
+    "int8 subtraction with broadcasting: ADD's parameters (left shift 20, both inputs rescaled to twice the "
+    "larger input scale), then the rescaled input 2 subtracted from the rescaled input 1, as TFLite Micro does.")
+_op("SQUARED_DIFFERENCE", 15, ("input1", "input2"), ("output",), _BINARY,
+    "int8 (input1 - input2)**2 with broadcasting, TFLite Micro's way: inputs rescaled as for SUB but with "
+    "left shift 7; the squared difference requantized by output_mult/output_shift.")
+_op("MAXIMUM", 16, ("input1", "input2"), ("output",), _BINARY,
+    "int8 elementwise maximum of the stored values with broadcasting (TFLite Micro ignores the quantization); "
+    "only dims and strides are used, the other fields must be zero or the full int8 range.")
+_op("MINIMUM", 17, ("input1", "input2"), ("output",), _BINARY, "As MAXIMUM, the minimum.")
+_op("PRELU", 18, ("input", "alpha"), ("output",), _BINARY,
+    "int8 parametric ReLU with broadcasting (alpha usually a constant): x = input + input1_offset; x >= 0 gives "
+    "x requantized by input1_mult/input1_shift, else x * (alpha + input2_offset) requantized by "
+    "output_mult/output_shift; plus output_offset, clamped to act_min..act_max.")
+
 # === MOVEMENT: data movement: slices, splits, transpose, gather, depth/space, mirror pad (op codes 20-29) ===
+
+COPY_DIMS = 6   # STRIDED_COPY's output axes
+
+_op("STRIDED_COPY", 20, ("input",), ("output",), [
+    F("dims", "u32", "output shape as 6-D (leading axes 1)", COPY_DIMS),
+    F("strides", "i32", "signed step in input elements per output axis", COPY_DIMS),
+    F("start", "u32", "input element of output element 0"),
+], "int8 strided copy: output element (i0..i5) = input[start + sum(i_d * strides[d])]. SLICE, STRIDED_SLICE, "
+   "TRANSPOSE, DEPTH_TO_SPACE, SPACE_TO_DEPTH and each output of SPLIT, SPLIT_V and UNPACK; same quantization "
+   "in and out.")
+
+_op("GATHER", 21, ("input", "indices"), ("output",), [
+    F("outer", "u32", "product of the input axes before the gathered axis"),
+    F("axis_size", "u32", "size of the gathered axis"),
+    F("inner", "u32", "product of the input axes after it"),
+    F("count", "u32", "indices (int32, each in [0, axis_size))"),
+], "int8 gather along one axis with constant indices: output [outer, count, inner] = input[o, indices[k], i].")
+
+_op("MIRROR_PAD", 22, ("input",), ("output",), [
+    F("in_dims", "u32", "input shape as 4-D", 4),
+    F("before", "u32", "padding before, per axis", 4),
+    F("after", "u32", "padding after, per axis", 4),
+    F("offset", "u32", "1: REFLECT (the edge is not repeated; pads below the axis size); "
+      "0: SYMMETRIC (pads up to the axis size)"),
+], "int8 mirror padding, TFLite's REFLECT and SYMMETRIC modes.")
 
 # === RESIZE: resizing and transposed convolution (op codes 30-34) ===
 
+_RESIZE = [
+    F("batches", "u32", "N"),
+    F("in_h", "u32", "input height"),
+    F("in_w", "u32", "input width"),
+    F("channels", "u32", "channels (input and output)"),
+    F("out_h", "u32", "output height"),
+    F("out_w", "u32", "output width"),
+]
+_op("RESIZE_NEAREST", 30, ("input", "y_index", "x_index"), ("output",), _RESIZE,
+    "int8 nearest-neighbour resize, NHWC; y_index int32 [out_h] and x_index int32 [out_w] hold the input row and "
+    "column of each output row and column (TFLite Micro's float index arithmetic, done on the host); input and "
+    "output share one quantization.")
+_op("RESIZE_BILINEAR", 31, ("input", "y_table", "x_table"), ("output",), _RESIZE,
+    "int8 bilinear resize, NHWC, TFLite Micro's integer arithmetic: y_table int32 [out_h, 3] holds (y0, y1, dy) "
+    "per output row (dy = scaled position - 1024 * y0, from -512 to 1024), x_table int32 [out_w, 3] likewise; "
+    "output = (v00 (1024 - dy)(1024 - dx) + v10 dy (1024 - dx) + v01 (1024 - dy) dx + v11 dy dx) / 2**20, "
+    "rounded half away from zero; input and output share one quantization.")
+_op("TRANSPOSE_CONV", 32, ("input", "weights", "bias?", "mult", "shift"), ("output",), [
+    F("batches", "u32", "N"),
+    F("in_h", "u32", "input height"),
+    F("in_w", "u32", "input width"),
+    F("in_c", "u32", "input channels"),
+    F("out_h", "u32", "output height"),
+    F("out_w", "u32", "output width"),
+    F("out_c", "u32", "output channels"),
+    F("k_h", "u32", "kernel height"),
+    F("k_w", "u32", "kernel width"),
+    F("stride_h", "u32", "vertical stride"),
+    F("stride_w", "u32", "horizontal stride"),
+    F("pad_top", "u32", "rows cut from the top of the full transposed output"),
+    F("pad_left", "u32", "columns cut from the left of the full transposed output"),
+    F("input_offset", "i32", "-input zero point"),
+    *_REQUANT,
+], "int8 transposed convolution, NHWC: weights int8 [out_c, k_h, k_w, in_c]; bias, mult, shift int32 [out_c]. "
+   "Input pixel (iy, ix) adds (x + input_offset) * w[oc, ky, kx, :] to output (iy * stride_h - pad_top + ky, "
+   "ix * stride_w - pad_left + kx) when inside the output; each sum plus bias is requantized per channel.")
+
 # === REDUCE: reductions and normalisations: arg max/min, sum, max, L2 norm, log softmax (op codes 35-41) ===
 
+_REDUCE_SHAPE = [
+    F("outer", "u32", "outer size"),
+    F("reduce", "u32", "size of the reduced (middle) axis"),
+    F("inner", "u32", "inner size"),
+]
+_op("ARG_MAX", 35, ("input",), ("output",), _REDUCE_SHAPE,
+    "Index of the largest int8 value along the middle axis of [outer, reduce, inner], the first on ties "
+    "(TFLite Micro's ArgMinMax); output int32 or int64 [outer, inner].")
+_op("ARG_MIN", 36, ("input",), ("output",), _REDUCE_SHAPE,
+    "As ARG_MAX, the index of the smallest value.")
+_op("REDUCE_MAX", 37, ("input",), ("output",), _REDUCE_SHAPE,
+    "int8 maximum over the middle axis of [outer, reduce, inner]; same quantization in and out.")
+_op("REDUCE_MIN", 38, ("input",), ("output",), _REDUCE_SHAPE,
+    "int8 minimum over the middle axis of [outer, reduce, inner]; same quantization in and out.")
+_op("L2_NORMALIZATION", 39, ("input",), ("output",), [
+    F("rows", "u32", "rows"),
+    F("depth", "u32", "values per row (the normalised last axis)"),
+    F("input_offset", "i32", "-input zero point"),
+], "int8 L2 normalisation over the last axis (TFLite Micro's integer inverse square root); output scale "
+   "1/128, zero point 0.")
+_op("LOG_SOFTMAX", 40, ("input",), ("output",), [
+    F("input_mult", "i32", "input scale * 2^26 as a Q31 multiplier (beta 1)"),
+    F("input_left_shift", "i32", "its left shift"),
+    F("reverse_mult", "i32", "multiplier of the inverse scaling (Q5.26 back to input steps)"),
+    F("reverse_shift", "i32", "its shift (<= 0)"),
+    F("diff_min", "i32", "differences below this give the lowest output"),
+    F("rows", "u32", "rows"),
+    F("row_size", "u32", "values per row (the last axis)"),
+], "int8 log-softmax over the last axis as TFLite Micro computes it; output scale 16/256, zero point 127.")
+
 # === MATMUL: matrix products: BATCH_MATMUL (op codes 42-45) ===
+
+_op("BATCH_MATMUL", 42, ("lhs", "rhs"), ("output",), [
+    F("lhs_batch", "u32", "batch dimensions of lhs (outer, inner), 1 where absent", 2),
+    F("rhs_batch", "u32", "batch dimensions of rhs; each equals lhs's or one of them is 1 (broadcast)", 2),
+    F("rows", "u32", "M: rows of lhs and of the output"),
+    F("depth", "u32", "K: the summed axis"),
+    F("cols", "u32", "N: columns of rhs and of the output"),
+    F("adj_x", "u32", "1: lhs is stored [K, M] per batch, else [M, K]"),
+    F("adj_y", "u32", "1: rhs is stored [N, K] per batch, else [K, N]"),
+    F("lhs_offset", "i32", "-lhs zero point"),
+    F("rhs_offset", "i32", "-rhs zero point"),
+    F("output_mult", "i32", "output multiplier (lhs scale * rhs scale / output scale)"),
+    F("output_shift", "i32", "its shift"),
+    *_REQUANT,
+], "int8 batched matrix product out[b] = lhs[b] x rhs[b] with per-tensor requantization; batch dimensions "
+   "broadcast; output [batch..., M, N]; either input may be constant. Needs 2 * K2 * (N + 2) bytes of scratch, "
+   "K2 = K rounded up to even (rhs transposed to int16 plus two lhs rows).")
 
 # TFLite Micro's int8 MEANs: TRUNC when input and output share quantization
 # (sum / n, truncated), else SCALED (the offset sum requantized by a multiplier
@@ -377,6 +504,7 @@ def c_header() -> str:
         f"#define MNN_MAX_TENSORS {MAX_TENSORS}",
         f"#define MNN_MAX_OPS {MAX_OPS}",
         f"#define MNN_MAX_SECTIONS {MAX_SECTIONS}",
+        f"#define MNN_MAX_IO {MAX_IO}",
         f"#define MNN_NO_TENSOR 0x{NO_TENSOR:04x}",
         "",
     ]

@@ -109,7 +109,7 @@ class Plan:
 
 # Ops whose kernels read element i before writing element i, so their output
 # may overwrite an input of the same size that dies there.
-IN_PLACE = {"LUT", "ADD", "MUL"}
+IN_PLACE = {"LUT", "ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"}
 
 
 def _in_place(g: Graph) -> dict[int, int]:

@@ -24,6 +24,11 @@ def op_macs(kind: str, p: dict) -> int:
             ph, pw = max(p["pool_h"], 1), max(p["pool_w"], 1)     # the loader refuses 0; inspect must not fail
             out_h, out_w = out_h // ph * ph, out_w // pw * pw
         return p["batches"] * out_h * out_w * p["out_c"] * per_out
+    if kind == "TRANSPOSE_CONV":      # every input value times every weight (those cut at the edges too)
+        return p["batches"] * p["in_h"] * p["in_w"] * p["in_c"] * p["k_h"] * p["k_w"] * p["out_c"]
+    if kind == "BATCH_MATMUL":      # every output batch (broadcast batch dimensions: the larger)
+        batches = max(p["lhs_batch"][0], p["rhs_batch"][0]) * max(p["lhs_batch"][1], p["rhs_batch"][1])
+        return batches * p["rows"] * p["depth"] * p["cols"]
     return 0
 
 
@@ -38,11 +43,18 @@ def _count(v) -> int | None:
     return v if isinstance(v, int) else None
 
 
-def _io(t: dict, is_float: bool) -> dict:
+def _io(t: dict, is_float: bool, name=None) -> dict:
     """A graph input or output as run() sees it: a blob packed with float IO takes and
-    gives float32 (quantized and dequantized inside with this scale and zero point)."""
-    return {"shape": list(t["shape"]), "dtype": "float32" if is_float else t["dtype"], "scale": t["scale"],
-            "zero_point": t["zero_point"]}
+    gives float32 (quantized and dequantized inside with this scale and zero point; int8
+    ones only: an int32/int64 output gives its raw values)."""
+    return {"shape": list(t["shape"]), "dtype": "float32" if is_float and t["dtype"] == "int8" else t["dtype"],
+            "scale": t["scale"], "zero_point": t["zero_point"], "name": name}
+
+
+def _names(meta: dict, key: str, n: int) -> list:
+    v = meta.get(key)
+    names = v.split("\n") if isinstance(v, str) else []
+    return [names[k] if k < len(names) else None for k in range(n)]
 
 
 def is_tflite(data: bytes) -> bool:
@@ -86,6 +98,11 @@ def inspect(data) -> dict:
             "arena": [[tensors[i]["offset"], tensors[i]["nbytes"]] for i in idx if tensors[i]["storage"] == "ARENA"],
             "params": op["params"],
         })
+    fin, fout = (bool(h["flags"] & fmt.HEADER_FLAGS[f]) for f in ("FLOAT_INPUT", "FLOAT_OUTPUT"))
+    ins = [_io(tensors[i], fin, n) for i, n in zip(b["inputs"], _names(meta, "INPUT_NAMES", len(b["inputs"])),
+                                                   strict=True)]
+    outs = [_io(tensors[i], fout, n) for i, n in zip(b["outputs"], _names(meta, "OUTPUT_NAMES", len(b["outputs"])),
+                                                     strict=True)]
     return {
         "name": _text(meta.get("NAME")),
         "packer": _text(meta.get("PACKER")),
@@ -97,8 +114,11 @@ def inspect(data) -> dict:
         "scratch_bytes": h["scratch_size"],
         "const_bytes": h["const_size"],
         "macs": sum(o["macs"] for o in ops),
-        "input": _io(tensors[b["inputs"][0]], bool(h["flags"] & fmt.HEADER_FLAGS["FLOAT_INPUT"])),
-        "output": _io(tensors[b["outputs"][0]], bool(h["flags"] & fmt.HEADER_FLAGS["FLOAT_OUTPUT"])),
+        "input": ins[0],
+        "output": outs[0],
+        # every graph input and output, in the order run() takes and gives them
+        "inputs": ins,
+        "outputs": outs,
         "labels": meta.get("LABELS"),
         "ops": ops,
         "tensor_count": len(tensors),
@@ -116,8 +136,14 @@ def describe(info: dict) -> str:
         return f"{tuple(t['shape'])} " + (f"float32 (int8 inside: {q})" if t["dtype"] == "float32" else
                                           f"{t['dtype']} {q}")
 
-    lines = [f"model {info['name']!r} ({info['packer']}, format {info['format_version']})",
-             f"input  {io(info['input'])}", f"output {io(info['output'])}", ""]
+    lines = [f"model {info['name']!r} ({info['packer']}, format {info['format_version']})"]
+    for key in ("input", "output"):
+        rows = info.get(key + "s") or [info[key]]
+        for k, t in enumerate(rows):
+            label = f"{key} {k}" if len(rows) > 1 else key
+            name = f" {t['name']}" if len(rows) > 1 and t.get("name") else ""
+            lines.append(f"{label:<6} {io(t)}{name}")
+    lines.append("")
     lines.append(f"{'#':>3}  {'op':<16} {'in':<18} {'out':<16} {'MACs':>10} {'weights':>9}  arena (offset+bytes)")
     for o in info["ops"]:
         ins = " ".join("x".join(map(str, s)) for s in o["inputs"])

@@ -452,7 +452,10 @@ class Link:
         return _info(data)
 
     def run(self, x: bytes) -> tuple[bytes, int]:
-        """Run one input; returns (output bytes, elapsed microseconds on the board)."""
+        """Run one input; returns (output bytes, elapsed microseconds on the board).
+        A model with several inputs takes them one after the other in x, and gives
+        its outputs the same way (the server's info lists "inputs" and "outputs";
+        micronn.run.pack_sample and split_result build and split them)."""
         kind, data = self.request(RUN, x)
         if kind != RESULT or len(data) < 4:
             raise MicronnError(f"{self.name}: unexpected reply to run")

@@ -166,9 +166,15 @@ class Lowering:
         except MicronnError as e:
             self._model_problem(e)
             return self.g
-        if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
-            self._model_problem(MicronnError(f"the model has {len(self.g.inputs)} inputs and {len(self.g.outputs)} "
-                                             "outputs; micronn runs single-input, single-output models"))
+        for what, ids in (("inputs", self.g.inputs), ("outputs", self.g.outputs)):
+            if not 1 <= len(ids) <= fmt.MAX_IO:
+                self._model_problem(MicronnError(f"the model has {len(ids)} {what}; micronn runs models with "
+                                                 f"1 to {fmt.MAX_IO}"))
+        if len(set(self.g.inputs)) != len(self.g.inputs):
+            self._model_problem(MicronnError("the model uses one tensor as two of its inputs"))
+        if set(self.g.inputs) & set(self.g.outputs):
+            self._model_problem(MicronnError("an input of the model is also an output; micronn needs an op "
+                                             "between them"))
         return self.g
 
     def _lower_op(self, op: tfl.Operator) -> None:
@@ -240,6 +246,12 @@ class Lowering:
                 self.skip.add(op.index)
                 self.status[op.index] = "float boundary"
                 self.g.float_output = True
+        # One header flag each: every input (output) is float, or none is.
+        for what, ids, on in (("inputs", self.inputs, self.g.float_input),
+                              ("outputs", self.outputs, self.g.float_output)):
+            if on and any(self.tensor(i).dtype == "float32" for i in ids):
+                self._model_problem(MicronnError(f"the model has float and int8 {what}; micronn needs all of "
+                                                 f"them float (quantized on the board) or all int8"))
 
     def sole_consumer(self, op: tfl.Operator, opcode: str) -> tfl.Operator | None:
         uses = self.consumers.get(op.outputs[0], [])
@@ -699,7 +711,7 @@ def lower_binary(low: Lowering, op: tfl.Operator) -> None:
     g.ops.append(Op(op.opcode, [x1, x2], [y], p, scratch=scratch, source=f"op {op.index} {op.opcode}"))
 
 
-LUT_OPS = ("LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "ELU")
+LUT_OPS = ("LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "LEAKY_RELU", "HARD_SWISH", "ELU", "ABS", "RSQRT")
 
 
 def lower_lut(low: Lowering, op: tfl.Operator) -> None:
@@ -863,7 +875,9 @@ _GEOM = f"every size (batch, height, width, channels, kernel, stride, dilation) 
 _REQUANT = f"rescaling factors (scale ratios such as input x weight / output) below 2**{MAX_SHIFT}"
 _LUT = "a 256-entry table computed on the host (TFLite Micro's integer arithmetic for every int8 input)"
 _LUT_EXTRA = {"LOGISTIC": "; output zero point -128 (TFLite Micro's check)", "LEAKY_RELU": "; finite alpha",
-              "HARD_SWISH": "; output scale above input scale / 128 (TFLite Micro's check)"}
+              "HARD_SWISH": "; output scale above input scale / 128 (TFLite Micro's check)",
+              "RSQRT": "; an input below the zero point (a negative value) gives 127 where TFLite Micro fails the "
+                       "inference"}
 LIMITS = {
     "FULLY_CONNECTED": ("FULLY_CONNECTED", f"int8 weights [outputs, depth], per-tensor or per-output-channel scales, "
                         f"int8 zero point; int32 bias; input of any shape whose size is a multiple of depth "

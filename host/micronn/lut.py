@@ -318,6 +318,52 @@ def _abs(in_scale, in_zp, out_scale, out_zp):
     return [_clamp(_mbqm(abs(q - in_zp), multiplier, shift) + out_zp) for q in Q]
 
 
+def _inv_sqrt(x: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp(x, reverse_shift=-1): 1 / sqrt(x) as a Q0.31
+    multiplier and a left shift, by gemmlowp Newton-Raphson on a FixedPoint<int32, 3>."""
+    if x <= 1:
+        return I32_MAX, 0
+    shift = 11
+    while x >= 1 << 29:
+        x //= 4
+        shift += 1
+    pairs = (32 - x.bit_length() - 1) // 2 - 1       # CountLeadingZeros - 1, in bit pairs, less one
+    shift -= pairs
+    x <<= 2 * pairs
+    half_input = _rdpot(x >> 1, 1)                   # SaturatingRoundingMultiplyByPOT<-1> of a Q3.28
+    half_three = (1 << 28) + (1 << 27)               # 1.5 in Q3.28
+    r = 1 << 28                                      # one
+    for _ in range(5):
+        r3 = _sat_shl(_srdhm(_srdhm(r, r), r), 6)    # Rescale<3> of a Q9.22
+        r = _sat_shl(_wrap(_srdhm(half_three, r) - _srdhm(half_input, r3)), 3)   # Rescale<3> of a Q6.25
+    r = _srdhm(r, 1518500250)                        # times sqrt(2) / 2 in Q0.31
+    if shift < 0:
+        r = _wrap(r << -shift)
+        shift = 0
+    return r, -shift
+
+
+def _rsqrt(in_scale, in_zp, out_scale, out_zp):
+    """TFLM's int8 RSQRT. Inputs below the zero point (negative values) make TFLM fail the
+    whole inference ("Rsqrt is only defined for positive values"); the table gives 127
+    there, as TFLM does for the zero point itself."""
+    scale = 1.0 / _f32(_f32(math.sqrt(in_scale)) * out_scale)   # float sqrt and product, double division
+    multiplier, shift = quantize_multiplier(scale)
+    if not -31 <= shift - 20 <= 30:
+        raise MicronnError(f"RSQRT: scales {in_scale:g} and {out_scale:g} give a multiplier of 2**{shift - 1} "
+                           "that TFLM's arithmetic cannot apply")
+
+    def one(q):
+        value = q - in_zp
+        if value <= 0:
+            return 127
+        inv, inv_shift = _inv_sqrt(value)
+        data = _mbqm(1, inv, inv_shift + 20)
+        return _clamp(_mbqm(data, multiplier, shift - 20) + out_zp)
+
+    return [one(q) for q in Q]
+
+
 @functools.cache
 def _expf():
     """The C library's float exp, which TFLM's ELU calls (else exp rounded to float32).
@@ -358,6 +404,7 @@ OPS = {
     "QUANTIZE": _quantize,
     "ABS": _abs,
     "ELU": _elu,
+    "RSQRT": _rsqrt,
 }
 _OPTIONS = {"LEAKY_RELU": {"alpha"}}
 

@@ -19,8 +19,9 @@ from .errors import MicronnError
 
 COMMON = ("Every operator runs on int8 activations with per-tensor quantization (scale above 0, zero point in "
           "int8) and static shapes: each dimension from 1 to {geom}, fewer than 2**31 values per tensor, one "
-          "subgraph, one input and one output (a float input or output through QUANTIZE / DEQUANTIZE is converted "
-          "on the board). int16 activations and int4 weights are not supported yet.")
+          "subgraph, 1 to 16 inputs and 1 to 16 outputs (float inputs or outputs through QUANTIZE / DEQUANTIZE are "
+          "converted on the board; a model's inputs are all float or all int8, and so are its outputs). "
+          "int16 activations and int4 weights are not supported yet.")
 
 
 def supported() -> dict:
@@ -68,13 +69,40 @@ model with `micronn verify`. The known exceptions, and where they are documented
 - **Internal rewrites, same bytes.** A CONV_2D followed by a 2x2 MAX_POOL_2D runs as
   one CONV_2D_MAXPOOL; a DEPTHWISE_CONV_2D with a depth multiplier above 1 runs as a
   grouped CONV_2D; unary operators and int8 QUANTIZE run as 256-entry tables (LUT);
-  RESHAPE, SQUEEZE and EXPAND_DIMS move no data; a dilated convolution's
+  RESHAPE, SQUEEZE and EXPAND_DIMS move no data (Keras' UpSampling2D, EXPAND_DIMS -> TILE ->
+  RESHAPE through 5-D tensors, runs as one strided copy); slices, splits, transposes and
+  depth/space rearrangements run as strided copies, PACK as a concatenation, SUM as a MEAN
+  without the division, and a float island (DEQUANTIZE, float elementwise ops of one value,
+  QUANTIZE) as one table; a dilated convolution's
   SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND pair is folded into the convolution; shape
   arithmetic on constants is evaluated on the host. None changes an output byte
   (`tests/test_fusion.py`, docs/format.md).
 - **Operators TFLite Micro lacks.** RELU_N1_TO_1 as an operator has no TFLite
   Micro kernel, so micronn refuses it rather than invent results (as a fused
-  activation it is supported, as in TFLite Micro).
+  activation it is supported, as in TFLite Micro). TILE has none either, yet Keras 3
+  writes every UpSampling2D (nearest) with it: there the oracle is desktop TFLite's
+  reference kernels (`BUILTIN_REF`), whose TILE copies bytes, and micronn matches them.
+  int8 NEG, SQRT, SQUARE, EXP, LOG, SIN and COS are refused: TFLite Micro fails on
+  each of them in int8 (inside a float island they are supported). ARG_MAX and ARG_MIN with int64
+  indices (TensorFlow's default `output_type`) fail in TFLite Micro ("Only int32_t
+  are supported"); micronn writes the same first-on-ties index as for int32, in
+  8 bytes (`tests/test_ops_reduce.py` checks it against NumPy).
+- **Inputs where TFLite Micro stops.** An int8 RSQRT of a value below its zero
+  point (a negative number) makes TFLite Micro fail the whole inference; micronn's
+  table gives 127 there, TFLite Micro's answer at the zero point itself. A GATHER
+  index out of range fails TFLite Micro's inference too; micronn's loader refuses
+  such a blob (the indices are constants).
+- **Recurrent layers.** TensorFlow 2.21's int8 converter cannot quantize a Keras
+  LSTM, GRU or SimpleRNN that loops over its time steps (it fails on the loop's
+  TensorList ops with a free batch size and crashes, a segmentation fault, on the
+  fused UNIDIRECTIONAL_SEQUENCE_LSTM with a fixed one), so there is no int8 fused
+  LSTM to match. Built with `unroll=True` and an Input of `batch_size=1`, the cell
+  becomes ordinary int8 operators (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD, SUB,
+  SPLIT, UNPACK) that TFLite Micro and micronn both run; `micronn pack` refuses the
+  other forms before the converter runs and says so (`tests/test_recurrent.py`). In
+  about one conversion of four the converter keeps an LSTM's or GRU's first SPLIT in
+  float (DEQUANTIZE, SPLIT, QUANTIZE), which micronn does not lower yet: `pack` names
+  those operators; converting again usually gives the int8 form.
 - **Not supported yet.** int16 activations and int4 weights (the CMSIS-NN vectors
   of those kinds are excluded, with the reason, in `make test`'s "what ran"), and
   every operator not in the table above: `micronn ops MODEL.tflite` names them.

@@ -67,10 +67,17 @@ def build_graph(data: bytes, *, name: str | None = None, labels=None, where: str
         "PACKER": f"micronn {__version__}",
         "SOURCE_SHA256": hashlib.sha256(data).digest(),
         "SOURCE_BYTES": len(data),
-        "INPUT_NAMES": [g.tensors[i].name for i in g.inputs],
-        "OUTPUT_NAMES": [g.tensors[i].name for i in g.outputs],
+        # the .tflite's own input and output tensor names (a float model's, not its QUANTIZE's)
+        "INPUT_NAMES": [_io_name(model, i, g.tensors[j].name) for i, j in zip(model.inputs, g.inputs, strict=False)],
+        "OUTPUT_NAMES": [_io_name(model, i, g.tensors[j].name) for i, j in zip(model.outputs, g.outputs,
+                                                                                strict=False)],
     }
     return g
+
+
+def _io_name(model, i: int, fallback: str) -> str:
+    name = model.tensors[i].name if 0 <= i < len(model.tensors) else ""
+    return (name or fallback).replace("\n", " ")
 
 
 def read_labels(path) -> list[str]:

@@ -65,19 +65,77 @@ def _samples(x, shape: tuple, dtype) -> np.ndarray:
     return x
 
 
-def tflm_run(model: bytes, x: np.ndarray, arena_size: int | None = None) -> np.ndarray:
+def _io_counts(model: bytes) -> tuple[int, int]:
+    from .tflite import load
+
+    m = load(bytes(model))
+    return len(m.inputs), len(m.outputs)
+
+
+def _as_inputs(x, n_in: int) -> list:
+    """x as a list with one array of samples per model input: a model with
+    several inputs takes a list or tuple (one array per input, in the model's order)."""
+    if isinstance(x, (list, tuple)):
+        if len(x) != n_in:
+            raise MicronnError(f"{len(x)} input arrays for a model with {n_in} inputs")
+        return list(x)
+    if n_in != 1:
+        raise MicronnError(f"the model has {n_in} inputs: give a list of {n_in} arrays")
+    return [x]
+
+
+def _stack(ys: list, dtype) -> np.ndarray:
+    return np.stack(ys) if ys else np.zeros((0,), dtype)
+
+
+def tflm_run(model: bytes, x, arena_size: int | None = None):
     """Run every sample of x (shape (N, *input_shape[1:])) through TFLite Micro.
+    A model with several inputs takes a list of such arrays (one per input, the
+    model's order); with several outputs the result is a list (one array per output).
     arena_size: bytes of tensor arena (None: the binding's default, ten times the model)."""
     runtime = _tflm_runtime()
+    n_in, n_out = _io_counts(model)
+    xs = _as_inputs(x, n_in)
     it = runtime.Interpreter.from_bytes(bytes(model), arena_size=arena_size)
-    ind, outd = it.get_input_details(0), it.get_output_details(0)
-    shape = tuple(int(d) for d in ind["shape"])
-    ys = []
-    for sample in _samples(x, shape, ind["dtype"]):
-        it.set_input(sample.reshape(shape), 0)
+    inds = [it.get_input_details(k) for k in range(n_in)]
+    outds = [it.get_output_details(k) for k in range(n_out)]
+    shapes = [tuple(int(d) for d in ind["shape"]) for ind in inds]
+    samples = [_samples(xk, shape, ind["dtype"]) for xk, shape, ind in zip(xs, shapes, inds, strict=True)]
+    if len({len(s) for s in samples}) > 1:
+        raise MicronnError(f"the inputs hold different numbers of samples: {[len(s) for s in samples]}")
+    ys: list[list] = [[] for _ in outds]
+    for i in range(len(samples[0])):
+        for k in range(n_in):
+            it.set_input(samples[k][i].reshape(shapes[k]), k)
         it.invoke()
-        ys.append(np.array(it.get_output(0)).reshape(tuple(int(d) for d in outd["shape"]))[0])
-    return np.stack(ys) if ys else np.zeros((0,), outd["dtype"])
+        for k, outd in enumerate(outds):
+            ys[k].append(np.array(it.get_output(k)).reshape(tuple(int(d) for d in outd["shape"]))[0])
+    out = [_stack(y, outd["dtype"]) for y, outd in zip(ys, outds, strict=True)]
+    return out[0] if n_out == 1 else out
+
+
+# Operator versions the converter writes that BUILTIN_REF does not register although its
+# kernel computes them the same way: int8 TILE is version 3 (the version counts dtypes;
+# the reference kernel copies bytes of any type).
+_REF_VERSIONS = {"TILE": 2}
+
+
+def _ref_compatible(model: bytes, tf) -> bytes:
+    from .tflite import load
+
+    if not any(op.opcode in _REF_VERSIONS and op.version > _REF_VERSIONS[op.opcode]
+               for op in load(model).operators):
+        return model
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils as fbu
+
+    codes = {getattr(schema.BuiltinOperator, name): v for name, v in _REF_VERSIONS.items()}
+    m = fbu.convert_bytearray_to_object(bytearray(model))
+    for oc in m.operatorCodes:
+        code = max(oc.builtinCode, oc.deprecatedBuiltinCode)
+        if code in codes and oc.version > codes[code]:
+            oc.version = codes[code]
+    return bytes(fbu.convert_object_to_bytearray(m))
 
 
 def _builtin_ref(model: bytes, preserve: bool = False):
@@ -87,6 +145,7 @@ def _builtin_ref(model: bytes, preserve: bool = False):
         tf = _tensorflow()
     except ImportError as e:
         raise MicronnError("the BUILTIN_REF reference needs tensorflow: pip install 'micronn[tf]'") from e
+    model = _ref_compatible(model, tf)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")      # tf.lite.Interpreter's deprecation notice
         try:
@@ -99,17 +158,23 @@ def _builtin_ref(model: bytes, preserve: bool = False):
     return it
 
 
-def builtin_ref_run(model: bytes, x: np.ndarray) -> np.ndarray:
-    """Run every sample of x through desktop TFLite's reference kernels (BUILTIN_REF)."""
+def builtin_ref_run(model: bytes, x):
+    """Run every sample of x through desktop TFLite's reference kernels (BUILTIN_REF);
+    several inputs and outputs as tflm_run."""
     it = _builtin_ref(model)
-    ind, outd = it.get_input_details()[0], it.get_output_details()[0]
-    shape = tuple(int(d) for d in ind["shape"])
-    ys = []
-    for sample in _samples(x, shape, ind["dtype"]):
-        it.set_tensor(ind["index"], sample.reshape(shape))
+    inds, outds = it.get_input_details(), it.get_output_details()
+    xs = _as_inputs(x, len(inds))
+    shapes = [tuple(int(d) for d in ind["shape"]) for ind in inds]
+    samples = [_samples(xk, shape, ind["dtype"]) for xk, shape, ind in zip(xs, shapes, inds, strict=True)]
+    ys: list[list] = [[] for _ in outds]
+    for i in range(len(samples[0])):
+        for k, ind in enumerate(inds):
+            it.set_tensor(ind["index"], samples[k][i].reshape(shapes[k]))
         it.invoke()
-        ys.append(it.get_tensor(outd["index"])[0].copy())
-    return np.stack(ys) if ys else np.zeros((0,), outd["dtype"])
+        for k, outd in enumerate(outds):
+            ys[k].append(it.get_tensor(outd["index"])[0].copy())
+    out = [_stack(y, outd["dtype"]) for y, outd in zip(ys, outds, strict=True)]
+    return out[0] if len(outds) == 1 else out
 
 
 def _wrong_static_shapes(model: bytes) -> list[str]:
@@ -145,6 +210,9 @@ def tflm_doubt(model: bytes, x: np.ndarray, y: np.ndarray | None = None) -> str 
     first = tflm_run(model, x) if y is None else y
     arena = 2 * 10 * len(model) + 4096      # the binding's default is ten times the model
     second = tflm_run(model, x, arena_size=arena)
+    if isinstance(first, list):     # several outputs: compare them all at once
+        first = np.concatenate([np.asarray(a, np.int64).reshape(len(a), -1) for a in first], axis=1)
+        second = np.concatenate([np.asarray(a, np.int64).reshape(len(a), -1) for a in second], axis=1)
     if not (first.shape == second.shape and np.array_equal(first, second)):
         n = int(np.count_nonzero(first != second)) if first.shape == second.shape else first.size
         reasons.append(f"TFLite Micro is not deterministic on this model ({n} of {first.size} output values "

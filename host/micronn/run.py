@@ -75,31 +75,60 @@ def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 def io(data: bytes) -> dict:
-    """Shapes, dtypes and quantization of a blob's input and output, as the board presents them."""
+    """Shapes, dtypes and quantization of a blob's inputs and outputs, as the board
+    presents them: "inputs" and "outputs" (lists, the blob's order; with "name" from its
+    INPUT_NAMES/OUTPUT_NAMES metadata), "input" and "output" (the first of each)."""
     from . import format as fmt
 
     info = blobmod.read(data)
     flags = info["header"]["flags"]
     out = {}
-    for key, idx, flag in (("input", info["inputs"][0], "FLOAT_INPUT"), ("output", info["outputs"][0],
-                                                                         "FLOAT_OUTPUT")):
-        t = info["tensors"][idx]
-        out[key] = {"shape": tuple(t["shape"]), "scale": t["scale"], "zero_point": t["zero_point"],
-                    "dtype": "float32" if flags & fmt.HEADER_FLAGS[flag] else t["dtype"]}
+    for key, flag in (("input", "FLOAT_INPUT"), ("output", "FLOAT_OUTPUT")):
+        names = info["meta"].get(f"{key.upper()}_NAMES")
+        names = names.split("\n") if isinstance(names, str) else []
+        rows = []
+        for k, idx in enumerate(info[f"{key}s"]):
+            t = info["tensors"][idx]
+            rows.append({"shape": tuple(t["shape"]), "scale": t["scale"], "zero_point": t["zero_point"],
+                         "dtype": "float32" if flags & fmt.HEADER_FLAGS[flag] and t["dtype"] == "int8"
+                         else t["dtype"], "name": names[k] if k < len(names) else None})
+        out[key + "s"] = rows
+        out[key] = rows[0]
     return out
 
 
-def prepare_input(data: bytes, x: np.ndarray) -> np.ndarray:
-    """Check x against the blob's input; samples (N, *shape[1:]) of the dtype the board takes."""
-    return _prepare(io(data)["input"], x)
+def _many(ios: dict, key: str) -> bool:
+    return len(ios[key + "s"]) > 1
 
 
-def _prepare(t: dict, x: np.ndarray) -> np.ndarray:
+def prepare_input(data: bytes, x):
+    """Check x against the blob's input; samples (N, *shape[1:]) of the dtype the board
+    takes. A blob with several inputs takes (and gives) a list, one array per input."""
+    return _prepare_all(io(data), x)
+
+
+def _prepare_all(blob_io: dict, x):
+    ins = blob_io["inputs"]
+    if len(ins) == 1 and not isinstance(x, (list, tuple)):
+        return _prepare(ins[0], x, single=True)
+    if not isinstance(x, (list, tuple)):
+        raise MicronnError(f"the model has {len(ins)} inputs: give one array per input")
+    if len(x) != len(ins):
+        raise MicronnError(f"{len(x)} input arrays for a model with {len(ins)} inputs")
+    xs = [_prepare(t, xk) for t, xk in zip(ins, x, strict=True)]
+    if len({len(a) for a in xs}) > 1:
+        raise MicronnError(f"the inputs hold different numbers of samples: {[len(a) for a in xs]}")
+    return xs
+
+
+def _prepare(t: dict, x: np.ndarray, single: bool = False) -> np.ndarray:
     shape = t["shape"]
     x = np.asarray(x)
     per_sample = int(np.prod(shape[1:])) if len(shape) > 1 else 1
     if x.ndim == 0 or int(np.prod(x.shape[1:])) != per_sample:
-        raise MicronnError(f"input of shape {x.shape} does not fit the model input {shape}: "
+        # the one input of a model is "the model input"; of several, each by its name
+        what = f"input {t['name']!r}" if t.get("name") and not single else "the model input"
+        raise MicronnError(f"input of shape {x.shape} does not fit {what} {shape}: "
                            f"expected (N, {', '.join(map(str, shape[1:]))})")
     if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
         raise MicronnError("the input holds NaN or infinite values")
@@ -118,50 +147,96 @@ def _board_io(info: dict) -> dict:
     """io() of a blob already on the board, from the server's info."""
     def one(k):
         return {"shape": tuple(info[f"{k}_shape"]), "dtype": info[f"{k}_dtype"],
-                "scale": info[f"{k}_scale"], "zero_point": info[f"{k}_zero_point"]}
-    return {"input": one("input"), "output": one("output")}
+                "scale": info[f"{k}_scale"], "zero_point": info[f"{k}_zero_point"], "name": None}
+    out = {"input": one("input"), "output": one("output")}
+    for key in ("input", "output"):
+        rows = info.get(key + "s")      # servers before several inputs/outputs do not send them
+        out[key + "s"] = [dict(d, shape=tuple(d["shape"])) for d in rows] if rows else [out[key]]
+        out[key] = out[key + "s"][0]
+    return out
 
 
-def run(data, x: np.ndarray, target: str = "unix") -> tuple[np.ndarray, list[int]]:
+_ITEM = {"float32": 4, "int8": 1, "uint8": 1, "int16": 2, "int32": 4, "int64": 8}
+
+
+def nbytes(t: dict) -> int:
+    """Bytes of one sample of an input or output as the board takes or gives it."""
+    return int(np.prod(t["shape"])) * _ITEM[t["dtype"]]
+
+
+def pack_sample(xs, i: int) -> bytes:
+    """The run frame's payload for sample i: every input's bytes, in order."""
+    if not isinstance(xs, list):
+        return np.ascontiguousarray(xs[i]).tobytes()
+    return b"".join(np.ascontiguousarray(a[i]).tobytes() for a in xs)
+
+
+def split_result(y: bytes, outs: list[dict]) -> list[np.ndarray]:
+    """A run result's bytes split into one array per output."""
+    want = sum(nbytes(t) for t in outs)
+    if len(y) != want:
+        raise MicronnError(f"the board answered {len(y)} bytes; the model's outputs have {want}")
+    res, at = [], 0
+    for t in outs:
+        n = nbytes(t)
+        res.append(np.frombuffer(y[at:at + n], dtype=np.dtype(t["dtype"]).newbyteorder("<")))
+        at += n
+    return res
+
+
+def run(data, x, target: str = "unix"):
     """Outputs (N, *output_shape[1:]) and the board's microseconds per sample.
-    data: blob bytes, or the path of a blob on the board (str)."""
-    ys, times = [], []
+    data: blob bytes, or the path of a blob on the board (str). A model with several
+    inputs takes a list (one array per input); with several outputs the outputs are a
+    list (one array per output)."""
+    times = []
     with open_target(target) as t:
         if isinstance(data, str):
             blob_io = _board_io(t.link.open(data))
         else:
             blob_io = io(data)
             t.link.load(data)
-        xq = _prepare(blob_io["input"], x)
-        o = blob_io["output"]
-        dtype = np.dtype(o["dtype"])
-        for i, s in enumerate(xq):
-            y, us = t.link.run(np.ascontiguousarray(s).tobytes())
-            ys.append(np.frombuffer(y, dtype=dtype))
+        xq = _prepare_all(blob_io, x)
+        outs = blob_io["outputs"]
+        n = len(xq[0]) if isinstance(xq, list) else len(xq)
+        ys: list[list] = [[] for _ in outs]
+        for i in range(n):
+            y, us = t.link.run(pack_sample(xq, i))
+            for k, a in enumerate(split_result(y, outs)):
+                ys[k].append(a)
             times.append(us)
-            _progress(i, len(xq), f"running on {target}")
-    shape = (len(ys),) + o["shape"][1:]
-    y = np.stack(ys).reshape(shape) if ys else np.zeros(shape, dtype)
-    return y, times
+            _progress(i, n, f"running on {target}")
+    res = []
+    for o, yk in zip(outs, ys, strict=True):
+        shape = (len(yk),) + tuple(o["shape"][1:])
+        res.append(np.stack(yk).reshape(shape) if yk else np.zeros(shape, np.dtype(o["dtype"])))
+    return (res if len(outs) > 1 else res[0]), times
 
 
-def sample_inputs(data: bytes, samples: int, seed: int = 0) -> np.ndarray:
+def sample_inputs(data: bytes, samples: int, seed: int = 0):
     """Random inputs: int8 values (all 256 when the input is a single number), or for a
-    float-input model floats spread a little beyond the input's quantized range."""
-    t = io(data)["input"]
-    per_sample = t["shape"][1:] if len(t["shape"]) > 1 else ()
+    float-input model floats spread a little beyond the input's quantized range. A blob
+    with several inputs gets a list (one array per input, all with the same count)."""
+    ins = io(data)["inputs"]
+    if len(ins) == 1:
+        return _sample(ins[0], samples, np.random.default_rng(seed))
     rng = np.random.default_rng(seed)
+    return [_sample(t, samples, rng, whole=False) for t in ins]
+
+
+def _sample(t: dict, samples: int, rng, whole: bool = True) -> np.ndarray:
+    per_sample = t["shape"][1:] if len(t["shape"]) > 1 else ()
     if t["dtype"] == "float32":
         lo, hi = (t["scale"] * (q - t["zero_point"]) for q in (-128, 127))
         pad = 0.1 * (hi - lo)
         return rng.uniform(lo - pad, hi + pad, size=(samples,) + per_sample).astype(np.float32)
-    if int(np.prod(per_sample)) == 1:
+    if whole and int(np.prod(per_sample)) == 1:
         return np.arange(-128, 128, dtype=np.int8).reshape((256,) + per_sample)
     return rng.integers(-128, 128, size=(samples,) + per_sample, dtype=np.int8)
 
 
 def check_reference(data: bytes, reference: bytes) -> None:
-    """The reference must be a .tflite with one input and one output of the blob's sizes."""
+    """The reference must be a .tflite with the blob's inputs and outputs (count and sizes)."""
     from . import tflite
 
     try:
@@ -170,21 +245,33 @@ def check_reference(data: bytes, reference: bytes) -> None:
         raise MicronnError(f"reference model: {e}") from None
     blob_io = io(data)
     for key, ids in (("input", m.inputs), ("output", m.outputs)):
-        if len(ids) != 1:
-            raise MicronnError(f"the reference model has {len(ids)} {key}s; the blob has one")
-        shape, want = tuple(m.tensors[ids[0]].shape), blob_io[key]["shape"]
-        if int(np.prod(shape)) != int(np.prod(want)):
-            raise MicronnError(f"reference model {key} ({','.join(map(str, shape))}) does not match the blob's "
-                               f"({','.join(map(str, want))})")
+        mine = blob_io[key + "s"]
+        if len(ids) != len(mine):
+            raise MicronnError(f"the reference model has {len(ids)} {key}s; the blob has {len(mine)}")
+        for k, (i, t) in enumerate(zip(ids, mine, strict=True)):
+            shape, want = tuple(m.tensors[i].shape), t["shape"]
+            if int(np.prod(shape)) != int(np.prod(want)):
+                which = f"{key} {k}" if len(ids) > 1 else key
+                raise MicronnError(f"reference model {which} ({','.join(map(str, shape))}) does not match the "
+                                   f"blob's ({','.join(map(str, want))})")
+
+
+def _flat(y) -> np.ndarray:
+    """Outputs (an array, or a list of them) as one (N, values) array, for comparing."""
+    if not isinstance(y, list):
+        return y
+    return np.concatenate([np.asarray(a).reshape(len(a), -1) for a in y], axis=1)
 
 
 def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 20, seed: int = 0,
-           x: np.ndarray | None = None, oracle: str = "auto") -> dict:
+           x=None, oracle: str = "auto") -> dict:
     """Compare a blob on a target with TFLite Micro on the reference .tflite. Where
     TFLite Micro cannot be trusted on the model (wrong static shapes, outputs that
     change with its arena), the comparison is with TFLite's reference kernels
     (BUILTIN_REF): ``oracle`` in the result says which, ``oracle_note`` why
-    (micronn.reference). oracle: "auto", "tflm" or "builtin_ref"."""
+    (micronn.reference). oracle: "auto", "tflm" or "builtin_ref". A model with several
+    outputs is compared on all of them: a mismatch's "index" then counts the values of
+    every output of a sample one after the other, and "output" names which output it is."""
     from .reference import reference_run
 
     check_reference(data, reference)
@@ -196,15 +283,25 @@ def verify(data: bytes, reference: bytes, target: str = "unix", samples: int = 2
     xq = prepare_input(data, x) if x is not None else sample_inputs(data, samples, seed)
     got, _ = run(data, xq, target)
     ref = reference_run(reference, xq, oracle)
-    want = ref.y.reshape(got.shape)
+    many = isinstance(got, list)
+    if many:
+        if not isinstance(ref.y, list) or len(ref.y) != len(got):
+            raise MicronnError("the reference does not give the blob's outputs")
+        sizes = [int(np.prod(a.shape[1:])) for a in got]
+        want = _flat([np.asarray(w).reshape(g.shape) for w, g in zip(ref.y, got, strict=True)])
+        got = _flat(got)
+    else:
+        want = ref.y.reshape(got.shape)
     diff = np.argwhere(got != want)
     cast = float if got.dtype.kind == "f" else int
     mismatches = []
     for idx in diff[:10]:
         idx = tuple(int(i) for i in idx)
-        mismatches.append({"sample": idx[0], "index": list(idx[1:]), "got": cast(got[idx]),
-                           "want": cast(want[idx])})
-    return {"samples": int(len(xq)), "values": int(got.size), "mismatched_values": int(len(diff)),
+        row = {"sample": idx[0], "index": list(idx[1:]), "got": cast(got[idx]), "want": cast(want[idx])}
+        if many:
+            row["output"] = int(np.searchsorted(np.cumsum(sizes), idx[1], side="right"))
+        mismatches.append(row)
+    return {"samples": int(len(got)), "values": int(got.size), "mismatched_values": int(len(diff)),
             "max_abs_diff": cast(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if got.size else 0,
             "bit_exact": len(diff) == 0, "first_mismatches": mismatches, "warning": warning,
             "oracle": ref.oracle, "oracle_note": ref.note}
@@ -220,6 +317,8 @@ def trace(reference: bytes, sample: np.ndarray, target: str = "unix", oracle: st
     from .reference import reference_tensors
 
     g = build_graph(reference)
+    if len(g.inputs) > 1:
+        raise MicronnError(f"trace runs models with one input; this one has {len(g.inputs)}")
     want = reference_tensors(reference, sample, [t.source for t in g.tensors if t.source >= 0], oracle)
     rows = []
     with open_target(target) as t:

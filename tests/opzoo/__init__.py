@@ -25,13 +25,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @dataclass(frozen=True)
 class Case:
-    # keras input tensors (a list, one per input) -> output tensor (or a list of them)
+    # keras input tensors (a list, one per input) -> output tensor (or a list of them: a
+    # multi-output model; the blob's outputs are in the converted model's order)
     build: Callable
-    inputs: tuple            # per input: its shape without the batch axis
+    inputs: tuple            # per input: its shape without the batch axis (several: a multi-input model)
     ops: str                 # TFLite op codes the converted model must contain (space separated)
     data: str = "normal"     # calibration/test data: "normal", "image" (uniform [0, 1)) or "positive"
     float_io: bool = False   # keep float input and output (the board quantizes)
     notes: dict = field(default_factory=dict)
+    batch: int | None = None  # a fixed batch size of the Keras inputs (recurrent layers need 1)
+    # "tflm", or "builtin_ref" for a model TFLite Micro cannot run at all (it lacks an
+    # operator): desktop TFLite's reference kernels are then the oracle (micronn.reference)
+    oracle: str = "tflm"
 
 
 def seed(name: str) -> int:
@@ -54,9 +59,34 @@ def keras_model(name: str):
 
     case = cases()[name]
     keras.utils.set_random_seed(seed(name) % (1 << 31))
-    xs = [keras.Input(shape) for shape in case.inputs]
+    # several inputs get names that sort in their order (the converter orders a
+    # model's inputs by name; tflite_order() maps them back)
+    xs = [keras.Input(shape, batch_size=case.batch, name=input_name(k) if len(case.inputs) > 1 else None)
+          for k, shape in enumerate(case.inputs)]
     y = case.build(xs)
     return keras.Model(xs if len(xs) > 1 else xs[0], y)
+
+
+def input_name(k: int) -> str:
+    """The Keras name of input k of a zoo model with several inputs."""
+    return f"mio_in{k:02d}"
+
+
+def tflite_order(name: str) -> list[int]:
+    """For each input of the converted model, in its order (the blob's), the index of
+    the case's input (the order of Case.inputs and of data())."""
+    from micronn import tflite as tfl_reader
+
+    case = cases()[name]
+    if len(case.inputs) == 1:
+        return [0]
+    m = tfl_reader.load(tflite(name))
+    order = []
+    for i in m.inputs:
+        hits = [k for k in range(len(case.inputs)) if input_name(k) in m.tensors[i].name]
+        assert len(hits) == 1, f"{name}: cannot tell which input {m.tensors[i].name} is"
+        order.append(hits[0])
+    return order
 
 
 def data(name: str, n: int, salt: int = 0) -> list[np.ndarray]:
