@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import pytest
 
 from micronn import blob
 from micronn import format as fmt
-from micronn.link import DeviceError
 
+from .blobtools import fix_crc as _fix_crc
+from .blobtools import load_error as _load_error
 from .test_format import _graph
 
 CRC_AT = fmt.HEADER.offsets["crc32"]
-
-
-def _fix_crc(b: bytearray) -> bytes:
-    struct.pack_into("<I", b, CRC_AT, zlib.crc32(b[CRC_AT + 4:]))
-    return bytes(b)
 
 
 def _set(data: bytes, field: str, value: int, fix_crc: bool = True) -> bytes:
@@ -33,14 +28,6 @@ def _set(data: bytes, field: str, value: int, fix_crc: bool = True) -> bytes:
 @pytest.fixture(scope="module")
 def good():
     return blob.write(_graph())
-
-
-def _load_error(unix, data: bytes) -> str:
-    with pytest.raises(DeviceError) as e:
-        unix.link.load(data)
-    msg = str(e.value)
-    assert "ValueError: micronn:" in msg, msg
-    return msg
 
 
 # header field -> (new value, what the error must say); None: the loader tolerates it.

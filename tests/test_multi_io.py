@@ -16,11 +16,11 @@ import pytest
 from micronn import blob, pack
 from micronn import format as fmt
 from micronn.graph import Graph, Op, Tensor
-from micronn.link import DeviceError
 from micronn.reference import tflm_run
 from micronn.run import io, pack_sample, sample_inputs, split_result
 
 from . import opzoo
+from .blobtools import load_error as _load_error
 from .conftest import IMPLS, micropython
 from .test_blob_validation import _fix_crc, _set
 
@@ -70,14 +70,6 @@ def _io_entry(data: bytes, k: int) -> int:
         if s["id"] == fmt.SECTION_IDS["IO"]:
             return s["offset"] + 2 * k
     raise AssertionError("no IO section")
-
-
-def _load_error(unix, data: bytes) -> str:
-    with pytest.raises(DeviceError) as e:
-        unix.link.load(data)
-    msg = str(e.value)
-    assert "ValueError: micronn:" in msg, msg
-    return msg
 
 
 def test_loader_takes_two_inputs_and_outputs(unix, two):

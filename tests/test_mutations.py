@@ -36,7 +36,6 @@ from __future__ import annotations
 import os
 import struct
 import subprocess
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ from micronn import blob
 from micronn import format as fmt
 from micronn.graph import Graph, Op, Tensor
 
+from .blobtools import fix_crc as _fix_crc
 from .conftest import need_firmware
 from .test_format import GRAPH_KNOWN, _graph
 
@@ -311,11 +311,6 @@ class Base:
         if len(diff) and self.info_bytes[diff].all():
             return "info"
         return "structure"
-
-
-def _fix_crc(b: bytearray) -> bytes:
-    struct.pack_into("<I", b, CRC_AT, zlib.crc32(b[CRC_AT + 4:]))
-    return bytes(b)
 
 
 def _byte_mutants(data: bytes) -> list[bytes]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -16,10 +15,12 @@ from micronn import format as fmt
 from micronn import lower as _lower  # noqa: F401  (first: lower.py imports the group modules)
 from micronn.errors import MicronnError
 from micronn.graph import Graph, Op, Tensor
-from micronn.link import DeviceError
 from micronn.lower_elementwise import island_table, prelu_params, squared_difference_params
 from micronn.lut import _mbqm, lut
 from micronn.quant import add_params
+
+from .blobtools import fix_crc as _fix_crc
+from .blobtools import load_error as _load_error
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -78,11 +79,6 @@ def _want(kind: str, x: np.ndarray) -> np.ndarray:
     return np.array(out, np.int8)
 
 
-def _fix_crc(b: bytearray) -> bytes:
-    struct.pack_into("<I", b, CRC_AT, zlib.crc32(b[CRC_AT + 4:]))
-    return bytes(b)
-
-
 def _op0(data: bytes) -> int:
     h = fmt.HEADER.unpack(data)
     for k in range(h["section_count"]):
@@ -99,14 +95,6 @@ def _patch(data: bytes, kind: str, field: str, value: int, k: int = 0) -> bytes:
     f = next(f for f in fmt.OP_PARAMS[kind].fields if f.name == field)
     struct.pack_into("<I" if f.type == "u32" else "<i", b, at, value)
     return _fix_crc(b)
-
-
-def _load_error(unix, data: bytes) -> str:
-    with pytest.raises(DeviceError) as e:
-        unix.link.load(data)
-    msg = str(e.value)
-    assert "ValueError: micronn:" in msg, msg
-    return msg
 
 
 X = np.array([-128, -100, -1, 3, 4, 50, 120, 127], np.int8)

@@ -6,7 +6,6 @@ parameter field and operand, and the lowering's refusals."""
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -16,8 +15,10 @@ from micronn import format as fmt
 from micronn import lower as _lower  # noqa: F401  (imports lower_matmul after lower, as the package does)
 from micronn.errors import MicronnError
 from micronn.graph import Graph, Op, Tensor
-from micronn.link import DeviceError
 from micronn.lower_matmul import lower_batch_matmul, matmul_multiplier, matmul_scratch
+
+from .blobtools import fix_crc as _fix_crc
+from .blobtools import load_error as _load_error
 
 CRC_AT = fmt.HEADER.offsets["crc32"]
 REC = fmt.OP_PARAMS["BATCH_MATMUL"]
@@ -153,11 +154,6 @@ def test_batch_matmul_extreme_offsets_and_shifts(unix):
 
 # --- loader refusals -------------------------------------------------------
 
-def _fix_crc(b: bytearray) -> bytes:
-    struct.pack_into("<I", b, CRC_AT, zlib.crc32(b[CRC_AT + 4:]))
-    return bytes(b)
-
-
 def _params_at(data: bytes) -> int:
     info = blob.read(data)
     for k in range(info["header"]["section_count"]):
@@ -174,14 +170,6 @@ def _patch(data: bytes, field: str, value: int, index: int = 0) -> bytes:
     struct.pack_into("<" + {"u32": "I", "i32": "i"}[f.type], b, _params_at(data) + REC.offsets[field] + 4 * index,
                      value)
     return _fix_crc(b)
-
-
-def _load_error(unix, data: bytes) -> str:
-    with pytest.raises(DeviceError) as e:
-        unix.link.load(data)
-    msg = str(e.value)
-    assert "ValueError: micronn:" in msg, msg
-    return msg
 
 
 @pytest.fixture(scope="module")

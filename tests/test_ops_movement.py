@@ -14,10 +14,10 @@ from micronn import blob, lower
 from micronn import format as fmt
 from micronn.errors import MicronnError
 from micronn.graph import Graph, Op, Tensor
-from micronn.link import DeviceError
 from micronn.tflite import Model, Operator
 from micronn.tflite import Tensor as TflTensor
 
+from .blobtools import load_error as _load_error
 from .test_blob_validation import _fix_crc
 
 # --- device: hand-built one-op blobs -------------------------------------------
@@ -61,14 +61,6 @@ def _patch(data: bytes, kind: str, field: str, value: int, index: int = 0) -> by
     struct.pack_into("<" + {"u32": "I", "i32": "i"}[f.type], b, _params_at(data) + rec.offsets[field] + 4 * index,
                      value)
     return _fix_crc(b)
-
-
-def _load_error(unix, data: bytes) -> str:
-    with pytest.raises(DeviceError) as e:
-        unix.link.load(data)
-    msg = str(e.value)
-    assert "ValueError: micronn:" in msg, msg
-    return msg
 
 
 def _run(unix, data: bytes, x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,6 @@ L2_NORMALIZATION and LOG_SOFTMAX included) is tests/test_op_zoo.py's (rd_ models
 from __future__ import annotations
 
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from micronn import format as fmt
 from micronn import lower as _lower  # noqa: F401  (imports lower_reduce after lower, as the package does)
 from micronn.errors import MicronnError
 from micronn.graph import Graph, Op, Tensor
-from micronn.link import DeviceError
 from micronn.lower_reduce import (
     L2NORM_DEPTH_MAX,
     LOG_SOFTMAX_ROW_MAX,
@@ -29,12 +27,10 @@ from micronn.lower_reduce import (
     lower_sum,
 )
 
+from .blobtools import fix_crc as _fix_crc
+from .blobtools import load_error as _load_error
+
 CRC_AT = fmt.HEADER.offsets["crc32"]
-
-
-def _fix_crc(b: bytearray) -> bytes:
-    struct.pack_into("<I", b, CRC_AT, zlib.crc32(b[CRC_AT + 4:]))
-    return bytes(b)
 
 
 def _reduce_graph(kind: str, shape=(3, 5, 4), dtype="int32") -> Graph:
@@ -137,14 +133,6 @@ def _patch(data: bytes, kind: str, field: str, value: int) -> bytes:
     b = bytearray(data)
     struct.pack_into("<" + {"u32": "I", "i32": "i"}[f.type], b, _params_at(data) + rec.offsets[field], value)
     return _fix_crc(b)
-
-
-def _load_error(unix, data: bytes) -> str:
-    with pytest.raises(DeviceError) as e:
-        unix.link.load(data)
-    msg = str(e.value)
-    assert "ValueError: micronn:" in msg, msg
-    return msg
 
 
 GRAPHS = {
