@@ -64,6 +64,8 @@ uint32_t mnn_dtype_size(uint8_t dtype) {
             return 4;
         case MNN_DTYPE_INT64:
             return 8;
+        case MNN_DTYPE_INT4:
+            return 0;       // packed two per byte: no whole-byte size (check_tensor sizes it)
         default:
             return 0;
     }
@@ -89,6 +91,7 @@ uint32_t mnn_crc32(uint32_t crc, const uint8_t *data, size_t len) {
 typedef struct {
     uint8_t dtype;
     uint8_t storage;
+    uint8_t flags;
     uint8_t ndim;
     uint32_t dims[MNN_MAX_DIMS];
     uint32_t offset;
@@ -102,6 +105,7 @@ static void read_tensor(const mnn_model_t *m, uint32_t i, tensor_t *t) {
     t->dtype = (uint8_t)rd_u8(p + MNN_TEN_DTYPE);
     t->ndim = (uint8_t)rd_u8(p + MNN_TEN_NDIM);
     t->storage = (uint8_t)rd_u8(p + MNN_TEN_STORAGE);
+    t->flags = (uint8_t)rd_u8(p + MNN_TEN_FLAGS);
     for (int d = 0; d < MNN_MAX_DIMS; d++) {
         t->dims[d] = rd_u32(p + MNN_TEN_DIMS + 4 * d);
     }
@@ -114,8 +118,13 @@ static void read_tensor(const mnn_model_t *m, uint32_t i, tensor_t *t) {
 static mnn_status_t check_tensor(const mnn_model_t *m, uint32_t i, mnn_error_t *err) {
     tensor_t t;
     read_tensor(m, i, &t);
-    uint32_t esize = mnn_dtype_size(t.dtype);
+    // int4 (S4 weights only): values packed two per byte, nbytes = ceil(count / 2).
+    const int packed4 = t.dtype == MNN_DTYPE_INT4;
+    uint32_t esize = packed4 ? 1 : mnn_dtype_size(t.dtype);
     CHECK(esize != 0, MNN_E_TENSOR, "unknown dtype", i, t.dtype, 0);
+    CHECK(!packed4 || t.storage == MNN_STORAGE_CONST, MNN_E_TENSOR, "int4 tensor not constant", i, t.storage,
+        MNN_STORAGE_CONST);
+    CHECK(t.flags == 0, MNN_E_TENSOR, "unknown flags", i, t.flags, 0);
     CHECK(t.ndim <= MNN_MAX_DIMS, MNN_E_TENSOR, "ndim", i, t.ndim, MNN_MAX_DIMS);
     uint64_t n = esize;
     for (int d = 0; d < MNN_MAX_DIMS; d++) {
@@ -124,6 +133,7 @@ static mnn_status_t check_tensor(const mnn_model_t *m, uint32_t i, mnn_error_t *
         n *= t.dims[d];
         CHECK(n <= UINT32_MAX, MNN_E_TENSOR, "shape too large", i, t.dims[d], 0);
     }
+    n = packed4 ? (n + 1) / 2 : n;
     CHECK(n == t.nbytes, MNN_E_TENSOR, "nbytes does not match shape", i, t.nbytes, (uint32_t)n);
     if (t.storage == MNN_STORAGE_ARENA) {
         CHECK(t.offset % MNN_ARENA_ALIGN == 0, MNN_E_TENSOR, "arena offset misaligned", i, t.offset, MNN_ARENA_ALIGN);
@@ -132,6 +142,16 @@ static mnn_status_t check_tensor(const mnn_model_t *m, uint32_t i, mnn_error_t *
     } else if (t.storage == MNN_STORAGE_CONST) {
         CHECK(fits(t.offset, t.nbytes, m->const_size), MNN_E_TENSOR, "outside the constant data", i,
             t.offset, m->const_size);
+    } else if (t.storage == MNN_STORAGE_STATE) {
+        // Reset fills state with its zero point: int8 or int16 values that hold it.
+        CHECK(t.dtype == MNN_DTYPE_INT8 || t.dtype == MNN_DTYPE_INT16, MNN_E_TENSOR, "state dtype", i, t.dtype,
+            MNN_DTYPE_INT8);
+        int32_t lo = t.dtype == MNN_DTYPE_INT8 ? -128 : -32768;
+        CHECK(t.zero_point >= lo && t.zero_point <= -lo - 1, MNN_E_TENSOR, "state zero point", i,
+            (uint32_t)t.zero_point, (uint32_t)(-lo - 1));
+        CHECK(t.offset % MNN_ARENA_ALIGN == 0, MNN_E_TENSOR, "state offset misaligned", i, t.offset, MNN_ARENA_ALIGN);
+        CHECK(fits(t.offset, t.nbytes, m->state_size), MNN_E_TENSOR, "outside the state", i, t.offset,
+            m->state_size);
     } else {
         return fail(err, MNN_E_TENSOR, "unknown storage", i, t.storage, 0);
     }
@@ -893,6 +913,553 @@ static mnn_status_t check_batch_matmul(const op_ctx_t *c) {
         rd_i32(p + MNN_P_BATCH_MATMUL_ACT_MAX));
 }
 
+// === checks STATE ===
+
+// ASSIGN: a copy between tensors of one dtype and size; the target in the arena
+// or the state (never a constant), the source anywhere.
+static mnn_status_t check_assign(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    CHECK(operand(c, 0) < c->m->tensor_count && operand(c, 1) < c->m->tensor_count, MNN_E_OP, "operand", c->op,
+        operand(c, 0), c->m->tensor_count);
+    tensor_t src, dst;
+    read_tensor(c->m, operand(c, 0), &src);
+    read_tensor(c->m, operand(c, 1), &dst);
+    CHECK(dst.storage != MNN_STORAGE_CONST, MNN_E_OP, "assign to a constant", c->op, dst.storage, 0);
+    WANT(0, dst.dtype, STORAGE_ANY, dst.nbytes, "source", 0);
+    return MNN_OK;
+}
+
+// === checks SVDF ===
+
+// SVDF: sizes below GEOM_MAX whose products fit, rank dividing the filters, every
+// operand exactly as large as the sizes say, the state int16 in the model's state
+// with zero point 0 (the kernel's int16 clamp assumes it), shifts in [-31, 30].
+static mnn_status_t check_svdf(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t batches = rd_u32(p + MNN_P_SVDF_BATCHES), in = rd_u32(p + MNN_P_SVDF_INPUT_SIZE);
+    uint32_t nf = rd_u32(p + MNN_P_SVDF_NUM_FILTERS), mem = rd_u32(p + MNN_P_SVDF_MEMORY);
+    uint32_t rank = rd_u32(p + MNN_P_SVDF_RANK);
+    const uint32_t v[] = { batches, in, nf, mem, rank };
+    for (uint32_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+        CHECK(v[k] >= 1 && v[k] < GEOM_MAX, MNN_E_OP, "svdf size", c->op, v[k], GEOM_MAX);
+    }
+    CHECK(nf % rank == 0, MNN_E_OP, "svdf rank does not divide the filters", c->op, rank, nf);
+    uint64_t in_n = (uint64_t)batches * in, wf_n = (uint64_t)nf * in, wt_n = (uint64_t)nf * mem * 2;
+    uint64_t state_n = (uint64_t)batches * nf * mem * 2, out_n = (uint64_t)batches * (nf / rank);
+    CHECK(in_n <= UINT32_MAX && wf_n <= UINT32_MAX && wt_n <= UINT32_MAX && state_n <= UINT32_MAX, MNN_E_OP,
+        "dimensions overflow", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_SVDF_INPUT_OFFSET), "input offset"));
+    int32_t s1 = rd_i32(p + MNN_P_SVDF_FEATURE_SHIFT), s2 = rd_i32(p + MNN_P_SVDF_TIME_SHIFT);
+    CHECK(s1 >= -31 && s1 <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s1, 30);
+    CHECK(s2 >= -31 && s2 <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s2, 30);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, (uint32_t)wf_n, "weights_feature size", 0);
+    WANT(2, MNN_DTYPE_INT16, MNN_STORAGE_CONST, (uint32_t)wt_n, "weights_time size", 0);
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, (uint32_t)((nf / rank) * 4), "bias size", 1);
+    WANT(4, MNN_DTYPE_INT16, MNN_STORAGE_STATE, (uint32_t)state_n, "svdf state", 0);
+    WANT(5, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out_n, "output size", 0);
+    tensor_t st;
+    read_tensor(c->m, operand(c, 4), &st);
+    CHECK(st.zero_point == 0, MNN_E_OP, "svdf state zero point", c->op, (uint32_t)st.zero_point, 0);
+    return check_activation(c, rd_i32(p + MNN_P_SVDF_OUTPUT_OFFSET), -128, 127);
+}
+
+// === checks SEQUENCE ===
+
+// LSTM: sizes below GEOM_MAX whose products fit, flags 0 or 1, every operand
+// exactly as large as the sizes say, the states in the model's state (hidden
+// int8 with the record's zero point, cell int16 with zero point 0), shifts in
+// [-31, 30], multipliers >= 0, cell_clip in [0, 32767], the cell's tanh
+// scaling as TANH_S16's (multiplier in [1, 32767], shift in [0, 31]: the
+// scaled int16 value plus its rounding fits an int32).
+static mnn_status_t check_lstm(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t batches = rd_u32(p + MNN_P_LSTM_BATCHES), steps = rd_u32(p + MNN_P_LSTM_STEPS);
+    uint32_t in = rd_u32(p + MNN_P_LSTM_INPUT_SIZE), units = rd_u32(p + MNN_P_LSTM_UNITS);
+    const uint32_t v[] = { batches, steps, in, units };
+    for (uint32_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
+        CHECK(v[k] >= 1 && v[k] < GEOM_MAX, MNN_E_OP, "lstm size", c->op, v[k], GEOM_MAX);
+    }
+    CHECK(rd_u32(p + MNN_P_LSTM_TIME_MAJOR) <= 1, MNN_E_OP, "lstm time_major", c->op,
+        rd_u32(p + MNN_P_LSTM_TIME_MAJOR), 1);
+    uint64_t rows = (uint64_t)batches * steps;
+    uint64_t in_n = rows * in, out_n = rows * units, wi_n = 4 * (uint64_t)units * in;
+    uint64_t wr_n = 4 * (uint64_t)units * units, state_n = (uint64_t)batches * units;
+    CHECK(in_n <= UINT32_MAX && out_n <= UINT32_MAX && wi_n <= UINT32_MAX && wr_n <= UINT32_MAX
+        && state_n * 2 <= UINT32_MAX && units * 16ull <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_LSTM_INPUT_OFFSET), "input offset"));
+    int32_t hzp = rd_i32(p + MNN_P_LSTM_HIDDEN_ZERO_POINT);
+    CHECK(hzp >= -128 && hzp <= 127, MNN_E_OP, "hidden zero point", c->op, (uint32_t)hzp, 127);
+    static const uint16_t pairs[][2] = {
+        { MNN_P_LSTM_INPUT_MULT, MNN_P_LSTM_INPUT_SHIFT },
+        { MNN_P_LSTM_INPUT_MULT + 4, MNN_P_LSTM_INPUT_SHIFT + 4 },
+        { MNN_P_LSTM_INPUT_MULT + 8, MNN_P_LSTM_INPUT_SHIFT + 8 },
+        { MNN_P_LSTM_INPUT_MULT + 12, MNN_P_LSTM_INPUT_SHIFT + 12 },
+        { MNN_P_LSTM_RECURRENT_MULT, MNN_P_LSTM_RECURRENT_SHIFT },
+        { MNN_P_LSTM_RECURRENT_MULT + 4, MNN_P_LSTM_RECURRENT_SHIFT + 4 },
+        { MNN_P_LSTM_RECURRENT_MULT + 8, MNN_P_LSTM_RECURRENT_SHIFT + 8 },
+        { MNN_P_LSTM_RECURRENT_MULT + 12, MNN_P_LSTM_RECURRENT_SHIFT + 12 },
+        { MNN_P_LSTM_FORGET_MULT, MNN_P_LSTM_FORGET_SHIFT },
+        { MNN_P_LSTM_UPDATE_MULT, MNN_P_LSTM_UPDATE_SHIFT },
+        { MNN_P_LSTM_HIDDEN_MULT, MNN_P_LSTM_HIDDEN_SHIFT },
+    };
+    for (uint32_t k = 0; k < sizeof(pairs) / sizeof(pairs[0]); k++) {
+        int32_t m = rd_i32(p + pairs[k][0]), s = rd_i32(p + pairs[k][1]);
+        CHECK(m >= 0, MNN_E_OP, "requantization multiplier", c->op, (uint32_t)m, 0);
+        CHECK(s >= -31 && s <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s, 30);
+    }
+    int32_t clip = rd_i32(p + MNN_P_LSTM_CELL_CLIP);
+    CHECK(clip >= 0 && clip <= 32767, MNN_E_OP, "lstm cell clip", c->op, (uint32_t)clip, 32767);
+    int32_t tm = rd_i32(p + MNN_P_LSTM_CELL_TANH_MULT), ts = rd_i32(p + MNN_P_LSTM_CELL_TANH_SHIFT);
+    CHECK(tm >= 1 && tm <= 32767, MNN_E_OP, "lstm cell tanh multiplier", c->op, (uint32_t)tm, 32767);
+    CHECK(ts >= 0 && ts <= 31, MNN_E_OP, "lstm cell tanh shift", c->op, (uint32_t)ts, 31);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, (uint32_t)wi_n, "input weights size", 0);
+    WANT(2, MNN_DTYPE_INT8, MNN_STORAGE_CONST, (uint32_t)wr_n, "recurrent weights size", 0);
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, units * 16, "bias size", 0);
+    WANT(4, MNN_DTYPE_INT16, MNN_STORAGE_CONST, 256 * 2, "table size", 0);
+    WANT(5, MNN_DTYPE_INT8, MNN_STORAGE_STATE, (uint32_t)state_n, "lstm hidden state", 0);
+    WANT(6, MNN_DTYPE_INT16, MNN_STORAGE_STATE, (uint32_t)state_n * 2, "lstm cell state", 0);
+    WANT(7, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, (uint32_t)out_n, "output size", 0);
+    tensor_t st;
+    read_tensor(c->m, operand(c, 5), &st);
+    CHECK(st.zero_point == hzp, MNN_E_OP, "lstm hidden state zero point", c->op, (uint32_t)st.zero_point,
+        (uint32_t)hzp);
+    read_tensor(c->m, operand(c, 6), &st);
+    CHECK(st.zero_point == 0, MNN_E_OP, "lstm cell state zero point", c->op, (uint32_t)st.zero_point, 0);
+    return MNN_OK;
+}
+
+// === checks S16 ===
+
+// FULLY_CONNECTED_S16, CONV_2D_S16, DEPTHWISE_CONV_2D_S16: the int8 records
+// (so read_geom reads them alike) plus acc64; int16 input and output, whose
+// zero points are 0 (every offset 0), an int16 activation range, bias int64
+// (acc64 1) or int32 (acc64 0). acc64: every sum of products plus bias stays
+// within 2^47 (TFLite's bound for its 64-bit requantization): at most 2^24
+// products of at most 2^22 each, and |bias| <= 2^46; shifts in [-31, 14].
+_Static_assert(MNN_P_FULLY_CONNECTED_S16_OUT_DEPTH == MNN_P_FULLY_CONNECTED_OUT_DEPTH
+    && MNN_P_FULLY_CONNECTED_S16_ACT_MAX == MNN_P_FULLY_CONNECTED_ACT_MAX
+    && MNN_P_CONV_2D_S16_GROUPS == MNN_P_CONV_2D_GROUPS && MNN_P_CONV_2D_S16_ACT_MAX == MNN_P_CONV_2D_ACT_MAX
+    && MNN_P_CONV_2D_S16_INPUT_OFFSET == MNN_P_CONV_2D_INPUT_OFFSET
+    && MNN_P_DEPTHWISE_CONV_2D_S16_DEPTH_MULT == MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT
+    && MNN_P_DEPTHWISE_CONV_2D_S16_ACT_MAX == MNN_P_CONV_2D_ACT_MAX
+    && MNN_P_DEPTHWISE_CONV_2D_S16_INPUT_OFFSET == MNN_P_CONV_2D_INPUT_OFFSET
+    && MNN_P_DEPTHWISE_CONV_2D_S16_OUTPUT_OFFSET == MNN_P_CONV_2D_OUTPUT_OFFSET, "S16 records extend the int8 ones");
+
+#define S16_MAX_TAPS (1u << 24)
+#define S16_MAX_BIAS ((int64_t)1 << 46)
+
+static mnn_status_t check_s16_params(const op_ctx_t *c, int32_t in_off, int32_t w_off, int32_t out_off, int32_t lo,
+    int32_t hi, uint32_t acc64) {
+    mnn_error_t *err = c->err;
+    CHECK(in_off == 0 && w_off == 0 && out_off == 0, MNN_E_OP, "16x8 offset (int16 zero points are 0)", c->op,
+        (uint32_t)(in_off | w_off | out_off), 0);
+    CHECK(lo >= -32768 && hi <= 32767 && lo <= hi, MNN_E_OP, "int16 activation range", c->op, (uint32_t)lo,
+        (uint32_t)hi);
+    CHECK(acc64 <= 1, MNN_E_OP, "acc64", c->op, acc64, 1);
+    return MNN_OK;
+}
+
+// Operands: input int16 (in_n values), weights int8 (w_n), bias? (ch values,
+// int64 or int32 as acc64 says), mult and shift (q bytes each), output int16
+// (out_n values); taps: products in one sum.
+static mnn_status_t check_s16_operands(const op_ctx_t *c, uint32_t in_n, uint32_t w_n, uint32_t ch, uint32_t q,
+    uint32_t out_n, uint64_t taps, uint32_t acc64) {
+    mnn_error_t *err = c->err;
+    uint32_t in_b, out_b, bias_b;
+    CHECK(mul_ok(in_n, 2, &in_b) && mul_ok(out_n, 2, &out_b) && mul_ok(ch, acc64 ? 8 : 4, &bias_b), MNN_E_OP,
+        "dimensions overflow", c->op, in_n, out_n);
+    WANT(0, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, in_b, "int16 input size", 0);
+    WANT(1, MNN_DTYPE_INT8, MNN_STORAGE_CONST, w_n, "weights size", 0);
+    WANT(2, acc64 ? MNN_DTYPE_INT64 : MNN_DTYPE_INT32, MNN_STORAGE_CONST, bias_b,
+        acc64 ? "bias (acc64: int64) dtype or size" : "bias (acc64 0: int32) dtype or size", 1);
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, q, "multiplier size", 0);
+    WANT(4, MNN_DTYPE_INT32, MNN_STORAGE_CONST, q, "shift size", 0);
+    WANT(5, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, out_b, "int16 output size", 0);
+    if (!acc64) {
+        return check_shifts(c, 4);
+    }
+    CHECK(taps <= S16_MAX_TAPS, MNN_E_OP, "16x8 sum length", c->op, taps > UINT32_MAX ? UINT32_MAX : (uint32_t)taps,
+        S16_MAX_TAPS);
+    tensor_t t;
+    read_tensor(c->m, operand(c, 4), &t);
+    const uint8_t *p = c->m->blob + c->m->const_off + t.offset;
+    for (uint32_t j = 0; j < q / 4; j++) {
+        int32_t s = rd_i32(p + 4 * j);
+        CHECK(s >= -31 && s <= 14, MNN_E_OP, "16x8 requantization shift", c->op, (uint32_t)s, 14);
+    }
+    if (operand(c, 2) != MNN_NO_TENSOR) {
+        read_tensor(c->m, operand(c, 2), &t);
+        p = c->m->blob + c->m->const_off + t.offset;
+        for (uint32_t j = 0; j < ch; j++) {
+            int64_t b = (int64_t)((uint64_t)rd_u32(p + 8 * j) | ((uint64_t)rd_u32(p + 8 * j + 4) << 32));
+            CHECK(b >= -S16_MAX_BIAS && b <= S16_MAX_BIAS, MNN_E_OP, "int64 bias out of range, past 2^46 (high word)",
+                c->op, (uint32_t)(int32_t)(b >> 32), (uint32_t)(S16_MAX_BIAS >> 32));
+        }
+    }
+    return MNN_OK;
+}
+
+static mnn_status_t check_fully_connected_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t batches = rd_u32(p + MNN_P_FULLY_CONNECTED_S16_BATCHES);
+    uint32_t depth = rd_u32(p + MNN_P_FULLY_CONNECTED_S16_ACCUM_DEPTH);
+    uint32_t outs = rd_u32(p + MNN_P_FULLY_CONNECTED_S16_OUT_DEPTH);
+    uint32_t acc64 = rd_u32(p + MNN_P_FULLY_CONNECTED_S16_ACC64);
+    uint32_t in_n, w_n, out_n, q;
+    CHECK(batches && depth && outs, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(mul_ok(batches, depth, &in_n) && mul_ok(outs, depth, &w_n) && mul_ok(batches, outs, &out_n)
+        && mul_ok(outs, 4, &q), MNN_E_OP, "dimensions overflow", c->op, depth, 0);
+    TRY(check_s16_params(c, rd_i32(p + MNN_P_FULLY_CONNECTED_S16_INPUT_OFFSET),
+        rd_i32(p + MNN_P_FULLY_CONNECTED_S16_FILTER_OFFSET), rd_i32(p + MNN_P_FULLY_CONNECTED_S16_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_FULLY_CONNECTED_S16_ACT_MIN), rd_i32(p + MNN_P_FULLY_CONNECTED_S16_ACT_MAX), acc64));
+    q = tensor_nbytes(c, 3) == 4 ? 4 : q;
+    return check_s16_operands(c, in_n, w_n, outs, q, out_n, depth, acc64);
+}
+
+static mnn_status_t check_conv_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n, groups = rd_u32(p + MNN_P_CONV_2D_S16_GROUPS);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(groups >= 1 && g.in_c % groups == 0 && g.out_c % groups == 0, MNN_E_OP, "groups", c->op, groups, g.in_c);
+    CHECK(g.out_c < GEOM_MAX / 4, MNN_E_OP, "output channels", c->op, g.out_c, GEOM_MAX / 4);
+    uint64_t taps = (uint64_t)g.k_h * g.k_w * (g.in_c / groups);
+    uint64_t w_n = g.out_c * taps;
+    CHECK(taps <= UINT32_MAX && w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_s16_params(c, rd_i32(p + MNN_P_CONV_2D_S16_INPUT_OFFSET), 0, rd_i32(p + MNN_P_CONV_2D_S16_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_CONV_2D_S16_ACT_MIN), rd_i32(p + MNN_P_CONV_2D_S16_ACT_MAX),
+        rd_u32(p + MNN_P_CONV_2D_S16_ACC64)));
+    return check_s16_operands(c, in_n, (uint32_t)w_n, g.out_c, g.out_c * 4, out_n, taps,
+        rd_u32(p + MNN_P_CONV_2D_S16_ACC64));
+}
+
+static mnn_status_t check_depthwise_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n, dm = rd_u32(p + MNN_P_DEPTHWISE_CONV_2D_S16_DEPTH_MULT);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(dm >= 1 && (uint64_t)g.in_c * dm == g.out_c, MNN_E_OP, "depth multiplier", c->op, dm, g.out_c);
+    CHECK(g.out_c < GEOM_MAX / 4, MNN_E_OP, "output channels", c->op, g.out_c, GEOM_MAX / 4);
+    uint64_t taps = (uint64_t)g.k_h * g.k_w;
+    uint64_t w_n = g.out_c * taps;
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_s16_params(c, rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S16_INPUT_OFFSET), 0,
+        rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S16_OUTPUT_OFFSET), rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S16_ACT_MIN),
+        rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S16_ACT_MAX), rd_u32(p + MNN_P_DEPTHWISE_CONV_2D_S16_ACC64)));
+    return check_s16_operands(c, in_n, (uint32_t)w_n, g.out_c, g.out_c * 4, out_n, taps,
+        rd_u32(p + MNN_P_DEPTHWISE_CONV_2D_S16_ACC64));
+}
+
+// SOFTMAX_S8_S16: SOFTMAX's record and checks, with an int16 output.
+_Static_assert(MNN_P_SOFTMAX_S8_S16_RECORD_SIZE == MNN_P_SOFTMAX_RECORD_SIZE
+    && MNN_P_SOFTMAX_S8_S16_ROW_SIZE == MNN_P_SOFTMAX_ROW_SIZE, "SOFTMAX_S8_S16 has SOFTMAX's record");
+
+static mnn_status_t check_softmax_s8_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t rows = rd_u32(p + MNN_P_SOFTMAX_ROWS), size = rd_u32(p + MNN_P_SOFTMAX_ROW_SIZE), n, n2;
+    int32_t shift = rd_i32(p + MNN_P_SOFTMAX_INPUT_LEFT_SHIFT);
+    int32_t diff_min = rd_i32(p + MNN_P_SOFTMAX_DIFF_MIN);
+    CHECK(rows && size, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(mul_ok(rows, size, &n) && mul_ok(n, 2, &n2), MNN_E_OP, "dimensions overflow", c->op, size, 0);
+    CHECK(shift >= 0 && shift <= 31, MNN_E_OP, "softmax input shift", c->op, (uint32_t)shift, 31);
+    int64_t lowest = -(int64_t)(((int64_t)31 << 26) >> shift);
+    CHECK(diff_min >= lowest, MNN_E_OP, "softmax diff_min", c->op, (uint32_t)diff_min, (uint32_t)lowest);
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, n2, "int16 output size", 0);
+    return MNN_OK;
+}
+
+// === checks S16X ===
+
+// int16 activations (TFLite's 16x8 mode). ADD_S16, MUL_S16, the pools,
+// PAD_S16 and CONCATENATION_S16 share the int8 ops' record layouts.
+_Static_assert(MNN_P_ADD_S16_RECORD_SIZE == MNN_P_ADD_RECORD_SIZE && MNN_P_MUL_S16_RECORD_SIZE == MNN_P_ADD_RECORD_SIZE
+    && MNN_P_MAX_POOL_S16_RECORD_SIZE == MNN_P_MAX_POOL_2D_RECORD_SIZE
+    && MNN_P_AVG_POOL_S16_RECORD_SIZE == MNN_P_MAX_POOL_2D_RECORD_SIZE
+    && MNN_P_PAD_S16_RECORD_SIZE == MNN_P_PAD_RECORD_SIZE
+    && MNN_P_CONCATENATION_S16_RECORD_SIZE == MNN_P_CONCATENATION_RECORD_SIZE
+    && MNN_P_LOGISTIC_S16_INPUT_SHIFT == MNN_P_TANH_S16_INPUT_SHIFT, "S16X records are the int8 ones");
+
+static mnn_status_t check_range16(const op_ctx_t *c, int32_t lo, int32_t hi) {
+    mnn_error_t *err = c->err;
+    CHECK(lo >= -32768 && hi <= 32767 && lo <= hi, MNN_E_OP, "activation range", c->op, (uint32_t)lo, (uint32_t)hi);
+    return MNN_OK;
+}
+
+// The dtype of operand k, or 0 when the index is not a tensor (WANT then refuses it).
+static uint32_t operand_dtype(const op_ctx_t *c, uint32_t k) {
+    uint32_t i = operand(c, k);
+    if (i >= c->m->tensor_count) {
+        return 0;
+    }
+    tensor_t t;
+    read_tensor(c->m, i, &t);
+    return t.dtype;
+}
+
+// ADD_S16, MUL_S16: broadcast shapes as ADD's (strides in elements), int16
+// operands, offsets 0 (TFLite's int16 zero points; with them |x| <= 2^15,
+// so x << 15 and x1 * x2 fit an int32), left shift <= 15.
+static mnn_status_t check_binary_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint64_t n = 1, reach1 = 0, reach2 = 0;
+    for (int d = 0; d < 4; d++) {
+        uint32_t dim = rd_u32(p + MNN_P_ADD_DIMS + 4 * d);
+        uint32_t s1 = rd_u32(p + MNN_P_ADD_STRIDE1 + 4 * d), s2 = rd_u32(p + MNN_P_ADD_STRIDE2 + 4 * d);
+        CHECK(dim >= 1 && dim < GEOM_MAX && s1 < GEOM_MAX && s2 < GEOM_MAX, MNN_E_OP, "broadcast shape", c->op,
+            dim, GEOM_MAX);
+        n *= dim;
+        reach1 += (uint64_t)(dim - 1) * s1;
+        reach2 += (uint64_t)(dim - 1) * s2;
+    }
+    CHECK(n <= UINT32_MAX / 2, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    uint32_t n1 = tensor_nbytes(c, 0), n2 = tensor_nbytes(c, 1);
+    CHECK(reach1 < n1 / 2 && reach2 < n2 / 2, MNN_E_OP, "broadcast strides reach past an input", c->op,
+        (uint32_t)reach1, n1 / 2);
+    WANT(0, MNN_DTYPE_INT16, STORAGE_ANY, n1, "input 1", 0);
+    WANT(1, MNN_DTYPE_INT16, STORAGE_ANY, n2, "input 2", 0);
+    WANT(2, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, (uint32_t)n * 2, "output size", 0);
+    // a constant input is read as int16_t (the packer aligns every constant array to 16)
+    for (uint32_t k = 0; k < 2; k++) {
+        tensor_t t;
+        read_tensor(c->m, operand(c, k), &t);
+        CHECK(t.storage != MNN_STORAGE_CONST || t.offset % 2 == 0, MNN_E_OP, "int16 constant misaligned", c->op,
+            t.offset, 2);
+    }
+    CHECK(rd_i32(p + MNN_P_ADD_INPUT1_OFFSET) == 0 && rd_i32(p + MNN_P_ADD_INPUT2_OFFSET) == 0
+        && rd_i32(p + MNN_P_ADD_OUTPUT_OFFSET) == 0, MNN_E_OP, "int16 offsets must be 0", c->op,
+        (uint32_t)rd_i32(p + MNN_P_ADD_INPUT1_OFFSET), 0);
+    int32_t ls = rd_i32(p + MNN_P_ADD_LEFT_SHIFT);
+    CHECK(ls >= 0 && ls <= 15, MNN_E_OP, "left shift", c->op, (uint32_t)ls, 15);
+    static const uint8_t shifts[] = { MNN_P_ADD_INPUT1_SHIFT, MNN_P_ADD_INPUT2_SHIFT, MNN_P_ADD_OUTPUT_SHIFT };
+    for (int k = 0; k < 3; k++) {
+        int32_t s = rd_i32(p + shifts[k]);
+        CHECK(s >= -31 && s <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s, 30);
+    }
+    return check_range16(c, rd_i32(p + MNN_P_ADD_ACT_MIN), rd_i32(p + MNN_P_ADD_ACT_MAX));
+}
+
+// MAX_POOL_S16, AVG_POOL_S16: pooling geometry; a window's sum of int16 values fits an int32.
+static mnn_status_t check_pool_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n;
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(g.in_c == g.out_c && g.dil_h == 1 && g.dil_w == 1, MNN_E_OP, "pool channels or dilation", c->op,
+        g.out_c, g.in_c);
+    CHECK((uint64_t)g.k_h * g.k_w < (1u << 16), MNN_E_OP, "pool window", c->op, g.k_h, 1u << 16);
+    CHECK(in_n <= UINT32_MAX / 2 && out_n <= UINT32_MAX / 2, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    WANT(0, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, in_n * 2, "input size", 0);
+    WANT(1, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, out_n * 2, "output size", 0);
+    return check_range16(c, rd_i32(p + MNN_P_MAX_POOL_S16_ACT_MIN), rd_i32(p + MNN_P_MAX_POOL_S16_ACT_MAX));
+}
+
+// SOFTMAX_S16: rows of at most 65535 values and an input shift of at most 15
+// (a difference down to -65535, shifted, fits an int32); the exp table's
+// values in [0, 32767] and its last two at least 1, so a row's sum of
+// exponentials lies in [1, 2^31) (the kernel's normalisation needs it).
+static mnn_status_t check_softmax_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t rows = rd_u32(p + MNN_P_SOFTMAX_S16_ROWS), size = rd_u32(p + MNN_P_SOFTMAX_S16_ROW_SIZE);
+    int32_t shift = rd_i32(p + MNN_P_SOFTMAX_S16_INPUT_SHIFT);
+    uint32_t n;
+    CHECK(rows && size && size <= 65535, MNN_E_OP, "softmax row size", c->op, size, 65535);
+    CHECK(mul_ok(rows, size, &n) && n <= UINT32_MAX / 2, MNN_E_OP, "dimensions overflow", c->op, size, 0);
+    CHECK(shift >= -31 && shift <= 15, MNN_E_OP, "softmax input shift", c->op, (uint32_t)shift, 15);
+    WANT(0, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, n * 2, "input size", 0);
+    WANT(1, MNN_DTYPE_INT16, MNN_STORAGE_CONST, 513 * 2, "exp table", 0);
+    WANT(2, MNN_DTYPE_INT16, MNN_STORAGE_CONST, 513 * 2, "reciprocal table", 0);
+    WANT(3, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, n * 2, "output size", 0);
+    tensor_t t;
+    read_tensor(c->m, operand(c, 1), &t);
+    const uint8_t *e = c->m->blob + c->m->const_off + t.offset;
+    for (uint32_t j = 0; j < 513; j++) {
+        int32_t v = (int16_t)(uint16_t)rd_u16(e + 2 * j);
+        CHECK(v >= (j >= 511 ? 1 : 0), MNN_E_OP, "softmax exp table", c->op, (uint32_t)v, j);
+    }
+    return MNN_OK;
+}
+
+// TANH_S16, LOGISTIC_S16: input multiplier <= 32767 and shift <= 31, so that
+// x * multiplier plus the rounding fits an int32; the table uint16 [256].
+static mnn_status_t check_sigmoid_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t n = rd_u32(p + MNN_P_TANH_S16_COUNT);
+    int32_t mult = rd_i32(p + MNN_P_TANH_S16_INPUT_MULT), shift = rd_i32(p + MNN_P_TANH_S16_INPUT_SHIFT);
+    CHECK(n >= 1 && n <= UINT32_MAX / 2, MNN_E_OP, "count", c->op, n, UINT32_MAX / 2);
+    CHECK(mult >= 0 && mult <= 32767, MNN_E_OP, "input multiplier", c->op, (uint32_t)mult, 32767);
+    CHECK(shift >= 0 && shift <= 31, MNN_E_OP, "input shift", c->op, (uint32_t)shift, 31);
+    WANT(0, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, n * 2, "input size", 0);
+    WANT(1, MNN_DTYPE_INT16, MNN_STORAGE_CONST, 256 * 2, "table size", 0);
+    WANT(2, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, n * 2, "output size", 0);
+    return MNN_OK;
+}
+
+// REQUANT: int8 or int16 in and out, zero points inside their types.
+static mnn_status_t check_requant(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t n = rd_u32(p + MNN_P_REQUANT_COUNT);
+    uint32_t din = operand_dtype(c, 0), dout = operand_dtype(c, 1);
+    CHECK(din == MNN_DTYPE_INT8 || din == MNN_DTYPE_INT16, MNN_E_OP, "requant input dtype", c->op, din,
+        MNN_DTYPE_INT16);
+    CHECK(dout == MNN_DTYPE_INT8 || dout == MNN_DTYPE_INT16, MNN_E_OP, "requant output dtype", c->op, dout,
+        MNN_DTYPE_INT16);
+    CHECK(n >= 1 && n <= UINT32_MAX / 2, MNN_E_OP, "count", c->op, n, UINT32_MAX / 2);
+    WANT(0, din, MNN_STORAGE_ARENA, din == MNN_DTYPE_INT16 ? n * 2 : n, "input size", 0);
+    WANT(1, dout, MNN_STORAGE_ARENA, dout == MNN_DTYPE_INT16 ? n * 2 : n, "output size", 0);
+    int32_t zin = rd_i32(p + MNN_P_REQUANT_INPUT_ZERO_POINT), zout = rd_i32(p + MNN_P_REQUANT_OUTPUT_OFFSET);
+    int32_t lin = din == MNN_DTYPE_INT16 ? 32768 : 128, lout = dout == MNN_DTYPE_INT16 ? 32768 : 128;
+    CHECK(zin >= -lin && zin < lin, MNN_E_OP, "input zero point", c->op, (uint32_t)zin, (uint32_t)lin);
+    CHECK(zout >= -lout && zout < lout, MNN_E_OP, "output offset", c->op, (uint32_t)zout, (uint32_t)lout);
+    int32_t s = rd_i32(p + MNN_P_REQUANT_SHIFT);
+    CHECK(s >= -31 && s <= 30, MNN_E_OP, "requantization shift", c->op, (uint32_t)s, 30);
+    return MNN_OK;
+}
+
+// PAD_S16: PAD's shape checks, int16 values and pad value.
+static mnn_status_t check_pad_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint64_t in = 1, out = 1;
+    for (int d = 0; d < 4; d++) {
+        uint32_t dim = rd_u32(p + MNN_P_PAD_IN_DIMS + 4 * d);
+        uint32_t b = rd_u32(p + MNN_P_PAD_BEFORE + 4 * d), a = rd_u32(p + MNN_P_PAD_AFTER + 4 * d);
+        CHECK(dim >= 1 && dim < GEOM_MAX && b < GEOM_MAX && a < GEOM_MAX, MNN_E_OP, "pad shape", c->op, dim,
+            GEOM_MAX);
+        in *= dim;
+        out *= (uint64_t)dim + a + b;
+        CHECK(out <= UINT32_MAX / 2, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    }
+    int32_t v = rd_i32(p + MNN_P_PAD_VALUE);
+    CHECK(v >= -32768 && v <= 32767, MNN_E_OP, "pad value", c->op, (uint32_t)v, 32767);
+    WANT(0, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, (uint32_t)in * 2, "input size", 0);
+    WANT(1, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, (uint32_t)out * 2, "output size", 0);
+    return MNN_OK;
+}
+
+// CONCATENATION_S16: CONCATENATION's checks on int16 tensors; each block of
+// an input holds whole values.
+static mnn_status_t check_concat_s16(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    uint32_t outer = rd_u32(c->params + MNN_P_CONCATENATION_OUTER);
+    CHECK(c->n_in >= 1 && c->n_in <= MNN_CONCAT_MAX_INPUTS, MNN_E_OP, "input count", c->op, c->n_in,
+        MNN_CONCAT_MAX_INPUTS);
+    CHECK(outer >= 1, MNN_E_OP, "outer size", c->op, outer, 1);
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < c->n_in; k++) {
+        uint32_t n = tensor_nbytes(c, k);
+        CHECK((n / 2) % outer == 0, MNN_E_OP, "input size not a multiple of outer", c->op, n, outer);
+        WANT(k, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, n, "input", 0);
+        total += n;
+    }
+    CHECK(total <= UINT32_MAX, MNN_E_OP, "dimensions overflow", c->op, 0, 0);
+    WANT(c->n_in, MNN_DTYPE_INT16, MNN_STORAGE_ARENA, (uint32_t)total, "output size", 0);
+    return MNN_OK;
+}
+
+// === checks S4 ===
+
+// FULLY_CONNECTED_S4, CONV_2D_S4, DEPTHWISE_CONV_2D_S4: the int8 records
+// (same layouts, so read_geom and the bindings read them alike) with the
+// weights an int4 constant of exactly ceil(values / 2) bytes (check_tensor
+// keeps int4 tensors constant and sized by their shape).
+_Static_assert(MNN_P_FULLY_CONNECTED_S4_RECORD_SIZE == MNN_P_FULLY_CONNECTED_RECORD_SIZE
+    && MNN_P_FULLY_CONNECTED_S4_OUT_DEPTH == MNN_P_FULLY_CONNECTED_OUT_DEPTH
+    && MNN_P_CONV_2D_S4_RECORD_SIZE == MNN_P_CONV_2D_RECORD_SIZE && MNN_P_CONV_2D_S4_GROUPS == MNN_P_CONV_2D_GROUPS
+    && MNN_P_DEPTHWISE_CONV_2D_S4_RECORD_SIZE == MNN_P_DEPTHWISE_CONV_2D_RECORD_SIZE
+    && MNN_P_DEPTHWISE_CONV_2D_S4_DEPTH_MULT == MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT, "S4 records are the int8 ones");
+
+// The output offset may be any value in [-255, 255], as the input offset (the
+// kernels add it before clamping, so no value is unsafe): CMSIS-NN's own
+// int4 data has one of 128 (fully_connected_int4_6), which the int8 ops'
+// check_activation refuses; the activation range is int8's.
+static mnn_status_t check_activation_s4(const op_ctx_t *c, int32_t out_off, int32_t lo, int32_t hi) {
+    TRY(check_offset(c, out_off, "output offset"));
+    return check_activation(c, 0, lo, hi);
+}
+
+// Operands: input, weights (int4, w_values packed), bias? (bias_n bytes),
+// mult and shift (q bytes each), output; then the shifts.
+static mnn_status_t check_s4_operands(const op_ctx_t *c, uint32_t in_n, uint32_t w_values, uint32_t bias_n,
+    uint32_t q, uint32_t out_n) {
+    WANT(0, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, in_n, "input size", 0);
+    WANT(1, MNN_DTYPE_INT4, MNN_STORAGE_CONST, (uint32_t)(((uint64_t)w_values + 1) / 2), "int4 weights", 0);
+    WANT(2, MNN_DTYPE_INT32, MNN_STORAGE_CONST, bias_n, "bias size", 1);
+    WANT(3, MNN_DTYPE_INT32, MNN_STORAGE_CONST, q, "multiplier size", 0);
+    WANT(4, MNN_DTYPE_INT32, MNN_STORAGE_CONST, q, "shift size", 0);
+    WANT(5, MNN_DTYPE_INT8, MNN_STORAGE_ARENA, out_n, "output size", 0);
+    return check_shifts(c, 4);
+}
+
+static mnn_status_t check_fully_connected_s4(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    uint32_t batches = rd_u32(p + MNN_P_FULLY_CONNECTED_S4_BATCHES);
+    uint32_t depth = rd_u32(p + MNN_P_FULLY_CONNECTED_S4_ACCUM_DEPTH);
+    uint32_t outs = rd_u32(p + MNN_P_FULLY_CONNECTED_S4_OUT_DEPTH);
+    int32_t w_off = rd_i32(p + MNN_P_FULLY_CONNECTED_S4_FILTER_OFFSET);
+    uint32_t in_n, w_n, out_n, bias_n;
+    CHECK(batches && depth && outs, MNN_E_OP, "zero dimension", c->op, 0, 1);
+    CHECK(mul_ok(batches, depth, &in_n) && mul_ok(outs, depth, &w_n) && mul_ok(batches, outs, &out_n)
+        && mul_ok(outs, 4, &bias_n), MNN_E_OP, "dimensions overflow", c->op, depth, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_FULLY_CONNECTED_S4_INPUT_OFFSET), "input offset"));
+    // -(an int4 zero point)
+    CHECK(w_off >= -7 && w_off <= 8, MNN_E_OP, "int4 filter offset", c->op, (uint32_t)w_off, 8);
+    TRY(check_s4_operands(c, in_n, w_n, bias_n, tensor_nbytes(c, 3) == 4 ? 4 : bias_n, out_n));
+    return check_activation_s4(c, rd_i32(p + MNN_P_FULLY_CONNECTED_S4_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_FULLY_CONNECTED_S4_ACT_MIN), rd_i32(p + MNN_P_FULLY_CONNECTED_S4_ACT_MAX));
+}
+
+static mnn_status_t check_conv_s4(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n, groups = rd_u32(p + MNN_P_CONV_2D_S4_GROUPS);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(groups >= 1 && g.in_c % groups == 0 && g.out_c % groups == 0, MNN_E_OP, "groups", c->op, groups, g.in_c);
+    CHECK(g.out_c < GEOM_MAX / 4, MNN_E_OP, "output channels", c->op, g.out_c, GEOM_MAX / 4);
+    uint64_t w_n = (uint64_t)g.out_c * g.k_h * g.k_w * (g.in_c / groups);
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_CONV_2D_S4_INPUT_OFFSET), "input offset"));
+    TRY(check_s4_operands(c, in_n, (uint32_t)w_n, g.out_c * 4, g.out_c * 4, out_n));
+    return check_activation_s4(c, rd_i32(p + MNN_P_CONV_2D_S4_OUTPUT_OFFSET), rd_i32(p + MNN_P_CONV_2D_S4_ACT_MIN),
+        rd_i32(p + MNN_P_CONV_2D_S4_ACT_MAX));
+}
+
+static mnn_status_t check_depthwise_s4(const op_ctx_t *c) {
+    mnn_error_t *err = c->err;
+    const uint8_t *p = c->params;
+    mnn_geom_t g;
+    uint32_t in_n, out_n, dm = rd_u32(p + MNN_P_DEPTHWISE_CONV_2D_S4_DEPTH_MULT);
+    read_geom(p, &g);
+    TRY(check_geom(c, &g, &in_n, &out_n));
+    CHECK(dm >= 1 && (uint64_t)g.in_c * dm == g.out_c, MNN_E_OP, "depth multiplier", c->op, dm, g.out_c);
+    CHECK(g.out_c < GEOM_MAX / 4, MNN_E_OP, "output channels", c->op, g.out_c, GEOM_MAX / 4);
+    uint64_t w_n = (uint64_t)g.out_c * g.k_h * g.k_w;
+    CHECK(w_n <= UINT32_MAX, MNN_E_OP, "weights size", c->op, 0, 0);
+    TRY(check_offset(c, rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S4_INPUT_OFFSET), "input offset"));
+    TRY(check_s4_operands(c, in_n, (uint32_t)w_n, g.out_c * 4, g.out_c * 4, out_n));
+    return check_activation_s4(c, rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S4_OUTPUT_OFFSET),
+        rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S4_ACT_MIN), rd_i32(p + MNN_P_DEPTHWISE_CONV_2D_S4_ACT_MAX));
+}
+
 typedef struct {
     uint8_t n_in;
     uint8_t n_out;
@@ -944,6 +1511,32 @@ static const op_desc_t *op_desc(uint32_t opcode) {
         OP(LOG_SOFTMAX, check_log_softmax),
         // === table MATMUL ===
         OP(BATCH_MATMUL, check_batch_matmul),
+        // === table STATE ===
+        OP(ASSIGN, check_assign),
+        // === table SVDF ===
+        OP(SVDF, check_svdf),
+        // === table SEQUENCE ===
+        OP(LSTM, check_lstm),
+        // === table S16 ===
+        OP(FULLY_CONNECTED_S16, check_fully_connected_s16),
+        OP(CONV_2D_S16, check_conv_s16),
+        OP(DEPTHWISE_CONV_2D_S16, check_depthwise_s16),
+        OP(SOFTMAX_S8_S16, check_softmax_s8_s16),
+        // === table S16X ===
+        OP(ADD_S16, check_binary_s16),
+        OP(MUL_S16, check_binary_s16),
+        OP(MAX_POOL_S16, check_pool_s16),
+        OP(AVG_POOL_S16, check_pool_s16),
+        OP(SOFTMAX_S16, check_softmax_s16),
+        OP(TANH_S16, check_sigmoid_s16),
+        OP(LOGISTIC_S16, check_sigmoid_s16),
+        OP(REQUANT, check_requant),
+        OP(PAD_S16, check_pad_s16),
+        OP(CONCATENATION_S16, check_concat_s16),
+        // === table S4 ===
+        OP(FULLY_CONNECTED_S4, check_fully_connected_s4),
+        OP(CONV_2D_S4, check_conv_s4),
+        OP(DEPTHWISE_CONV_2D_S4, check_depthwise_s4),
     };
     #undef OP
     if (opcode > MNN_OPCODE_MAX || table[opcode].name == NULL) {
@@ -963,9 +1556,12 @@ const char *mnn_opcode_name(uint8_t opcode) {
 // read element i before writing element i) may write exactly over one.
 static mnn_status_t check_overlap(const op_ctx_t *c, uint32_t opcode, uint32_t n_in, uint32_t n_out) {
     mnn_error_t *err = c->err;
-    const int in_place = opcode == MNN_OPCODE_LUT || opcode == MNN_OPCODE_ADD || opcode == MNN_OPCODE_MUL
+    const int in_place = opcode == MNN_OPCODE_ASSIGN || opcode == MNN_OPCODE_LUT || opcode == MNN_OPCODE_ADD || opcode == MNN_OPCODE_MUL
         || opcode == MNN_OPCODE_SUB || opcode == MNN_OPCODE_SQUARED_DIFFERENCE || opcode == MNN_OPCODE_MAXIMUM
-        || opcode == MNN_OPCODE_MINIMUM || opcode == MNN_OPCODE_PRELU;
+        || opcode == MNN_OPCODE_MINIMUM || opcode == MNN_OPCODE_PRELU
+        // int16 (S16X): each reads value i before writing value i
+        || opcode == MNN_OPCODE_ADD_S16 || opcode == MNN_OPCODE_MUL_S16 || opcode == MNN_OPCODE_TANH_S16
+        || opcode == MNN_OPCODE_LOGISTIC_S16 || opcode == MNN_OPCODE_REQUANT;
     for (uint32_t o = n_in; o < n_in + n_out; o++) {
         tensor_t y;
         read_tensor(c->m, operand(c, o), &y);
@@ -976,7 +1572,7 @@ static mnn_status_t check_overlap(const op_ctx_t *c, uint32_t opcode, uint32_t n
             }
             tensor_t x;
             read_tensor(c->m, i, &x);
-            if (x.storage != MNN_STORAGE_ARENA || y.storage != MNN_STORAGE_ARENA
+            if (x.storage != y.storage || x.storage == MNN_STORAGE_CONST
                 || x.offset >= y.offset + y.nbytes || y.offset >= x.offset + x.nbytes) {
                 continue;
             }
@@ -1021,7 +1617,7 @@ static mnn_status_t check_fallback(const op_ctx_t *c, uint32_t opcode) {
 #endif
 
 // Walk the op records and check each one against its op's rules.
-static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
+static mnn_status_t check_ops(mnn_model_t *m, mnn_error_t *err) {
     uint32_t pos = 0;
     const uint8_t *base = m->blob + m->ops_off;
     for (uint32_t k = 0; k < m->op_count; k++) {
@@ -1032,6 +1628,7 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
         uint32_t n_out = rd_u8(p + MNN_OP_N_OUTPUTS);
         uint32_t size = rd_u16(p + MNN_OP_SIZE);
         uint32_t psize = rd_u16(p + MNN_OP_PARAMS_SIZE);
+        uint32_t flags = rd_u8(p + MNN_OP_FLAGS);
         const op_desc_t *d = op_desc(opcode);
         CHECK(d != NULL, MNN_E_OP_UNSUPPORTED, "op code", k, opcode, MNN_OPCODE_MAX);
         CHECK(d->check != NULL, MNN_E_OP_ABSENT, d->name, k, opcode, 0);
@@ -1043,6 +1640,21 @@ static mnn_status_t check_ops(const mnn_model_t *m, mnn_error_t *err) {
             k, size, MNN_OP_RECORD_SIZE + idx_bytes + psize);
         CHECK(fits(pos, size, m->ops_size), MNN_E_TRUNCATED, "op", k, pos + size, m->ops_size);
         op_ctx_t c = { m, k, p + MNN_OP_RECORD_SIZE, n_in, p + MNN_OP_RECORD_SIZE + idx_bytes, err };
+        CHECK(!(flags & ~(uint32_t)MNN_OP_FLAG_ONCE), MNN_E_OP, "unknown op flags", k, flags, MNN_OP_FLAG_ONCE);
+        if (flags & MNN_OP_FLAG_ONCE) {
+            // Initial values of the state: a prefix of ASSIGNs from constants to state.
+            CHECK(k == m->once_count, MNN_E_OP, "ONCE op after a run op", k, k, m->once_count);
+            CHECK(opcode == MNN_OPCODE_ASSIGN, MNN_E_OP, "ONCE op that is not an ASSIGN", k, opcode,
+                MNN_OPCODE_ASSIGN);
+            CHECK(operand(&c, 0) < m->tensor_count && operand(&c, 1) < m->tensor_count, MNN_E_OP, "operand", k,
+                0, 0);
+            tensor_t src, dst;
+            read_tensor(m, operand(&c, 0), &src);
+            read_tensor(m, operand(&c, 1), &dst);
+            CHECK(src.storage == MNN_STORAGE_CONST && dst.storage == MNN_STORAGE_STATE, MNN_E_OP,
+                "ONCE ASSIGN not from a constant to state", k, src.storage, dst.storage);
+            m->once_count = (uint16_t)(k + 1);
+        }
         mnn_status_t st = d->check(&c);
         if (st == MNN_OK) {
             st = check_overlap(&c, opcode, n_in, n_out);
@@ -1146,9 +1758,14 @@ static mnn_status_t check_io(const mnn_model_t *m, mnn_error_t *err) {
         tensor_t t;
         read_tensor(m, i, &t);
         CHECK(t.storage == MNN_STORAGE_ARENA, MNN_E_IO, "not an arena tensor", k, t.storage, 0);
-        // Inputs are int8; outputs int8, or int32/int64 raw values (ARG_MAX, ARG_MIN).
+        // Inputs are int8 or int16 (16x8 models); outputs int8, int16, or int32/int64 raw values (ARG_MAX,
+        // ARG_MIN).
         int out_ok = k >= m->input_count && (t.dtype == MNN_DTYPE_INT32 || t.dtype == MNN_DTYPE_INT64);
-        CHECK(t.dtype == MNN_DTYPE_INT8 || out_ok, MNN_E_IO, "dtype", k, t.dtype, MNN_DTYPE_INT8);
+        CHECK(t.dtype == MNN_DTYPE_INT8 || t.dtype == MNN_DTYPE_INT16 || out_ok, MNN_E_IO, "dtype", k, t.dtype,
+            MNN_DTYPE_INT8);
+        // int16: zero point 0 (16x8 activations), or -32768 (the output of SOFTMAX_S8_S16).
+        CHECK(t.dtype != MNN_DTYPE_INT16 || t.zero_point == 0 || t.zero_point == -32768, MNN_E_IO,
+            "int16 zero point", k, (uint32_t)t.zero_point, 0);
         // The binding quantizes float inputs and dequantizes int8 outputs with it.
         CHECK(t.dtype != MNN_DTYPE_INT8 || (t.zero_point >= -128 && t.zero_point <= 127), MNN_E_IO, "zero point",
             k, (uint32_t)t.zero_point, 127);
@@ -1187,6 +1804,13 @@ mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_er
     m->output_count = (uint16_t)rd_u16(b + MNN_HDR_OUTPUT_COUNT);
     m->const_size = rd_u32(b + MNN_HDR_CONST_SIZE);
     m->macs = rd_u32(b + MNN_HDR_MACS);
+    m->state_size = rd_u32(b + MNN_HDR_STATE_SIZE);
+    CHECK(m->state_size <= 0x7fffffff && m->state_size % MNN_ARENA_ALIGN == 0, MNN_E_HEADER, "state_size", -1,
+        m->state_size, 0x7fffffff);
+    for (int k = 0; k < 3; k++) {
+        CHECK(rd_u32(b + MNN_HDR_RESERVED + 4 * k) == 0, MNN_E_HEADER, "reserved", -1,
+            rd_u32(b + MNN_HDR_RESERVED + 4 * k), 0);
+    }
     uint64_t arena_total = (uint64_t)m->arena_size + m->scratch_size;
     CHECK(arena_total <= 0x7fffffff, MNN_E_HEADER, "arena_size + scratch_size", -1,
         arena_total > UINT32_MAX ? UINT32_MAX : (uint32_t)arena_total, 0x7fffffff);
@@ -1267,7 +1891,7 @@ mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *b, size_t len, mnn_er
     return st;
 }
 
-static void *tensor_ptr(const mnn_model_t *m, uint8_t *arena, uint32_t i) {
+static void *tensor_ptr(const mnn_model_t *m, uint8_t *arena, uint8_t *state, uint32_t i) {
     if (i == MNN_NO_TENSOR) {
         return NULL;
     }
@@ -1276,10 +1900,28 @@ static void *tensor_ptr(const mnn_model_t *m, uint8_t *arena, uint32_t i) {
     if (t.storage == MNN_STORAGE_CONST) {
         return (void *)(m->blob + m->const_off + t.offset);
     }
-    return arena + t.offset;
+    return (t.storage == MNN_STORAGE_STATE ? state : arena) + t.offset;
 }
 
-void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
+void mnn_model_reset(const mnn_model_t *m, uint8_t *state) {
+    for (uint32_t i = 0; i < m->tensor_count; i++) {
+        tensor_t t;
+        read_tensor(m, i, &t);
+        if (t.storage != MNN_STORAGE_STATE) {
+            continue;
+        }
+        if (t.dtype == MNN_DTYPE_INT8) {
+            memset(state + t.offset, (int8_t)t.zero_point, t.nbytes);
+        } else {
+            int16_t *s = (int16_t *)(void *)(state + t.offset);
+            for (uint32_t k = 0; k < t.nbytes / 2; k++) {
+                s[k] = (int16_t)t.zero_point;
+            }
+        }
+    }
+}
+
+void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena, uint8_t *state) {
     const uint8_t *p = m->blob + m->ops_off;
     for (uint32_t k = 0; k < m->op_count; k++) {
         uint32_t n_in = rd_u8(p + MNN_OP_N_INPUTS), n_out = rd_u8(p + MNN_OP_N_OUTPUTS);
@@ -1287,7 +1929,7 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
         const uint8_t *prm = idx + ((2 * (n_in + n_out) + 3) & ~3u);
         mnn_op_t *op = &ops[k];
         op->opcode = (uint8_t)rd_u8(p + MNN_OP_OPCODE);
-        #define PTR(j) tensor_ptr(m, arena, rd_u16(idx + 2 * (j)))
+        #define PTR(j) tensor_ptr(m, arena, state, rd_u16(idx + 2 * (j)))
         switch (op->opcode) {
             #if MNN_WITH_OP(FULLY_CONNECTED)
             case MNN_OPCODE_FULLY_CONNECTED: {
@@ -1652,6 +2294,296 @@ void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena) {
                 a->output_offset = rd_i32(prm + MNN_P_BATCH_MATMUL_OUTPUT_OFFSET);
                 a->act_min = rd_i32(prm + MNN_P_BATCH_MATMUL_ACT_MIN);
                 a->act_max = rd_i32(prm + MNN_P_BATCH_MATMUL_ACT_MAX);
+                break;
+            }
+            #endif
+            // === bind STATE ===
+            #if MNN_WITH_OP(ASSIGN)
+            case MNN_OPCODE_ASSIGN: {
+                mnn_assign_args_t *a = &op->u.assign;
+                a->source = PTR(0);
+                a->target = PTR(1);
+                tensor_t t;
+                read_tensor(m, rd_u16(idx + 2), &t);
+                a->nbytes = t.nbytes;
+                break;
+            }
+            #endif
+            // === bind SVDF ===
+            #if MNN_WITH_OP(SVDF)
+            case MNN_OPCODE_SVDF: {
+                mnn_svdf_args_t *a = &op->u.svdf;
+                a->input = PTR(0);
+                a->weights_feature = PTR(1);
+                a->weights_time = PTR(2);
+                a->bias = PTR(3);
+                a->state = PTR(4);
+                a->output = PTR(5);
+                a->batches = rd_u32(prm + MNN_P_SVDF_BATCHES);
+                a->input_size = rd_u32(prm + MNN_P_SVDF_INPUT_SIZE);
+                a->num_filters = rd_u32(prm + MNN_P_SVDF_NUM_FILTERS);
+                a->memory = rd_u32(prm + MNN_P_SVDF_MEMORY);
+                a->rank = rd_u32(prm + MNN_P_SVDF_RANK);
+                a->input_offset = rd_i32(prm + MNN_P_SVDF_INPUT_OFFSET);
+                a->feature_mult = rd_i32(prm + MNN_P_SVDF_FEATURE_MULT);
+                a->feature_shift = rd_i32(prm + MNN_P_SVDF_FEATURE_SHIFT);
+                a->time_mult = rd_i32(prm + MNN_P_SVDF_TIME_MULT);
+                a->time_shift = rd_i32(prm + MNN_P_SVDF_TIME_SHIFT);
+                a->output_offset = rd_i32(prm + MNN_P_SVDF_OUTPUT_OFFSET);
+                break;
+            }
+            #endif
+            // === bind SEQUENCE ===
+            #if MNN_WITH_OP(LSTM)
+            case MNN_OPCODE_LSTM: {
+                mnn_lstm_args_t *a = &op->u.lstm;
+                a->input = PTR(0);
+                a->weights_input = PTR(1);
+                a->weights_recurrent = PTR(2);
+                a->bias = PTR(3);
+                a->table = PTR(4);
+                a->hidden = PTR(5);
+                a->cell = PTR(6);
+                a->output = PTR(7);
+                a->batches = rd_u32(prm + MNN_P_LSTM_BATCHES);
+                a->steps = rd_u32(prm + MNN_P_LSTM_STEPS);
+                a->input_size = rd_u32(prm + MNN_P_LSTM_INPUT_SIZE);
+                a->units = rd_u32(prm + MNN_P_LSTM_UNITS);
+                a->time_major = (uint8_t)rd_u32(prm + MNN_P_LSTM_TIME_MAJOR);
+                a->input_offset = (int16_t)rd_i32(prm + MNN_P_LSTM_INPUT_OFFSET);
+                a->hidden_zero_point = (int16_t)rd_i32(prm + MNN_P_LSTM_HIDDEN_ZERO_POINT);
+                for (uint32_t g = 0; g < 4; g++) {
+                    a->input_mult[g] = rd_i32(prm + MNN_P_LSTM_INPUT_MULT + 4 * g);
+                    a->input_shift[g] = (int8_t)rd_i32(prm + MNN_P_LSTM_INPUT_SHIFT + 4 * g);
+                    a->recurrent_mult[g] = rd_i32(prm + MNN_P_LSTM_RECURRENT_MULT + 4 * g);
+                    a->recurrent_shift[g] = (int8_t)rd_i32(prm + MNN_P_LSTM_RECURRENT_SHIFT + 4 * g);
+                }
+                a->forget_mult = rd_i32(prm + MNN_P_LSTM_FORGET_MULT);
+                a->forget_shift = (int8_t)rd_i32(prm + MNN_P_LSTM_FORGET_SHIFT);
+                a->update_mult = rd_i32(prm + MNN_P_LSTM_UPDATE_MULT);
+                a->update_shift = (int8_t)rd_i32(prm + MNN_P_LSTM_UPDATE_SHIFT);
+                a->hidden_mult = rd_i32(prm + MNN_P_LSTM_HIDDEN_MULT);
+                a->hidden_shift = (int8_t)rd_i32(prm + MNN_P_LSTM_HIDDEN_SHIFT);
+                a->cell_clip = (int16_t)rd_i32(prm + MNN_P_LSTM_CELL_CLIP);
+                a->cell_tanh_mult = rd_i32(prm + MNN_P_LSTM_CELL_TANH_MULT);
+                a->cell_tanh_shift = (int8_t)rd_i32(prm + MNN_P_LSTM_CELL_TANH_SHIFT);
+                break;
+            }
+            #endif
+            // === bind S16 ===
+            #if MNN_WITH_OP(FULLY_CONNECTED_S16)
+            case MNN_OPCODE_FULLY_CONNECTED_S16: {
+                mnn_fc_s16_args_t *a = &op->u.fc_s16;
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->act_min = rd_i32(prm + MNN_P_FULLY_CONNECTED_S16_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_FULLY_CONNECTED_S16_ACT_MAX);
+                a->batches = rd_u32(prm + MNN_P_FULLY_CONNECTED_S16_BATCHES);
+                a->accum_depth = rd_u32(prm + MNN_P_FULLY_CONNECTED_S16_ACCUM_DEPTH);
+                a->out_depth = rd_u32(prm + MNN_P_FULLY_CONNECTED_S16_OUT_DEPTH);
+                a->acc64 = (uint8_t)rd_u32(prm + MNN_P_FULLY_CONNECTED_S16_ACC64);
+                tensor_t t;
+                read_tensor(m, rd_u16(idx + 6), &t);
+                a->per_channel = t.nbytes > 4;
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(CONV_2D_S16) || MNN_WITH_OP(DEPTHWISE_CONV_2D_S16)
+            case MNN_OPCODE_CONV_2D_S16:
+            case MNN_OPCODE_DEPTHWISE_CONV_2D_S16: {
+                mnn_conv_s16_args_t *a = &op->u.conv_s16;
+                const int dw = op->opcode == MNN_OPCODE_DEPTHWISE_CONV_2D_S16;
+                read_geom(prm, &a->g);
+                a->groups = dw ? 1 : rd_u32(prm + MNN_P_CONV_2D_S16_GROUPS);
+                a->depth_mult = dw ? rd_u32(prm + MNN_P_DEPTHWISE_CONV_2D_S16_DEPTH_MULT) : 1;
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->act_min = rd_i32(prm + MNN_P_CONV_2D_S16_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_CONV_2D_S16_ACT_MAX);
+                a->acc64 = (uint8_t)rd_u32(prm + (dw ? MNN_P_DEPTHWISE_CONV_2D_S16_ACC64 : MNN_P_CONV_2D_S16_ACC64));
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(SOFTMAX_S8_S16)
+            case MNN_OPCODE_SOFTMAX_S8_S16: {
+                // SOFTMAX's arguments; output points at int16 values
+                mnn_softmax_args_t *a = &op->u.softmax;
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->input_mult = rd_i32(prm + MNN_P_SOFTMAX_INPUT_MULT);
+                a->input_left_shift = rd_i32(prm + MNN_P_SOFTMAX_INPUT_LEFT_SHIFT);
+                a->diff_min = rd_i32(prm + MNN_P_SOFTMAX_DIFF_MIN);
+                a->rows = rd_u32(prm + MNN_P_SOFTMAX_ROWS);
+                a->row_size = rd_u32(prm + MNN_P_SOFTMAX_ROW_SIZE);
+                break;
+            }
+            #endif
+            // === bind S16X ===
+            #if MNN_WITH_OP(ADD_S16) || MNN_WITH_OP(MUL_S16)
+            case MNN_OPCODE_ADD_S16:
+            case MNN_OPCODE_MUL_S16: {
+                mnn_binary16_args_t *a = &op->u.bin16;
+                for (int d = 0; d < 4; d++) {
+                    a->dims[d] = rd_u32(prm + MNN_P_ADD_DIMS + 4 * d);
+                    a->stride1[d] = rd_u32(prm + MNN_P_ADD_STRIDE1 + 4 * d);
+                    a->stride2[d] = rd_u32(prm + MNN_P_ADD_STRIDE2 + 4 * d);
+                }
+                a->input1 = PTR(0);
+                a->input2 = PTR(1);
+                a->output = PTR(2);
+                a->act_min = rd_i32(prm + MNN_P_ADD_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_ADD_ACT_MAX);
+                a->left_shift = rd_i32(prm + MNN_P_ADD_LEFT_SHIFT);
+                a->input1_mult = rd_i32(prm + MNN_P_ADD_INPUT1_MULT);
+                a->input1_shift = rd_i32(prm + MNN_P_ADD_INPUT1_SHIFT);
+                a->input2_mult = rd_i32(prm + MNN_P_ADD_INPUT2_MULT);
+                a->input2_shift = rd_i32(prm + MNN_P_ADD_INPUT2_SHIFT);
+                a->output_mult = rd_i32(prm + MNN_P_ADD_OUTPUT_MULT);
+                a->output_shift = rd_i32(prm + MNN_P_ADD_OUTPUT_SHIFT);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(MAX_POOL_S16) || MNN_WITH_OP(AVG_POOL_S16)
+            case MNN_OPCODE_MAX_POOL_S16:
+            case MNN_OPCODE_AVG_POOL_S16: {
+                mnn_pool16_args_t *a = &op->u.pool16;
+                read_geom(prm, &a->g);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->act_min = rd_i32(prm + MNN_P_MAX_POOL_S16_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_MAX_POOL_S16_ACT_MAX);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(SOFTMAX_S16)
+            case MNN_OPCODE_SOFTMAX_S16: {
+                mnn_softmax16_args_t *a = &op->u.softmax16;
+                a->input = PTR(0);
+                a->exp_table = PTR(1);
+                a->recip_table = PTR(2);
+                a->output = PTR(3);
+                a->input_mult = rd_i32(prm + MNN_P_SOFTMAX_S16_INPUT_MULT);
+                a->input_shift = rd_i32(prm + MNN_P_SOFTMAX_S16_INPUT_SHIFT);
+                a->rows = rd_u32(prm + MNN_P_SOFTMAX_S16_ROWS);
+                a->row_size = rd_u32(prm + MNN_P_SOFTMAX_S16_ROW_SIZE);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(TANH_S16) || MNN_WITH_OP(LOGISTIC_S16)
+            case MNN_OPCODE_TANH_S16:
+            case MNN_OPCODE_LOGISTIC_S16: {
+                mnn_sigmoid16_args_t *a = &op->u.sigmoid16;
+                a->input = PTR(0);
+                a->table = PTR(1);
+                a->output = PTR(2);
+                a->count = rd_u32(prm + MNN_P_TANH_S16_COUNT);
+                a->input_mult = rd_i32(prm + MNN_P_TANH_S16_INPUT_MULT);
+                a->input_shift = rd_i32(prm + MNN_P_TANH_S16_INPUT_SHIFT);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(REQUANT)
+            case MNN_OPCODE_REQUANT: {
+                mnn_requant_args_t *a = &op->u.requant;
+                tensor_t tin, tout;
+                read_tensor(m, rd_u16(idx), &tin);
+                read_tensor(m, rd_u16(idx + 2), &tout);
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->in16 = tin.dtype == MNN_DTYPE_INT16;
+                a->out16 = tout.dtype == MNN_DTYPE_INT16;
+                a->count = rd_u32(prm + MNN_P_REQUANT_COUNT);
+                a->input_zero_point = rd_i32(prm + MNN_P_REQUANT_INPUT_ZERO_POINT);
+                a->mult = rd_i32(prm + MNN_P_REQUANT_MULT);
+                a->shift = rd_i32(prm + MNN_P_REQUANT_SHIFT);
+                a->output_offset = rd_i32(prm + MNN_P_REQUANT_OUTPUT_OFFSET);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(PAD_S16)
+            case MNN_OPCODE_PAD_S16: {
+                mnn_pad_args_t *a = &op->u.pad;
+                for (int d = 0; d < 4; d++) {
+                    a->in_dims[d] = rd_u32(prm + MNN_P_PAD_IN_DIMS + 4 * d);
+                    a->before[d] = rd_u32(prm + MNN_P_PAD_BEFORE + 4 * d);
+                    a->after[d] = rd_u32(prm + MNN_P_PAD_AFTER + 4 * d);
+                }
+                a->input = PTR(0);
+                a->output = PTR(1);
+                a->value = rd_i32(prm + MNN_P_PAD_VALUE);
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(CONCATENATION_S16)
+            case MNN_OPCODE_CONCATENATION_S16: {
+                mnn_concat_args_t *a = &op->u.concat;
+                a->n_inputs = n_in;
+                a->outer = rd_u32(prm + MNN_P_CONCATENATION_OUTER);
+                for (uint32_t j = 0; j < n_in; j++) {
+                    tensor_t t;
+                    read_tensor(m, rd_u16(idx + 2 * j), &t);
+                    a->inputs[j] = PTR(j);
+                    a->chunk[j] = t.nbytes / a->outer;
+                }
+                a->output = PTR(n_in);
+                break;
+            }
+            #endif
+            // === bind S4 ===
+            // The int8 ops' argument records (layouts asserted with the checks); weights: packed int4.
+            #if MNN_WITH_OP(FULLY_CONNECTED_S4)
+            case MNN_OPCODE_FULLY_CONNECTED_S4: {
+                mnn_fc_args_t *a = &op->u.fc;
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->input_offset = rd_i32(prm + MNN_P_FULLY_CONNECTED_INPUT_OFFSET);
+                a->filter_offset = rd_i32(prm + MNN_P_FULLY_CONNECTED_FILTER_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_FULLY_CONNECTED_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_FULLY_CONNECTED_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_FULLY_CONNECTED_ACT_MAX);
+                a->batches = rd_u32(prm + MNN_P_FULLY_CONNECTED_BATCHES);
+                a->accum_depth = rd_u32(prm + MNN_P_FULLY_CONNECTED_ACCUM_DEPTH);
+                a->out_depth = rd_u32(prm + MNN_P_FULLY_CONNECTED_OUT_DEPTH);
+                tensor_t t;
+                read_tensor(m, rd_u16(idx + 6), &t);
+                a->per_channel = t.nbytes > 4;
+                break;
+            }
+            #endif
+            #if MNN_WITH_OP(CONV_2D_S4) || MNN_WITH_OP(DEPTHWISE_CONV_2D_S4)
+            case MNN_OPCODE_CONV_2D_S4:
+            case MNN_OPCODE_DEPTHWISE_CONV_2D_S4: {
+                mnn_conv_args_t *a = &op->u.conv;
+                const int dw = op->opcode == MNN_OPCODE_DEPTHWISE_CONV_2D_S4;
+                read_geom(prm, &a->g);
+                a->groups = dw ? 1 : rd_u32(prm + MNN_P_CONV_2D_GROUPS);
+                a->depth_mult = dw ? rd_u32(prm + MNN_P_DEPTHWISE_CONV_2D_DEPTH_MULT) : 1;
+                a->input = PTR(0);
+                a->weights = PTR(1);
+                a->bias = PTR(2);
+                a->mult = PTR(3);
+                a->shift = PTR(4);
+                a->output = PTR(5);
+                a->input_offset = rd_i32(prm + MNN_P_CONV_2D_INPUT_OFFSET);
+                a->output_offset = rd_i32(prm + MNN_P_CONV_2D_OUTPUT_OFFSET);
+                a->act_min = rd_i32(prm + MNN_P_CONV_2D_ACT_MIN);
+                a->act_max = rd_i32(prm + MNN_P_CONV_2D_ACT_MAX);
+                // CONV_2D_S4's int16 column (format.conv_s4_scratch), when the blob reserved it
+                const uint64_t k8 = ((uint64_t)a->g.k_h * a->g.k_w * (a->g.in_c / a->groups) + 7) / 8 * 8;
+                a->scratch = !dw && 2 * k8 <= m->scratch_size ? (int16_t *)(void *)(arena + m->arena_size) : NULL;
+                a->pool_h = a->pool_w = 1;
                 break;
             }
             #endif

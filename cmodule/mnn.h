@@ -73,6 +73,24 @@ typedef struct {
         mnn_log_softmax_args_t log_softmax;
         // === union MATMUL ===
         mnn_batch_matmul_args_t matmul;
+        // === union STATE ===
+        mnn_assign_args_t assign;
+        // === union SVDF ===
+        mnn_svdf_args_t svdf;
+        // === union SEQUENCE ===
+        mnn_lstm_args_t lstm;
+        // === union S16 ===
+        mnn_fc_s16_args_t fc_s16;
+        mnn_conv_s16_args_t conv_s16;
+        // === union S16X ===
+        mnn_binary16_args_t bin16;
+        mnn_pool16_args_t pool16;
+        mnn_softmax16_args_t softmax16;
+        mnn_sigmoid16_args_t sigmoid16;
+        mnn_requant_args_t requant;
+        // (PAD_S16 uses pad, CONCATENATION_S16 concat)
+        // === union S4 ===
+        // (the S4 ops use fc and conv: their weights pointer holds packed int4)
     } u;
 } mnn_op_t;
 
@@ -89,6 +107,8 @@ typedef struct {
     uint32_t scratch_size;
     uint32_t const_size;
     uint32_t macs;
+    uint32_t state_size;    // bytes of model state (STATE tensors), the model's own memory
+    uint16_t once_count;    // the first once_count ops run once, at load (initial state); runs start after them
     uint32_t tensors_off;   // absolute offsets of the sections
     uint32_t ops_off;
     uint32_t ops_size;
@@ -107,9 +127,15 @@ typedef struct {
 // Validate a blob completely. On success every later call is safe.
 mnn_status_t mnn_model_load(mnn_model_t *m, const uint8_t *blob, size_t len, mnn_error_t *err);
 
-// Fill ops[op_count] with kernel arguments pointing into the blob and arena
-// (arena_size + scratch_size bytes). Only after a successful mnn_model_load.
-void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena);
+// Fill ops[op_count] with kernel arguments pointing into the blob, the arena
+// (arena_size + scratch_size bytes) and the state (state_size bytes, 8-byte
+// aligned; NULL when state_size is 0). Only after a successful mnn_model_load.
+void mnn_model_bind(const mnn_model_t *m, mnn_op_t *ops, uint8_t *arena, uint8_t *state);
+
+// Set every state tensor to its zero point (TFLite Micro's Reset()). Loading a
+// model is this, then running ops [0, once_count) (the initial values); runs
+// are ops [once_count, op_count).
+void mnn_model_reset(const mnn_model_t *m, uint8_t *state);
 
 // Graph input (i < input_count) or output (i < output_count) description.
 void mnn_model_input(const mnn_model_t *m, uint16_t i, mnn_tensor_info_t *info);

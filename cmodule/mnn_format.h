@@ -8,7 +8,7 @@
 #define MNN_MAGIC_2 0x4e
 #define MNN_MAGIC_3 0x42
 #define MNN_VERSION_MAJOR 1
-#define MNN_VERSION_MINOR 0
+#define MNN_VERSION_MINOR 1
 #define MNN_ALIGN 16
 #define MNN_ARENA_ALIGN 8
 #define MNN_MAX_DIMS 4
@@ -38,7 +38,8 @@
 #define MNN_HDR_OUTPUT_COUNT               38  // u16: graph outputs (entries of IO after the inputs)
 #define MNN_HDR_CONST_SIZE                 40  // u32: bytes of constant data (weights, biases, multipliers)
 #define MNN_HDR_MACS                       44  // u32: multiply-accumulates of one inference (information)
-#define MNN_HDR_RESERVED                   48  // u32[4]: zero
+#define MNN_HDR_STATE_SIZE                 48  // u32: bytes of model state (STATE tensors): the model's own memory, kept between runs (minor version 1; zero before)
+#define MNN_HDR_RESERVED                   52  // u32[3]: zero
 #define MNN_HDR_RECORD_SIZE                 64
 
 // One entry of the section table, which follows the header.
@@ -52,9 +53,9 @@
 #define MNN_TEN_DTYPE                       0  // u8: DTYPES value
 #define MNN_TEN_NDIM                        1  // u8: number of dimensions, 0..4
 #define MNN_TEN_STORAGE                     2  // u8: STORAGE value
-#define MNN_TEN_FLAGS                       3  // u8: zero
+#define MNN_TEN_FLAGS                       3  // u8: zero (no flags are defined; readers refuse others)
 #define MNN_TEN_DIMS                        4  // u32[4]: shape, NHWC; unused dimensions are 1
-#define MNN_TEN_OFFSET                     20  // u32: byte offset in the arena or in the CONST section
+#define MNN_TEN_OFFSET                     20  // u32: byte offset in the arena, in the CONST section or in the model state
 #define MNN_TEN_NBYTES                     24  // u32: bytes; equals the product of dims times the dtype size
 #define MNN_TEN_SCALE                      28  // f32: quantization scale (0 when not quantized)
 #define MNN_TEN_ZERO_POINT                 32  // i32: quantization zero point
@@ -64,7 +65,7 @@
 #define MNN_OP_OPCODE                      0  // u8: OPCODES value
 #define MNN_OP_N_INPUTS                    1  // u8: input tensor indices that follow
 #define MNN_OP_N_OUTPUTS                   2  // u8: output tensor indices that follow the inputs
-#define MNN_OP_FLAGS                       3  // u8: zero
+#define MNN_OP_FLAGS                       3  // u8: OP_FLAGS bits; readers refuse others
 #define MNN_OP_SIZE                        4  // u16: bytes of the whole op record, a multiple of 4
 #define MNN_OP_PARAMS_SIZE                 6  // u16: bytes of the parameter record at the end of the op record
 #define MNN_OP_RECORD_SIZE                  8
@@ -93,9 +94,13 @@
 #define MNN_DTYPE_INT32                        4
 #define MNN_DTYPE_FLOAT32                      5
 #define MNN_DTYPE_INT64                        6
+#define MNN_DTYPE_INT4                         7
 
 #define MNN_STORAGE_ARENA                        0
 #define MNN_STORAGE_CONST                        1
+#define MNN_STORAGE_STATE                        2
+
+#define MNN_OP_FLAG_ONCE                         1
 
 #define MNN_META_NAME                         1
 #define MNN_META_LABELS                       2
@@ -143,11 +148,31 @@
 #define MNN_OPCODE_L2_NORMALIZATION             39
 #define MNN_OPCODE_LOG_SOFTMAX                  40
 #define MNN_OPCODE_BATCH_MATMUL                 42
+#define MNN_OPCODE_ASSIGN                       46
+#define MNN_OPCODE_SVDF                         47
+#define MNN_OPCODE_LSTM                         50
+#define MNN_OPCODE_FULLY_CONNECTED_S16          54
+#define MNN_OPCODE_CONV_2D_S16                  55
+#define MNN_OPCODE_DEPTHWISE_CONV_2D_S16        56
+#define MNN_OPCODE_SOFTMAX_S8_S16               57
+#define MNN_OPCODE_ADD_S16                      64
+#define MNN_OPCODE_MUL_S16                      65
+#define MNN_OPCODE_MAX_POOL_S16                 66
+#define MNN_OPCODE_AVG_POOL_S16                 67
+#define MNN_OPCODE_SOFTMAX_S16                  68
+#define MNN_OPCODE_TANH_S16                     69
+#define MNN_OPCODE_LOGISTIC_S16                 70
+#define MNN_OPCODE_REQUANT                      71
+#define MNN_OPCODE_PAD_S16                      72
+#define MNN_OPCODE_CONCATENATION_S16            73
+#define MNN_OPCODE_FULLY_CONNECTED_S4           60
+#define MNN_OPCODE_CONV_2D_S4                   61
+#define MNN_OPCODE_DEPTHWISE_CONV_2D_S4         62
 
 #define MNN_MEAN_TRUNC                        1
 #define MNN_MEAN_SCALED                       2
 
-#define MNN_OPCODE_MAX 42
+#define MNN_OPCODE_MAX 73
 
 // FULLY_CONNECTED: inputs input, weights, bias?, mult, shift; outputs output
 #define MNN_OPERANDS_FULLY_CONNECTED_IN 5
@@ -638,5 +663,344 @@
 #define MNN_P_BATCH_MATMUL_ACT_MIN                    56  // i32: lowest output value (fused activation)
 #define MNN_P_BATCH_MATMUL_ACT_MAX                    60  // i32: highest output value (fused activation)
 #define MNN_P_BATCH_MATMUL_RECORD_SIZE                 64
+
+// ASSIGN: inputs source; outputs target
+#define MNN_OPERANDS_ASSIGN_IN 1
+#define MNN_OPERANDS_ASSIGN_OUT 1
+// Copies source to target: same dtype and size. Reads and writes of model state (a READ_VARIABLE copies a STATE tensor into the arena, an ASSIGN_VARIABLE the arena into a STATE tensor; a ONCE ASSIGN from a constant gives a STATE tensor its initial value). The source may be in the arena, the CONST section or the state; the target in the arena or the state.
+#define MNN_P_ASSIGN_RECORD_SIZE                  0
+
+// SVDF: inputs input, weights_feature, weights_time, bias?, state; outputs output
+#define MNN_OPERANDS_SVDF_IN 5
+#define MNN_OPERANDS_SVDF_OUT 1
+// int8 SVDF (TFLite Micro's integer kernel): weights_feature int8 [num_filters, input_size], weights_time int16 [num_filters, memory], bias int32 [units], state int16 [batches, num_filters, memory] (STATE storage, zero point 0). Each run shifts every state row left by one value, writes each filter's sum((x + input_offset) * wf) requantized by feature_mult/shift and clamped to int16 into the row's last value; output[b, u] = bias[u] + the sum over the unit's rank filters of sum(state * weights_time), requantized by time_mult/shift, plus output_offset, clamped to int8 (no fused activation, as TFLite Micro).
+#define MNN_P_SVDF_BATCHES                     0  // u32: rows of the input, the state and the output
+#define MNN_P_SVDF_INPUT_SIZE                  4  // u32: values per input row
+#define MNN_P_SVDF_NUM_FILTERS                 8  // u32: filters (weights_feature rows)
+#define MNN_P_SVDF_MEMORY                     12  // u32: memory size: state values per filter
+#define MNN_P_SVDF_RANK                       16  // u32: filters per output unit; units = num_filters / rank
+#define MNN_P_SVDF_INPUT_OFFSET               20  // i32: -input zero point
+#define MNN_P_SVDF_FEATURE_MULT               24  // i32: multiplier of input scale * weights_feature scale / state scale
+#define MNN_P_SVDF_FEATURE_SHIFT              28  // i32: its shift
+#define MNN_P_SVDF_TIME_MULT                  32  // i32: multiplier of state scale * weights_time scale / output scale
+#define MNN_P_SVDF_TIME_SHIFT                 36  // i32: its shift
+#define MNN_P_SVDF_OUTPUT_OFFSET              40  // i32: output zero point
+#define MNN_P_SVDF_RECORD_SIZE                 44
+
+// LSTM: inputs input, weights_input, weights_recurrent, bias, table, hidden_state, cell_state; outputs output
+#define MNN_OPERANDS_LSTM_IN 7
+#define MNN_OPERANDS_LSTM_OUT 1
+// int8 LSTM (TFLite Micro's UNIDIRECTIONAL_SEQUENCE_LSTM, 8x8->16): input int8 [batches, steps, input_size] (or time major), weights_input int8 [4 * units, input_size] and weights_recurrent int8 [4 * units, units] (gates input, forget, cell, output, zero point 0), bias int32 [4 * units], table the int16 sigmoid table of TANH_S16, hidden_state int8 [batches, units] and cell_state int16 [batches, units] (STATE storage, cell zero point 0), output int8 [batches, steps, units]. Per step and gate: sat16(rq(W x + bias)) + sat16(rq(R h)) saturated to int16 (scale 2^-12), then LOGISTIC_S16 (the cell gate: TANH_S16) with multiplier 3, shift 0; cell = clip(sat16(rq(f * cell)) + sat16(rq(i * g))); hidden = clamp8(rq(tanh(cell) * o) + hidden_zero_point), tanh by cell_tanh_mult/shift; the output step is the new hidden state.
+#define MNN_P_LSTM_BATCHES                     0  // u32: sequences (batch rows of the state)
+#define MNN_P_LSTM_STEPS                       4  // u32: time steps per run
+#define MNN_P_LSTM_INPUT_SIZE                  8  // u32: values per input step
+#define MNN_P_LSTM_UNITS                      12  // u32: cells: values of the hidden and the cell state per batch row
+#define MNN_P_LSTM_TIME_MAJOR                 16  // u32: 1: input and output are [steps, batches, ...], 0: [batches, steps, ...]
+#define MNN_P_LSTM_INPUT_OFFSET               20  // i32: -input zero point
+#define MNN_P_LSTM_HIDDEN_ZERO_POINT          24  // i32: hidden state zero point (the recurrent sums add -hidden_zero_point)
+#define MNN_P_LSTM_INPUT_MULT                 28  // i32[4]: per gate (input, forget, cell, output): multiplier of input scale * weight scale / 2^-12
+#define MNN_P_LSTM_INPUT_SHIFT                44  // i32[4]: their shifts
+#define MNN_P_LSTM_RECURRENT_MULT             60  // i32[4]: per gate: multiplier of hidden scale * recurrent weight scale / 2^-12
+#define MNN_P_LSTM_RECURRENT_SHIFT            76  // i32[4]: their shifts
+#define MNN_P_LSTM_FORGET_MULT                92  // i32: multiplier of forget gate * cell state (2^-15 * cell scale / cell scale)
+#define MNN_P_LSTM_FORGET_SHIFT               96  // i32: its shift
+#define MNN_P_LSTM_UPDATE_MULT               100  // i32: multiplier of input gate * cell gate (2^-15 * 2^-15 / cell scale)
+#define MNN_P_LSTM_UPDATE_SHIFT              104  // i32: its shift
+#define MNN_P_LSTM_HIDDEN_MULT               108  // i32: multiplier of tanh(cell) * output gate (2^-15 * 2^-15 / hidden scale)
+#define MNN_P_LSTM_HIDDEN_SHIFT              112  // i32: its shift
+#define MNN_P_LSTM_CELL_CLIP                 116  // i32: 0: no clipping, else the cell state is clipped to [-cell_clip, cell_clip]
+#define MNN_P_LSTM_CELL_TANH_MULT            120  // i32: tanh(cell state): input multiplier, in [1, 32767]
+#define MNN_P_LSTM_CELL_TANH_SHIFT           124  // i32: its right shift, in [0, 31]
+#define MNN_P_LSTM_RECORD_SIZE                128
+
+// FULLY_CONNECTED_S16: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_FULLY_CONNECTED_S16_IN 5
+#define MNN_OPERANDS_FULLY_CONNECTED_S16_OUT 1
+// 16x8 fully connected: input int16 [batches, accum_depth], weights int8 [out_depth, accum_depth], output int16 [batches, out_depth]; offsets 0.
+#define MNN_P_FULLY_CONNECTED_S16_INPUT_OFFSET                0  // i32: -input zero point; 0 when folded into the bias
+#define MNN_P_FULLY_CONNECTED_S16_FILTER_OFFSET               4  // i32: -weight zero point
+#define MNN_P_FULLY_CONNECTED_S16_OUTPUT_OFFSET               8  // i32: output zero point
+#define MNN_P_FULLY_CONNECTED_S16_ACT_MIN                    12  // i32: lowest output value (fused activation)
+#define MNN_P_FULLY_CONNECTED_S16_ACT_MAX                    16  // i32: highest output value (fused activation)
+#define MNN_P_FULLY_CONNECTED_S16_BATCHES                    20  // u32: rows of the input
+#define MNN_P_FULLY_CONNECTED_S16_ACCUM_DEPTH                24  // u32: input values per row (weights columns)
+#define MNN_P_FULLY_CONNECTED_S16_OUT_DEPTH                  28  // u32: output values per row (weights rows)
+#define MNN_P_FULLY_CONNECTED_S16_ACC64                      32  // u32: 1: bias int64 [out_c]; sums in int64, requantized with TFLite's 64-bit MultiplyByQuantizedMultiplier (the multiplier rounded to 16 bits: m16 = (mult + 2^15) >> 16, or 0x7FFF from 0x7FFF0000; (sum * m16 + 2^(14 - shift)) >> (15 - shift)); shift in [-31, 14]. 0: bias int32 [out_c]; sums wrap in int32 and are requantized as the int8 ops do (double rounding)
+#define MNN_P_FULLY_CONNECTED_S16_RECORD_SIZE                 36
+
+// CONV_2D_S16: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_CONV_2D_S16_IN 5
+#define MNN_OPERANDS_CONV_2D_S16_OUT 1
+// 16x8 2-D convolution, NHWC: input and output int16, weights int8 [out_c, k_h, k_w, in_c/groups]; offsets 0.
+#define MNN_P_CONV_2D_S16_BATCHES                     0  // u32: N
+#define MNN_P_CONV_2D_S16_IN_H                        4  // u32: input height
+#define MNN_P_CONV_2D_S16_IN_W                        8  // u32: input width
+#define MNN_P_CONV_2D_S16_IN_C                       12  // u32: input channels
+#define MNN_P_CONV_2D_S16_OUT_H                      16  // u32: output height
+#define MNN_P_CONV_2D_S16_OUT_W                      20  // u32: output width
+#define MNN_P_CONV_2D_S16_OUT_C                      24  // u32: output channels
+#define MNN_P_CONV_2D_S16_K_H                        28  // u32: kernel height
+#define MNN_P_CONV_2D_S16_K_W                        32  // u32: kernel width
+#define MNN_P_CONV_2D_S16_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_CONV_2D_S16_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_CONV_2D_S16_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_CONV_2D_S16_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_CONV_2D_S16_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_CONV_2D_S16_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_CONV_2D_S16_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_CONV_2D_S16_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_CONV_2D_S16_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_CONV_2D_S16_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_CONV_2D_S16_GROUPS                     76  // u32: channel groups; weights have in_c / groups input channels
+#define MNN_P_CONV_2D_S16_ACC64                      80  // u32: 1: bias int64 [out_c]; sums in int64, requantized with TFLite's 64-bit MultiplyByQuantizedMultiplier (the multiplier rounded to 16 bits: m16 = (mult + 2^15) >> 16, or 0x7FFF from 0x7FFF0000; (sum * m16 + 2^(14 - shift)) >> (15 - shift)); shift in [-31, 14]. 0: bias int32 [out_c]; sums wrap in int32 and are requantized as the int8 ops do (double rounding)
+#define MNN_P_CONV_2D_S16_RECORD_SIZE                 84
+
+// DEPTHWISE_CONV_2D_S16: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_DEPTHWISE_CONV_2D_S16_IN 5
+#define MNN_OPERANDS_DEPTHWISE_CONV_2D_S16_OUT 1
+// 16x8 depthwise convolution: input and output int16, weights int8 [1, k_h, k_w, out_c]; offsets 0.
+#define MNN_P_DEPTHWISE_CONV_2D_S16_BATCHES                     0  // u32: N
+#define MNN_P_DEPTHWISE_CONV_2D_S16_IN_H                        4  // u32: input height
+#define MNN_P_DEPTHWISE_CONV_2D_S16_IN_W                        8  // u32: input width
+#define MNN_P_DEPTHWISE_CONV_2D_S16_IN_C                       12  // u32: input channels
+#define MNN_P_DEPTHWISE_CONV_2D_S16_OUT_H                      16  // u32: output height
+#define MNN_P_DEPTHWISE_CONV_2D_S16_OUT_W                      20  // u32: output width
+#define MNN_P_DEPTHWISE_CONV_2D_S16_OUT_C                      24  // u32: output channels
+#define MNN_P_DEPTHWISE_CONV_2D_S16_K_H                        28  // u32: kernel height
+#define MNN_P_DEPTHWISE_CONV_2D_S16_K_W                        32  // u32: kernel width
+#define MNN_P_DEPTHWISE_CONV_2D_S16_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_DEPTHWISE_CONV_2D_S16_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_DEPTHWISE_CONV_2D_S16_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_DEPTHWISE_CONV_2D_S16_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_DEPTHWISE_CONV_2D_S16_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_DEPTHWISE_CONV_2D_S16_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_DEPTHWISE_CONV_2D_S16_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_DEPTHWISE_CONV_2D_S16_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_DEPTHWISE_CONV_2D_S16_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_DEPTHWISE_CONV_2D_S16_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_DEPTHWISE_CONV_2D_S16_DEPTH_MULT                 76  // u32: output channels per input channel
+#define MNN_P_DEPTHWISE_CONV_2D_S16_ACC64                      80  // u32: 1: bias int64 [out_c]; sums in int64, requantized with TFLite's 64-bit MultiplyByQuantizedMultiplier (the multiplier rounded to 16 bits: m16 = (mult + 2^15) >> 16, or 0x7FFF from 0x7FFF0000; (sum * m16 + 2^(14 - shift)) >> (15 - shift)); shift in [-31, 14]. 0: bias int32 [out_c]; sums wrap in int32 and are requantized as the int8 ops do (double rounding)
+#define MNN_P_DEPTHWISE_CONV_2D_S16_RECORD_SIZE                 84
+
+// SOFTMAX_S8_S16: inputs input; outputs output
+#define MNN_OPERANDS_SOFTMAX_S8_S16_IN 1
+#define MNN_OPERANDS_SOFTMAX_S8_S16_OUT 1
+// SOFTMAX with an int16 output (TFLite's int8 -> int16 softmax): scale 1/65536, zero point -32768; the arithmetic is SOFTMAX's up to the last division (by 2^(16 fewer bits) than int8's), values below diff_min give -32768.
+#define MNN_P_SOFTMAX_S8_S16_INPUT_MULT                  0  // i32: beta * input scale as a Q31 multiplier
+#define MNN_P_SOFTMAX_S8_S16_INPUT_LEFT_SHIFT            4  // i32: its left shift
+#define MNN_P_SOFTMAX_S8_S16_DIFF_MIN                    8  // i32: differences below this give the lowest output
+#define MNN_P_SOFTMAX_S8_S16_ROWS                       12  // u32: rows
+#define MNN_P_SOFTMAX_S8_S16_ROW_SIZE                   16  // u32: values per row (softmax axis)
+#define MNN_P_SOFTMAX_S8_S16_RECORD_SIZE                 20
+
+// ADD_S16: inputs input1, input2; outputs output
+#define MNN_OPERANDS_ADD_S16_IN 2
+#define MNN_OPERANDS_ADD_S16_OUT 1
+// int16 addition with broadcasting (TFLite Micro's general int16 scaling, not the power-of-two one): ADD's arithmetic on int16 values with left_shift 15; offsets 0; activation range inside int16.
+#define MNN_P_ADD_S16_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_ADD_S16_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_ADD_S16_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_ADD_S16_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_ADD_S16_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_ADD_S16_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_ADD_S16_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_ADD_S16_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_ADD_S16_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_ADD_S16_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_ADD_S16_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_ADD_S16_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_ADD_S16_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_ADD_S16_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_ADD_S16_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_ADD_S16_RECORD_SIZE                 96
+
+// MUL_S16: inputs input1, input2; outputs output
+#define MNN_OPERANDS_MUL_S16_IN 2
+#define MNN_OPERANDS_MUL_S16_OUT 1
+// int16 multiplication with broadcasting: x1 * x2 requantized by output_mult/shift, clamped; offsets 0; activation range inside int16.
+#define MNN_P_MUL_S16_DIMS                        0  // u32[4]: output shape as 4-D
+#define MNN_P_MUL_S16_STRIDE1                    16  // u32[4]: element strides of input 1 per output axis (0 broadcasts)
+#define MNN_P_MUL_S16_STRIDE2                    32  // u32[4]: element strides of input 2 per output axis (0 broadcasts)
+#define MNN_P_MUL_S16_INPUT1_OFFSET              48  // i32: -zero point of input 1
+#define MNN_P_MUL_S16_INPUT2_OFFSET              52  // i32: -zero point of input 2
+#define MNN_P_MUL_S16_OUTPUT_OFFSET              56  // i32: output zero point
+#define MNN_P_MUL_S16_ACT_MIN                    60  // i32: lowest output value (fused activation)
+#define MNN_P_MUL_S16_ACT_MAX                    64  // i32: highest output value (fused activation)
+#define MNN_P_MUL_S16_LEFT_SHIFT                 68  // i32: ADD: left shift of both inputs
+#define MNN_P_MUL_S16_INPUT1_MULT                72  // i32: ADD: input 1 multiplier
+#define MNN_P_MUL_S16_INPUT1_SHIFT               76  // i32: ADD: input 1 shift
+#define MNN_P_MUL_S16_INPUT2_MULT                80  // i32: ADD: input 2 multiplier
+#define MNN_P_MUL_S16_INPUT2_SHIFT               84  // i32: ADD: input 2 shift
+#define MNN_P_MUL_S16_OUTPUT_MULT                88  // i32: output multiplier
+#define MNN_P_MUL_S16_OUTPUT_SHIFT               92  // i32: output shift
+#define MNN_P_MUL_S16_RECORD_SIZE                 96
+
+// MAX_POOL_S16: inputs input; outputs output
+#define MNN_OPERANDS_MAX_POOL_S16_IN 1
+#define MNN_OPERANDS_MAX_POOL_S16_OUT 1
+// int16 max pooling (in_c == out_c, dilation 1; same quantization in and out, zero point 0).
+#define MNN_P_MAX_POOL_S16_BATCHES                     0  // u32: N
+#define MNN_P_MAX_POOL_S16_IN_H                        4  // u32: input height
+#define MNN_P_MAX_POOL_S16_IN_W                        8  // u32: input width
+#define MNN_P_MAX_POOL_S16_IN_C                       12  // u32: input channels
+#define MNN_P_MAX_POOL_S16_OUT_H                      16  // u32: output height
+#define MNN_P_MAX_POOL_S16_OUT_W                      20  // u32: output width
+#define MNN_P_MAX_POOL_S16_OUT_C                      24  // u32: output channels
+#define MNN_P_MAX_POOL_S16_K_H                        28  // u32: kernel height
+#define MNN_P_MAX_POOL_S16_K_W                        32  // u32: kernel width
+#define MNN_P_MAX_POOL_S16_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_MAX_POOL_S16_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_MAX_POOL_S16_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_MAX_POOL_S16_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_MAX_POOL_S16_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_MAX_POOL_S16_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_MAX_POOL_S16_ACT_MIN                    60  // i32: lowest output value
+#define MNN_P_MAX_POOL_S16_ACT_MAX                    64  // i32: highest output value
+#define MNN_P_MAX_POOL_S16_RECORD_SIZE                 68
+
+// AVG_POOL_S16: inputs input; outputs output
+#define MNN_OPERANDS_AVG_POOL_S16_IN 1
+#define MNN_OPERANDS_AVG_POOL_S16_OUT 1
+// int16 average pooling over the taps inside the input (fewer than 65536 per window), rounding half away from zero.
+#define MNN_P_AVG_POOL_S16_BATCHES                     0  // u32: N
+#define MNN_P_AVG_POOL_S16_IN_H                        4  // u32: input height
+#define MNN_P_AVG_POOL_S16_IN_W                        8  // u32: input width
+#define MNN_P_AVG_POOL_S16_IN_C                       12  // u32: input channels
+#define MNN_P_AVG_POOL_S16_OUT_H                      16  // u32: output height
+#define MNN_P_AVG_POOL_S16_OUT_W                      20  // u32: output width
+#define MNN_P_AVG_POOL_S16_OUT_C                      24  // u32: output channels
+#define MNN_P_AVG_POOL_S16_K_H                        28  // u32: kernel height
+#define MNN_P_AVG_POOL_S16_K_W                        32  // u32: kernel width
+#define MNN_P_AVG_POOL_S16_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_AVG_POOL_S16_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_AVG_POOL_S16_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_AVG_POOL_S16_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_AVG_POOL_S16_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_AVG_POOL_S16_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_AVG_POOL_S16_ACT_MIN                    60  // i32: lowest output value
+#define MNN_P_AVG_POOL_S16_ACT_MAX                    64  // i32: highest output value
+#define MNN_P_AVG_POOL_S16_RECORD_SIZE                 68
+
+// SOFTMAX_S16: inputs input, exp_table, recip_table; outputs output
+#define MNN_OPERANDS_SOFTMAX_S16_IN 3
+#define MNN_OPERANDS_SOFTMAX_S16_OUT 1
+// int16 softmax over the last axis, input and output zero point 0, output scale 1/32768 (TFLite Micro's SoftmaxInt16). exp_table and recip_table are int16 [513], computed on the host as TFLite Micro's Prepare does: exp(x) on [-10, 0] and 1 / (1 + x) on [0, 1], read with interpolation between 512 steps; every exp_table value in [0, 32767] and its last two at least 1.
+#define MNN_P_SOFTMAX_S16_INPUT_MULT                  0  // i32: input scale * beta / (10 / 65535) as a Q31 multiplier
+#define MNN_P_SOFTMAX_S16_INPUT_SHIFT                 4  // i32: its shift, in [-31, 15]
+#define MNN_P_SOFTMAX_S16_ROWS                        8  // u32: rows
+#define MNN_P_SOFTMAX_S16_ROW_SIZE                   12  // u32: values per row (softmax axis), at most 65535
+#define MNN_P_SOFTMAX_S16_RECORD_SIZE                 16
+
+// TANH_S16: inputs input, table; outputs output
+#define MNN_OPERANDS_TANH_S16_IN 2
+#define MNN_OPERANDS_TANH_S16_OUT 1
+// int16 tanh as TFLite Micro's: y = (x * input_mult + rounding) >> input_shift looked up with interpolation in table: uint16 [256] stored as int16 bit patterns, round(65536 * sigmoid(i / 24)) capped at 65535; input and output zero point 0, output scale 2^-15.
+#define MNN_P_TANH_S16_COUNT                       0  // u32: elements
+#define MNN_P_TANH_S16_INPUT_MULT                  4  // i32: input multiplier, in [0, 32767] (power-of-two scales: 3 << shift)
+#define MNN_P_TANH_S16_INPUT_SHIFT                 8  // i32: input right shift, in [0, 31]
+#define MNN_P_TANH_S16_RECORD_SIZE                 12
+
+// LOGISTIC_S16: inputs input, table; outputs output
+#define MNN_OPERANDS_LOGISTIC_S16_IN 2
+#define MNN_OPERANDS_LOGISTIC_S16_OUT 1
+// int16 logistic as TFLite Micro's, with TANH_S16's table and input scaling; output scale 2^-15.
+#define MNN_P_LOGISTIC_S16_COUNT                       0  // u32: elements
+#define MNN_P_LOGISTIC_S16_INPUT_MULT                  4  // i32: input multiplier, in [0, 32767] (power-of-two scales: 3 << shift)
+#define MNN_P_LOGISTIC_S16_INPUT_SHIFT                 8  // i32: input right shift, in [0, 31]
+#define MNN_P_LOGISTIC_S16_RECORD_SIZE                 12
+
+// REQUANT: inputs input; outputs output
+#define MNN_OPERANDS_REQUANT_IN 1
+#define MNN_OPERANDS_REQUANT_OUT 1
+// TFLite's Requantize (QUANTIZE between integer types): int8 or int16 in, int8 or int16 out; each value minus input_zero_point, requantized, plus output_offset, clamped to the output type. Zero points inside their dtypes.
+#define MNN_P_REQUANT_COUNT                       0  // u32: elements
+#define MNN_P_REQUANT_INPUT_ZERO_POINT            4  // i32: subtracted from each input value
+#define MNN_P_REQUANT_MULT                        8  // i32: multiplier of input scale / output scale (TFLite's QuantizeMultiplier)
+#define MNN_P_REQUANT_SHIFT                      12  // i32: its shift, in [-31, 30]
+#define MNN_P_REQUANT_OUTPUT_OFFSET              16  // i32: output zero point
+#define MNN_P_REQUANT_RECORD_SIZE                 20
+
+// PAD_S16: inputs input; outputs output
+#define MNN_OPERANDS_PAD_S16_IN 1
+#define MNN_OPERANDS_PAD_S16_OUT 1
+// PAD on int16 values: the pad value inside int16.
+#define MNN_P_PAD_S16_IN_DIMS                     0  // u32[4]: input shape as 4-D
+#define MNN_P_PAD_S16_BEFORE                     16  // u32[4]: padding before, per axis
+#define MNN_P_PAD_S16_AFTER                      32  // u32[4]: padding after, per axis
+#define MNN_P_PAD_S16_VALUE                      48  // i32: the pad value (the zero point)
+#define MNN_P_PAD_S16_RECORD_SIZE                 52
+
+// CONCATENATION_S16: inputs input*; outputs output
+#define MNN_OPERANDS_CONCATENATION_S16_IN 0  // variable
+#define MNN_OPERANDS_CONCATENATION_S16_OUT 1
+// CONCATENATION of 1..8 int16 tensors with one quantization (the bytes move as CONCATENATION's).
+#define MNN_P_CONCATENATION_S16_OUTER                       0  // u32: blocks; each input contributes nbytes / outer bytes per block
+#define MNN_P_CONCATENATION_S16_RECORD_SIZE                  4
+
+// FULLY_CONNECTED_S4: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_FULLY_CONNECTED_S4_IN 5
+#define MNN_OPERANDS_FULLY_CONNECTED_S4_OUT 1
+// FULLY_CONNECTED with int4 weights [out_depth, accum_depth] packed over the flattened matrix (row o starts at value o * accum_depth, in the middle of a byte when both are odd); filter_offset in [-7, 8] (usually 0); output_offset in [-255, 255].
+#define MNN_P_FULLY_CONNECTED_S4_INPUT_OFFSET                0  // i32: -input zero point; 0 when folded into the bias
+#define MNN_P_FULLY_CONNECTED_S4_FILTER_OFFSET               4  // i32: -weight zero point
+#define MNN_P_FULLY_CONNECTED_S4_OUTPUT_OFFSET               8  // i32: output zero point
+#define MNN_P_FULLY_CONNECTED_S4_ACT_MIN                    12  // i32: lowest output value (fused activation)
+#define MNN_P_FULLY_CONNECTED_S4_ACT_MAX                    16  // i32: highest output value (fused activation)
+#define MNN_P_FULLY_CONNECTED_S4_BATCHES                    20  // u32: rows of the input
+#define MNN_P_FULLY_CONNECTED_S4_ACCUM_DEPTH                24  // u32: input values per row (weights columns)
+#define MNN_P_FULLY_CONNECTED_S4_OUT_DEPTH                  28  // u32: output values per row (weights rows)
+#define MNN_P_FULLY_CONNECTED_S4_RECORD_SIZE                 32
+
+// CONV_2D_S4: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_CONV_2D_S4_IN 5
+#define MNN_OPERANDS_CONV_2D_S4_OUT 1
+// CONV_2D with int4 weights [out_c, k_h, k_w, in_c/groups] packed over the flattened tensor (TFLite's OHWI order); output_offset in [-255, 255]. Its fast variant needs 2 * K8 bytes of scratch, K8 = k_h * k_w * in_c / groups rounded up to a multiple of 8 (one int16 column); with less, direct loops run.
+#define MNN_P_CONV_2D_S4_BATCHES                     0  // u32: N
+#define MNN_P_CONV_2D_S4_IN_H                        4  // u32: input height
+#define MNN_P_CONV_2D_S4_IN_W                        8  // u32: input width
+#define MNN_P_CONV_2D_S4_IN_C                       12  // u32: input channels
+#define MNN_P_CONV_2D_S4_OUT_H                      16  // u32: output height
+#define MNN_P_CONV_2D_S4_OUT_W                      20  // u32: output width
+#define MNN_P_CONV_2D_S4_OUT_C                      24  // u32: output channels
+#define MNN_P_CONV_2D_S4_K_H                        28  // u32: kernel height
+#define MNN_P_CONV_2D_S4_K_W                        32  // u32: kernel width
+#define MNN_P_CONV_2D_S4_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_CONV_2D_S4_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_CONV_2D_S4_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_CONV_2D_S4_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_CONV_2D_S4_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_CONV_2D_S4_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_CONV_2D_S4_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_CONV_2D_S4_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_CONV_2D_S4_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_CONV_2D_S4_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_CONV_2D_S4_GROUPS                     76  // u32: channel groups; weights have in_c / groups input channels
+#define MNN_P_CONV_2D_S4_RECORD_SIZE                 80
+
+// DEPTHWISE_CONV_2D_S4: inputs input, weights, bias?, mult, shift; outputs output
+#define MNN_OPERANDS_DEPTHWISE_CONV_2D_S4_IN 5
+#define MNN_OPERANDS_DEPTHWISE_CONV_2D_S4_OUT 1
+// DEPTHWISE_CONV_2D with int4 weights [1, k_h, k_w, out_c] packed over the flattened tensor, so along the channel axis (value (ky * k_w + kx) * out_c + oc); no scratch; output_offset in [-255, 255].
+#define MNN_P_DEPTHWISE_CONV_2D_S4_BATCHES                     0  // u32: N
+#define MNN_P_DEPTHWISE_CONV_2D_S4_IN_H                        4  // u32: input height
+#define MNN_P_DEPTHWISE_CONV_2D_S4_IN_W                        8  // u32: input width
+#define MNN_P_DEPTHWISE_CONV_2D_S4_IN_C                       12  // u32: input channels
+#define MNN_P_DEPTHWISE_CONV_2D_S4_OUT_H                      16  // u32: output height
+#define MNN_P_DEPTHWISE_CONV_2D_S4_OUT_W                      20  // u32: output width
+#define MNN_P_DEPTHWISE_CONV_2D_S4_OUT_C                      24  // u32: output channels
+#define MNN_P_DEPTHWISE_CONV_2D_S4_K_H                        28  // u32: kernel height
+#define MNN_P_DEPTHWISE_CONV_2D_S4_K_W                        32  // u32: kernel width
+#define MNN_P_DEPTHWISE_CONV_2D_S4_STRIDE_H                   36  // u32: vertical stride
+#define MNN_P_DEPTHWISE_CONV_2D_S4_STRIDE_W                   40  // u32: horizontal stride
+#define MNN_P_DEPTHWISE_CONV_2D_S4_DIL_H                      44  // u32: vertical dilation
+#define MNN_P_DEPTHWISE_CONV_2D_S4_DIL_W                      48  // u32: horizontal dilation
+#define MNN_P_DEPTHWISE_CONV_2D_S4_PAD_TOP                    52  // i32: rows of implicit padding above the input
+#define MNN_P_DEPTHWISE_CONV_2D_S4_PAD_LEFT                   56  // i32: columns of implicit padding left of the input
+#define MNN_P_DEPTHWISE_CONV_2D_S4_INPUT_OFFSET               60  // i32: -input zero point
+#define MNN_P_DEPTHWISE_CONV_2D_S4_OUTPUT_OFFSET              64  // i32: output zero point
+#define MNN_P_DEPTHWISE_CONV_2D_S4_ACT_MIN                    68  // i32: lowest output value (fused activation)
+#define MNN_P_DEPTHWISE_CONV_2D_S4_ACT_MAX                    72  // i32: highest output value (fused activation)
+#define MNN_P_DEPTHWISE_CONV_2D_S4_DEPTH_MULT                 76  // u32: output channels per input channel
+#define MNN_P_DEPTHWISE_CONV_2D_S4_RECORD_SIZE                 80
 
 #endif // MICRONN_MNN_FORMAT_H

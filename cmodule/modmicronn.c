@@ -149,6 +149,8 @@ typedef struct _micronn_model_obj_t {
     mp_obj_t arena_obj;         // caller's arena object, or MP_OBJ_NULL
     uint8_t *arena;
     size_t arena_len;
+    uint8_t *state;             // the model's state (state_size bytes), never shared; NULL if none
+    bool started;               // the ONCE ops (initial state) have run: they run before the first run
     mnn_op_t *ops;
     mnn_model_t model;
     mnn_tensor_info_t in;
@@ -417,7 +419,19 @@ static mp_obj_t micronn_model_make_new(const mp_obj_type_t *type, size_t n_args,
         self->arena_len = need;
     }
     self->ops = m_new(mnn_op_t, self->model.op_count ? self->model.op_count : 1);
-    mnn_model_bind(&self->model, self->ops, self->arena);
+    self->state = NULL;
+    if (self->model.state_size) {
+        self->state = m_malloc_maybe(self->model.state_size);
+        if (self->state == NULL) {
+            mp_raise_msg_varg(&mp_type_MemoryError, MP_ERROR_TEXT("micronn: no memory for %u bytes of state"),
+                (unsigned)self->model.state_size);
+        }
+    }
+    mnn_model_bind(&self->model, self->ops, self->arena, self->state);
+    // the state: zero points now, its initial values (the ONCE ops) just before the first
+    // run, as TFLite Micro's CALL_ONCE does (a reset before that does not skip them)
+    mnn_model_reset(&self->model, self->state);
+    self->started = false;
     mnn_model_input(&self->model, 0, &self->in);
     mnn_model_output(&self->model, 0, &self->out);
     self->cost = 0;
@@ -464,6 +478,12 @@ static void set_input_k(micronn_model_obj_t *self, const mnn_tensor_info_t *t, m
     }
     uint8_t *dst = self->arena + t->offset;
     size_t n = t->nbytes;
+    // an int16 input (16x8 models) takes its values' bytes: array('h'), bytes or bytearray
+    bool s16 = t->dtype == MNN_DTYPE_INT16;
+    if (s16 && !(is_int8_typecode(bi.typecode) || bi.typecode == 'h' || bi.typecode == 'H')) {
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: int16 input typecode '%c'; use 'h', bytes or bytearray"), bi.typecode);
+    }
     if (is_float_typecode(bi.typecode)) {
         if (bi.len != n * sizeof(float)) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u floats; expected %u"),
@@ -473,7 +493,7 @@ static void set_input_k(micronn_model_obj_t *self, const mnn_tensor_info_t *t, m
             mp_raise_ValueError(MP_ERROR_TEXT("micronn: input overlaps the model's arena"));
         }
         mnn_quantize_s8(bi.buf, (int8_t *)dst, n, t->scale, t->zero_point);
-    } else if (is_int8_typecode(bi.typecode)) {
+    } else if (is_int8_typecode(bi.typecode) || s16) {
         if (bi.len != n) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u bytes; expected %u"),
                 (unsigned)bi.len, (unsigned)n);
@@ -527,8 +547,9 @@ static void set_input(micronn_model_obj_t *self, mp_obj_t x) {
 
 // A new array of the given typecode holding a copy of n items at data.
 static mp_obj_t new_array(char typecode, size_t n, void *data) {
-    size_t size = typecode == 'f' || typecode == 'i' ? 4 : typecode == 'q' ? 8 : 1;
-    qstr tc = typecode == 'f' ? MP_QSTR_f : typecode == 'i' ? MP_QSTR_i : typecode == 'q' ? MP_QSTR_q : MP_QSTR_b;
+    size_t size = typecode == 'f' || typecode == 'i' ? 4 : typecode == 'q' ? 8 : typecode == 'h' ? 2 : 1;
+    qstr tc = typecode == 'f' ? MP_QSTR_f : typecode == 'i' ? MP_QSTR_i : typecode == 'q' ? MP_QSTR_q
+        : typecode == 'h' ? MP_QSTR_h : MP_QSTR_b;
     #if MICRONN_NATIVE
     // array.array(typecode, bytes) copies the bytes as they are.
     mp_obj_t mod = mp_import_name(MP_QSTR_array, mp_const_none, MP_OBJ_NEW_SMALL_INT(0));
@@ -552,7 +573,8 @@ static mp_obj_t get_output_k(micronn_model_obj_t *self, const mnn_tensor_info_t 
     bool is_s8 = t->dtype == MNN_DTYPE_INT8;
     bool to_float = is_s8 && (self->model.flags & MNN_HDR_FLAG_FLOAT_OUTPUT);
     // int32/int64 outputs (ARG_MAX, ARG_MIN) come back as their raw values
-    char wide = t->dtype == MNN_DTYPE_INT32 ? 'i' : 'q';
+    // and int16 outputs (16x8 models) as theirs
+    char wide = t->dtype == MNN_DTYPE_INT32 ? 'i' : t->dtype == MNN_DTYPE_INT16 ? 'h' : 'q';
     size_t esize = mnn_dtype_size(t->dtype);
     if (out == mp_const_none) {
         if (!is_s8) {
@@ -625,6 +647,18 @@ static mp_obj_t get_output(micronn_model_obj_t *self, mp_obj_t out) {
     return res;
 }
 
+// The ONCE ops (initial values of the state), if no run has yet: before the
+// first run, as TFLite Micro's CALL_ONCE. (Nothing else runs ops outside a run:
+// bench's cycle estimate counts the calls of mnn_run.)
+static void start(micronn_model_obj_t *self) {
+    if (!self->started) {
+        self->started = true;
+        if (self->model.once_count) {
+            mnn_run(self->ops, 0, self->model.once_count);
+        }
+    }
+}
+
 static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *kw) {
     enum { ARG_x, ARG_out };
     ARGS_CONST mp_arg_t allowed[] = {
@@ -637,7 +671,8 @@ static mp_obj_t micronn_model_run(size_t n_args, const mp_obj_t *pos, mp_map_t *
     check_buffers(self);
     set_input(self, args[ARG_x].u_obj);
     set_polling(true);
-    mnn_run(self->ops, 0, self->model.op_count);
+    start(self);
+    mnn_run(self->ops, self->model.once_count, self->model.op_count);
     return get_output(self, args[ARG_out].u_obj);
 }
 static MP_DEFINE_CONST_FUN_OBJ_KW(micronn_model_run_obj, 2, micronn_model_run);
@@ -710,17 +745,28 @@ static mp_obj_t micronn_model_profile(mp_obj_t self_in, mp_obj_t x) {
     check_buffers(self);
     micronn_clock_t clock = clock_get();
     set_polling(false);
-    uint16_t n = self->model.op_count;
-    mp_obj_tuple_t *per_op = MP_OBJ_TO_PTR(mp_obj_new_tuple(n, NULL));
+    uint16_t n = self->model.op_count, first = self->model.once_count;
+    mp_obj_tuple_t *per_op = MP_OBJ_TO_PTR(mp_obj_new_tuple(n - first, NULL));
+    // both passes start from the same state (initial values set), so a profile changes it
+    // as one run does
+    start(self);
+    uint8_t *saved = self->model.state_size ? m_new(uint8_t, self->model.state_size) : NULL;
+    if (saved) {
+        memcpy(saved, self->state, self->model.state_size);
+    }
     set_input(self, x);
-    for (uint16_t k = 0; k < n; k++) {
+    for (uint16_t k = first; k < n; k++) {
         mp_uint_t t0 = tick_edge(clock);
         mnn_run(self->ops, k, k + 1);
-        per_op->items[k] = mp_obj_new_int_from_uint(clock_diff(clock_read(clock), t0));
+        per_op->items[k - first] = mp_obj_new_int_from_uint(clock_diff(clock_read(clock), t0));
+    }
+    if (saved) {
+        memcpy(self->state, saved, self->model.state_size);
+        m_del(uint8_t, saved, self->model.state_size);
     }
     set_input(self, x);
     mp_uint_t t0 = tick_edge(clock);
-    mnn_run(self->ops, 0, n);
+    mnn_run(self->ops, first, n);
     mp_obj_t res[2] = { mp_obj_new_int_from_uint(clock_diff(clock_read(clock), t0)), MP_OBJ_FROM_PTR(per_op) };
     return mp_obj_new_tuple(2, res);
 }
@@ -730,6 +776,11 @@ static MP_DEFINE_CONST_FUN_OBJ_2(micronn_model_profile_obj, micronn_model_profil
 static int64_t out_value(const uint8_t *y, size_t esize, size_t i) {
     if (esize == 1) {
         return ((const int8_t *)y)[i];
+    }
+    if (esize == 2) {
+        int16_t v;
+        memcpy(&v, y + 2 * i, 2);
+        return v;
     }
     if (esize == 4) {
         int32_t v;
@@ -741,13 +792,23 @@ static int64_t out_value(const uint8_t *y, size_t esize, size_t i) {
     return v;
 }
 
+// reset(): the model's state back to zero points, as TFLite Micro's Reset()
+// leaves it (the initial values given at load are not applied again).
+static mp_obj_t micronn_model_reset(mp_obj_t self_in) {
+    micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
+    mnn_model_reset(&self->model, self->state);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(micronn_model_reset_obj, micronn_model_reset);
+
 // (label, score): the top class, named by the blob's labels when it has them.
 static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
     micronn_model_obj_t *self = MP_OBJ_TO_PTR(self_in);
     check_buffers(self);
     set_input(self, x);
     set_polling(true);
-    mnn_run(self->ops, 0, self->model.op_count);
+    start(self);
+    mnn_run(self->ops, self->model.once_count, self->model.op_count);
     // the first output's largest value (an int32/int64 one's as it is)
     const uint8_t *y = self->arena + self->out.offset;
     size_t esize = mnn_dtype_size(self->out.dtype);
@@ -771,7 +832,8 @@ static mp_obj_t micronn_model_predict(mp_obj_t self_in, mp_obj_t x) {
         }
         s = nl ? nl + 1 : end;
     }
-    float score = esize == 1 ? self->out.scale * (float)(top - self->out.zero_point) : (float)top;
+    // int8 and int16 outputs are quantized values; int32/int64 ones (ARG_MAX) raw
+    float score = esize <= 2 ? self->out.scale * (float)(top - self->out.zero_point) : (float)top;
     mp_obj_t t[2] = { label, mp_obj_new_float(score) };
     return mp_obj_new_tuple(2, t);
 }
@@ -910,7 +972,10 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
         if (self->arena_obj == MP_OBJ_NULL) {
             n += (self->arena_len + blk - 1) / blk * blk;
         }
+        n += (self->model.state_size + blk - 1) / blk * blk;
         dest[0] = mp_obj_new_int_from_uint(n);
+    } else if (attr == MP_QSTR_state_size) {
+        dest[0] = mp_obj_new_int_from_uint(self->model.state_size);
     } else if (attr == MP_QSTR_blob_size) {
         dest[0] = mp_obj_new_int_from_uint(self->model.size);
     } else if (attr == MP_QSTR_macs) {
@@ -933,11 +998,13 @@ static void micronn_model_attr(mp_obj_t self_in, qstr attr, mp_obj_t *dest) {
             dest[0] = list;
         }
     } else if (attr == MP_QSTR_ops) {
-        mp_obj_t t = mp_obj_new_tuple(self->model.op_count, NULL);
+        // the ops of a run (profile() times them in this order); not the ONCE ops of loading
+        uint16_t first = self->model.once_count;
+        mp_obj_t t = mp_obj_new_tuple(self->model.op_count - first, NULL);
         mp_obj_tuple_t *tt = MP_OBJ_TO_PTR(t);
-        for (uint16_t k = 0; k < self->model.op_count; k++) {
+        for (uint16_t k = first; k < self->model.op_count; k++) {
             const char *n = mnn_opcode_name(self->ops[k].opcode);
-            tt->items[k] = mp_obj_new_str(n, strlen(n));
+            tt->items[k - first] = mp_obj_new_str(n, strlen(n));
         }
         dest[0] = t;
     } else {
@@ -1014,6 +1081,7 @@ static const mp_rom_map_elem_t micronn_model_locals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_run), MP_ROM_PTR(&micronn_model_run_obj) },
     { MP_ROM_QSTR(MP_QSTR_predict), MP_ROM_PTR(&micronn_model_predict_obj) },
     { MP_ROM_QSTR(MP_QSTR_profile), MP_ROM_PTR(&micronn_model_profile_obj) },
+    { MP_ROM_QSTR(MP_QSTR_reset), MP_ROM_PTR(&micronn_model_reset_obj) },
     #if MICRONN_REGISTRY
     { MP_ROM_QSTR(MP_QSTR___del__), MP_ROM_PTR(&micronn_model_del_obj) },
     #endif
@@ -1060,7 +1128,7 @@ MP_REGISTER_MODULE(MP_QSTR_micronn, micronn_user_cmodule);
 // The native module: the type, its methods and the module's globals are made
 // when the .mpy is imported (cmodule/natmod_poll.py then hands over the poll
 // function and removes _set_poll).
-mp_map_elem_t micronn_model_locals_table[3];
+mp_map_elem_t micronn_model_locals_table[4];
 static MP_DEFINE_CONST_DICT(micronn_model_locals, micronn_model_locals_table);
 
 static mp_obj_t micronn_set_poll(mp_obj_t fn) {
@@ -1086,6 +1154,8 @@ mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *a
                                                      MP_OBJ_FROM_PTR(&micronn_model_predict_obj) };
     micronn_model_locals_table[2] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_profile),
                                                      MP_OBJ_FROM_PTR(&micronn_model_profile_obj) };
+    micronn_model_locals_table[3] = (mp_map_elem_t){ MP_OBJ_NEW_QSTR(MP_QSTR_reset),
+                                                     MP_OBJ_FROM_PTR(&micronn_model_reset_obj) };
     MP_OBJ_TYPE_SET_SLOT(&micronn_model_type, locals_dict, (void *)&micronn_model_locals, 3);
 
     mp_obj_t format[2] = { MP_OBJ_NEW_SMALL_INT(MNN_VERSION_MAJOR), MP_OBJ_NEW_SMALL_INT(MNN_VERSION_MINOR) };

@@ -1,6 +1,7 @@
 // The op loop and the graph-boundary conversions. Everything was validated
 // at load, so nothing here checks.
 #include <math.h>
+#include <string.h>
 
 #include "mnn.h"
 #include "mnn_ops.h"
@@ -35,20 +36,36 @@ uint64_t mnn_op_cost(const mnn_op_t *op) {
     uint64_t work = 0;
     switch (op->opcode) {
         case MNN_OPCODE_FULLY_CONNECTED:
+        case MNN_OPCODE_FULLY_CONNECTED_S4:
             work = mul_sat((uint64_t)op->u.fc.batches * op->u.fc.out_depth, op->u.fc.accum_depth);
             break;
         case MNN_OPCODE_CONV_2D:
-        case MNN_OPCODE_CONV_2D_MAXPOOL: {
+        case MNN_OPCODE_CONV_2D_MAXPOOL:
+        case MNN_OPCODE_CONV_2D_S4: {
             const mnn_conv_args_t *a = &op->u.conv;
             work = geom_work(&a->g, a->g.in_c / a->groups);
             break;
         }
         case MNN_OPCODE_DEPTHWISE_CONV_2D:
+        case MNN_OPCODE_DEPTHWISE_CONV_2D_S4:
             work = geom_work(&op->u.conv.g, 1);
+            break;
+        case MNN_OPCODE_FULLY_CONNECTED_S16:
+            work = mul_sat((uint64_t)op->u.fc_s16.batches * op->u.fc_s16.out_depth, op->u.fc_s16.accum_depth);
+            break;
+        case MNN_OPCODE_CONV_2D_S16:
+            work = geom_work(&op->u.conv_s16.g, op->u.conv_s16.g.in_c / op->u.conv_s16.groups);
+            break;
+        case MNN_OPCODE_DEPTHWISE_CONV_2D_S16:
+            work = geom_work(&op->u.conv_s16.g, 1);
             break;
         case MNN_OPCODE_MAX_POOL_2D:
         case MNN_OPCODE_AVERAGE_POOL_2D:
             work = geom_work(&op->u.pool.g, 1);
+            break;
+        case MNN_OPCODE_MAX_POOL_S16:
+        case MNN_OPCODE_AVG_POOL_S16:
+            work = geom_work(&op->u.pool16.g, 1);
             break;
         case MNN_OPCODE_BATCH_MATMUL: {
             // MACs, plus the right operand widened once per batch
@@ -63,6 +80,18 @@ uint64_t mnn_op_cost(const mnn_op_t *op) {
             const mnn_tconv_args_t *a = &op->u.tconv;
             uint64_t in = (uint64_t)a->batches * a->in_h * a->in_w * a->in_c;     // < 2^32 (the loader)
             work = mul_sat(in, mul_sat((uint64_t)a->k_h * a->k_w, a->out_c));
+            break;
+        }
+        case MNN_OPCODE_SVDF: {
+            // MACs (feature and time sums), plus the state moved by one value
+            const mnn_svdf_args_t *a = &op->u.svdf;
+            work = mul_sat((uint64_t)a->batches * a->num_filters, (uint64_t)a->input_size + 2 * (uint64_t)a->memory);
+            break;
+        }
+        case MNN_OPCODE_LSTM: {
+            // MACs: per row and step, four gates of units * (input_size + units)
+            const mnn_lstm_args_t *a = &op->u.lstm;
+            work = mul_sat((uint64_t)a->batches * a->steps, 4 * (uint64_t)a->units * ((uint64_t)a->input_size + a->units));
             break;
         }
         case MNN_OPCODE_RESIZE_BILINEAR:   // four products per value
@@ -250,6 +279,112 @@ void mnn_run(const mnn_op_t *ops, uint16_t first, uint16_t last) {
             #if MNN_WITH_OP(BATCH_MATMUL)
             case MNN_OPCODE_BATCH_MATMUL:
                 mnn_batch_matmul_s8(&op->u.matmul);
+                break;
+            #endif
+            // === dispatch STATE ===
+            #if MNN_WITH_OP(ASSIGN)
+            case MNN_OPCODE_ASSIGN:
+                memmove(op->u.assign.target, op->u.assign.source, op->u.assign.nbytes);
+                break;
+            #endif
+            // === dispatch SVDF ===
+            #if MNN_WITH_OP(SVDF)
+            case MNN_OPCODE_SVDF:
+                mnn_svdf_s8(&op->u.svdf);
+                break;
+            #endif
+            // === dispatch SEQUENCE ===
+            #if MNN_WITH_OP(LSTM)
+            case MNN_OPCODE_LSTM:
+                mnn_lstm_s8(&op->u.lstm);
+                break;
+            #endif
+            // === dispatch S16 ===
+            #if MNN_WITH_OP(FULLY_CONNECTED_S16)
+            case MNN_OPCODE_FULLY_CONNECTED_S16:
+                mnn_fully_connected_s16(&op->u.fc_s16);
+                break;
+            #endif
+            #if MNN_WITH_OP(CONV_2D_S16)
+            case MNN_OPCODE_CONV_2D_S16:
+                mnn_conv_s16(&op->u.conv_s16);
+                break;
+            #endif
+            #if MNN_WITH_OP(DEPTHWISE_CONV_2D_S16)
+            case MNN_OPCODE_DEPTHWISE_CONV_2D_S16:
+                mnn_depthwise_conv_s16(&op->u.conv_s16);
+                break;
+            #endif
+            #if MNN_WITH_OP(SOFTMAX_S8_S16)
+            case MNN_OPCODE_SOFTMAX_S8_S16:
+                mnn_softmax_s8_s16(&op->u.softmax);
+                break;
+            #endif
+            // === dispatch S16X ===
+            #if MNN_WITH_OP(ADD_S16)
+            case MNN_OPCODE_ADD_S16:
+                mnn_add_s16(&op->u.bin16);
+                break;
+            #endif
+            #if MNN_WITH_OP(MUL_S16)
+            case MNN_OPCODE_MUL_S16:
+                mnn_mul_s16(&op->u.bin16);
+                break;
+            #endif
+            #if MNN_WITH_OP(MAX_POOL_S16)
+            case MNN_OPCODE_MAX_POOL_S16:
+                mnn_max_pool_s16(&op->u.pool16);
+                break;
+            #endif
+            #if MNN_WITH_OP(AVG_POOL_S16)
+            case MNN_OPCODE_AVG_POOL_S16:
+                mnn_avg_pool_s16(&op->u.pool16);
+                break;
+            #endif
+            #if MNN_WITH_OP(SOFTMAX_S16)
+            case MNN_OPCODE_SOFTMAX_S16:
+                mnn_softmax_s16(&op->u.softmax16);
+                break;
+            #endif
+            #if MNN_WITH_OP(TANH_S16)
+            case MNN_OPCODE_TANH_S16:
+                mnn_tanh_s16(&op->u.sigmoid16);
+                break;
+            #endif
+            #if MNN_WITH_OP(LOGISTIC_S16)
+            case MNN_OPCODE_LOGISTIC_S16:
+                mnn_logistic_s16(&op->u.sigmoid16);
+                break;
+            #endif
+            #if MNN_WITH_OP(REQUANT)
+            case MNN_OPCODE_REQUANT:
+                mnn_requant(&op->u.requant);
+                break;
+            #endif
+            #if MNN_WITH_OP(PAD_S16)
+            case MNN_OPCODE_PAD_S16:
+                mnn_pad_s16(&op->u.pad);
+                break;
+            #endif
+            #if MNN_WITH_OP(CONCATENATION_S16)
+            case MNN_OPCODE_CONCATENATION_S16:
+                mnn_concat_s8(&op->u.concat);
+                break;
+            #endif
+            // === dispatch S4 ===
+            #if MNN_WITH_OP(FULLY_CONNECTED_S4)
+            case MNN_OPCODE_FULLY_CONNECTED_S4:
+                mnn_fully_connected_s4(&op->u.fc);
+                break;
+            #endif
+            #if MNN_WITH_OP(CONV_2D_S4)
+            case MNN_OPCODE_CONV_2D_S4:
+                mnn_conv_s4(&op->u.conv);
+                break;
+            #endif
+            #if MNN_WITH_OP(DEPTHWISE_CONV_2D_S4)
+            case MNN_OPCODE_DEPTHWISE_CONV_2D_S4:
+                mnn_depthwise_conv_s4(&op->u.conv);
                 break;
             #endif
         }

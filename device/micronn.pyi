@@ -14,7 +14,8 @@ class IODescription(TypedDict):
 
     name: str | None            # the .tflite tensor name (the blob's INPUT_NAMES/OUTPUT_NAMES), if packed
     shape: tuple[int, ...]
-    dtype: str                  # "int8"; "float32" for a float interface; outputs also "int32", "int64"
+    dtype: str                  # "int8"; "int16" (16x8 models); "float32" for a float interface; outputs also
+                                # "int32", "int64"
     scale: float
     zero_point: int
 
@@ -52,12 +53,13 @@ class Model:
     output_scale: float
     output_zero_point: int
     arena_size: int             # bytes of activation and scratch memory
-    ram_size: int               # heap this model holds (object, op records, arena)
+    ram_size: int               # heap this model holds (object, op records, arena, state)
+    state_size: int             # bytes of state kept between runs (0: a model without state)
     blob_size: int
     macs: int                   # as the blob's header says
     cost: int                   # element operations per run(), counted by the loader from the shapes
     labels: list[str] | None
-    ops: tuple[str, ...]
+    ops: tuple[str, ...]        # the ops of a run, in order (as profile() times them)
 
     def __init__(self, blob: Any, *, arena: bytearray | None = None) -> None:
         """blob: a bytes-like object or a file (read, or mapped in place from
@@ -76,7 +78,9 @@ class Model:
         with one buffer (or None: a new array) per output. An int32/int64
         output (ARG_MAX, ARG_MIN) gives its raw values: array('i')/array('q'),
         or out= of that typecode or a bytearray of its bytes; float output
-        applies to the int8 ones. A wrong count, size or type of input or out
+        applies to the int8 ones. An int16 input or output (16x8 models)
+        takes and gives its values' bytes: array('h'), bytes or bytearray (no
+        float conversion). A wrong count, size or type of input or out
         raises TypeError/ValueError. Ctrl-C (KeyboardInterrupt) interrupts a
         long run."""
 
@@ -86,4 +90,13 @@ class Model:
     def profile(self, x: _Inputs) -> tuple[int, tuple[int, ...]]:
         """One inference timed with time.ticks_cpu() units: (all ops in one
         pass, (op 0, op 1, ...)). Under qemu -icount the ticks count
-        instructions (see micronn bench)."""
+        instructions (see micronn bench). A model with state moves on as with
+        one run."""
+
+    def reset(self) -> None:
+        """A model with state (streaming audio, recurrent cells written with
+        variables): set the state to zero, as TensorFlow Lite Micro's Reset()
+        does. The state lives in this model's own memory (never in a shared
+        arena) and keeps its values from one run to the next; its initial
+        values are set just before the first run (a reset before then does not
+        skip them). Nothing happens for a model without state."""

@@ -12,6 +12,7 @@
 #
 # Host -> board: L load blob (payload: blob)   O open path (payload: utf-8 path)
 #                R run (payload: input)        I info    P ping    Q quit
+#                Z reset the model's state (Model.reset(); protocol 3)
 # A run's payload holds every input, one after the other in the model's order
 # (info "inputs"), and its result every output the same way ("outputs"); for a
 # model with one input and one output that is the input and the output.
@@ -63,7 +64,7 @@ except ImportError:
 
 # The frame protocol's version: the host checks it (with the module's version,
 # format version and op codes) when a session starts.
-PROTOCOL = const(2)
+PROTOCOL = const(3)
 SYNC = b"\xa5\x5a"
 BLOCK = const(1024)
 MAX_PAYLOAD = const(8 * 1024 * 1024)
@@ -74,6 +75,7 @@ _RUN = const(0x52)              # "R"
 _INFO = const(0x49)             # "I"
 _PING = const(0x50)             # "P"
 _QUIT = const(0x51)             # "Q"
+_RESET = const(0x5A)            # "Z"
 _OK = const(0x6B)               # "k"
 _RESULT = const(0x72)           # "r"
 _NOT_RECEIVED = const(0x6E)     # "n"
@@ -234,8 +236,8 @@ def _buffer(shape, dtype):
         n *= d
     if dtype == "float32":
         return array("f", bytes(4 * n)), 4 * n
-    if dtype in ("int32", "int64"):     # outputs of raw values (ARG_MAX): their bytes
-        n *= 4 if dtype == "int32" else 8
+    if dtype in ("int16", "int32", "int64"):     # int16 (16x8), raw values (ARG_MAX): their bytes
+        n *= {"int16": 2, "int32": 4, "int64": 8}[dtype]
     return bytearray(n), n
 
 
@@ -281,6 +283,8 @@ def info(model):
         "output_scale": model.output_scale,
         "output_zero_point": model.output_zero_point,
         "arena_size": model.arena_size,
+        # bytes of state kept between runs (a stateful model: runs are not repeated on link faults)
+        "state_size": getattr(model, "state_size", 0),
         "ram_size": model.ram_size,
         "blob_size": model.blob_size,
         "ops": model.ops,
@@ -386,6 +390,11 @@ def serve(rx=None, tx=None, timeout_ms=FRAME_TIMEOUT_MS):
                     link.send(_OK, seq, repr(d).encode())
                 elif kind == _PING:
                     link.send(_OK, seq, payload)
+                elif kind == _RESET:
+                    if model is None:
+                        raise ValueError("no model loaded")
+                    model.reset()
+                    link.send(_OK, seq, b"{}")
                 elif kind == _QUIT:
                     link.send(_OK, seq, b"{}")
                     return

@@ -48,7 +48,10 @@ HEADER_CASES = {
     "output_count": (0, "output_count"),
     "const_size": (1 << 20, "const size"),
     "macs": (1, None),
-    "reserved": (5, None),
+    # a model without state has none; a size that is not a multiple of 8 is malformed
+    "state_size": (12, "state_size"),
+    # refused: a later minor version may give these a meaning a reader must not ignore
+    "reserved": (5, "reserved"),
 }
 
 

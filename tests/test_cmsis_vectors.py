@@ -15,6 +15,7 @@ from micronn import blob
 from micronn import format as fmt
 from micronn.graph import Graph, Op, Tensor
 
+from . import cmsis_s4, cmsis_s16
 from .conftest import SUMMARY, need_firmware, need_shared, shared_dir
 
 VEC = shared_dir() / "vectors" / "cmsis-nn"
@@ -22,14 +23,6 @@ VEC = shared_dir() / "vectors" / "cmsis-nn"
 
 def _exclusion(case) -> str | None:
     """Why micronn does not run a case, or None. These rules are the only exclusions."""
-    if case["group"] == "s16":
-        return "int16 activations (s16): micronn runs int8 models only"
-    if case["group"] == "s4":
-        return "packed int4 weights (s4): not supported"
-    if case["family"] == "softmax":
-        out = json.loads((VEC / case["json"]).read_text())["parameters"]["output_dtype"]
-        if out != "int8":
-            return f"softmax with {out} output: waits for int16 support"
     return None
 
 
@@ -83,8 +76,12 @@ def _softmax(p, a):
     g = Graph()
     shape = (p["num_rows"], p["row_size"])
     x = g.add(Tensor("input", "int8", shape, 1.0, 0))
-    y = g.add(Tensor("output", "int8", shape, 1 / 256, -128))
-    g.ops.append(Op("SOFTMAX", [x], [y], dict(
+    if p["output_dtype"] == "int16":       # TFLite's int8 -> int16 softmax
+        y = g.add(Tensor("output", "int16", shape, 1 / 65536, -32768))
+    else:
+        y = g.add(Tensor("output", "int8", shape, 1 / 256, -128))
+    kind = "SOFTMAX_S8_S16" if p["output_dtype"] == "int16" else "SOFTMAX"
+    g.ops.append(Op(kind, [x], [y], dict(
         input_mult=p["input_multiplier"], input_left_shift=p["input_left_shift"], diff_min=p["diff_min"],
         rows=shape[0], row_size=shape[1])))
     g.inputs, g.outputs = [x], [y]
@@ -164,25 +161,27 @@ BUILD = {
 
 
 CASES, EXCLUDED, UNKNOWN = _index()
-EXPECTED = Counter(c["family"] for c in CASES)
+EXPECTED = Counter(f"{c['group']}/{c['family']}" for c in CASES)     # per group and family
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['family']}/{c['case']}" for c in CASES])
 def test_cmsis_case(unix, case):
     _check(unix, case)
-    RAN[case["family"]] += 1
+    RAN[f"{case['group']}/{case['family']}"] += 1
 
 
 def _check(target, case):
     p, a = _load(case)
-    g, x = BUILD[case["family"]](p, a)
-    want = a["output_ref"].astype(np.int8).reshape(-1)
+    g, x = {"s4": cmsis_s4.BUILD, "s16": cmsis_s16.BUILD}.get(case["group"], BUILD)[case["family"]](p, a)
+    dtype_in = np.dtype("<i2") if case["group"] == "s16" else np.dtype(np.int8)      # s16: int16 in and out
+    dtype = np.dtype("<i2") if a["output_ref"].dtype == np.int16 else np.dtype(np.int8)     # and softmax_s8_s16
+    want = a["output_ref"].astype(dtype).reshape(-1)
     # Convolution and ADD twice: the fast kernels, and the loops a blob without scratch gets.
     variants = [g] + [_without_scratch(g)] * any(op.scratch for op in g.ops)
     for v in variants:
         target.link.load(blob.write(v))
-        y, _ = target.link.run(np.ascontiguousarray(x, dtype=np.int8).tobytes())
-        got = np.frombuffer(y, dtype=np.int8)
+        y, _ = target.link.run(np.ascontiguousarray(x, dtype=dtype_in).tobytes())
+        got = np.frombuffer(y, dtype=dtype)
         bad = np.flatnonzero(got != want)
         kernel = "with scratch" if any(op.scratch for op in v.ops) else "without scratch"
         assert bad.size == 0, (f"{case['family']}/{case['case']} ({kernel}): {bad.size} of {want.size} outputs "
@@ -222,8 +221,8 @@ def test_cmsis_cases_on_board(board):
     with open_target(board) as t:
         for case in CASES:
             _check(t, case)
-            done[case["family"]] += 1
-    SUMMARY.append(f"CMSIS-NN s8 cases bit-exact on {board}: {_counts(done)}")
+            done[f"{case['group']}/{case['family']}"] += 1
+    SUMMARY.append(f"CMSIS-NN cases bit-exact on {board}: {_counts(done)}")
     assert done == EXPECTED
 
 

@@ -89,7 +89,7 @@ ZOO_MODELS = ["mnist_cnn", "fire_modules", "gates", "residual_add", "zero_paddin
 OPZOO_MODELS = ["ew_sub", "ew_squared_difference", "ew_clip_consts", "ew_prelu", "mv_strided_slice", "mv_take",
                 "mv_reflect", "rs_up_nearest_2x", "rs_up_bilinear_2x", "rs_tconv_s2_same", "rd_argmax_head",
                 "rd_argmin_spatial", "rd_max_spatial", "rd_min_channels", "rd_l2_embedding", "rd_log_softmax_head",
-                "mm_two_dense"]
+                "mm_two_dense", "state_rnn", "svdf_rank1", "lstm_fused_seq"]
 # Kernel variants the cycles must have run: the fast ones with scratch, the loops without.
 WITH_SCRATCH = {"CONV_IM2COL_PLAIN", "CONV_IM2COL_W4", "CONV_POOL_FAST", "ADD_TABLES"}
 WITHOUT_SCRATCH = {"CONV_DIRECT", "CONV_POOL_DIRECT", "ADD_DIRECT"}
@@ -102,7 +102,7 @@ class Case:
     def __init__(self, name: str, data: bytes, x: np.ndarray, want: np.ndarray, kinds: set[str]):
         self.name, self.data, self.kinds = name, data, kinds
         self.float_in = x.dtype == np.float32
-        self.x = x.astype("<f4" if self.float_in else np.int8).tobytes()
+        self.x = x.astype("<f4" if self.float_in else "<i2" if x.dtype == np.int16 else np.int8).tobytes()
         self.want = (want.astype("<f4") if want.dtype == np.float32 else want.astype(want.dtype.newbyteorder("<"))
                      ).tobytes()
 
@@ -140,6 +140,35 @@ def cases() -> list[Case]:
             data = blob.write(h)
             x = sample_inputs(data, 1, seed(name))
             out.append(Case(f"{name} ({label})", data, x[0], tflm_run(tfl, x)[0], {op.kind for op in h.ops}))
+    from .cmsis_s4 import samples  # int4 weights: CMSIS-NN's s4 cases
+    out += [Case(name, data, x, want, {kind}) for name, data, x, want, kind in samples()]
+    from .cmsis_s16 import samples as s16_samples  # int16 activations: CMSIS-NN's s16 cases, one per op
+    seen: set[str] = set()
+    for name, data, x, want in s16_samples():
+        kind = blob.read(data)["ops"][0]["kind"]
+        if kind not in seen:
+            seen.add(kind)
+            out.append(Case(f"s16/{name}", data, x.astype(np.int16), want.astype(np.int16), {kind}))
+
+    from .test_s16 import _softmax_graph, _softmax_tflite
+
+    shape, sm = (1, 2, 10), (0.1, -3, 1.0)
+    x = np.random.default_rng(57).integers(-128, 128, (1, *shape[1:])).astype(np.int8)
+    out.append(Case("softmax_s8_s16", blob.write(_softmax_graph(shape, *sm)), x[0],
+                    np.asarray(tflm_run(_softmax_tflite(shape, *sm), x)).astype(np.int16)[0], {"SOFTMAX_S8_S16"}))
+    from micronn import pack
+
+    from . import s16x_models  # int16 activations: the S16X ops
+    from .test_ops_s16 import _requant_graph, _requantize
+
+    for name in ("s16_chain", "s16_concat", "s16_pad_reshape"):
+        tfl = s16x_models.tflite(name)
+        data, x = pack(tfl, name=name), s16x_models.inputs(name, 1)
+        out.append(Case(name, data, x[0], tflm_run(tfl, x)[0], {o["kind"] for o in blob.read(data)["ops"]}))
+    g, (p1, p2) = _requant_graph(0.05, 3, 0.0004, 0.07, -5)
+    x = np.arange(-128, 128, dtype=np.int8)
+    want = np.array(_requantize(_requantize(x, p1, -32768, 32767), p2, -128, 127), np.int8)
+    out.append(Case("requant_s8_s16", blob.write(g), x, want, {"REQUANT"}))
     assert set().union(*(c.kinds for c in out)) == set(fmt.OPCODES), "an op family has no blob here"
     assert any(c.float_in for c in out)
     return out
@@ -249,6 +278,7 @@ def one(name, b, xb, float_in, corrupt):
         def run_exact():
             m = micronn.Model(bb, arena=a)
             m.predict(x)
+            m.reset()       # a model with state: back to the state of its first run
             return m.run(x)
         report(name, 'exact bounds', run_exact, first)
     else:
@@ -256,6 +286,7 @@ def one(name, b, xb, float_in, corrupt):
         def own():
             m = micronn.Model(b)
             m.predict(x)
+            m.reset()
             return m.run(x)
         report(name, 'own arena', own, first)
         out = array('f', first) if float_out else bytearray(len(first))
@@ -286,7 +317,8 @@ def one(name, b, xb, float_in, corrupt):
     m = micronn.Model(bb)
     wrong = bytes(n_in + 1)
     fails(name, 'input too long', ValueError, lambda: m.run(wrong))
-    fails(name, 'floats too few', ValueError, lambda: m.run(array('f', [0.5])))
+    fails(name, 'floats too few', TypeError if m.inputs[0]['dtype'] == 'int16' else ValueError,  # int16: no floats
+          lambda: m.run(array('f', [0.5])))
     fails(name, 'out= too short', ValueError, lambda: m.run(x, out=bytearray(1)))
     m = None
     if ASAN:

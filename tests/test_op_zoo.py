@@ -22,6 +22,13 @@ from .conftest import SUMMARY
 
 SAMPLES = 8
 NAMES = sorted(opzoo.cases())
+# a model with state runs its samples as one sequence, reset before this one (TFLite
+# Micro's Reset(); Model.reset() on the board)
+RESET_AT = SAMPLES // 2
+
+
+def _resets(name: str) -> tuple[int, ...]:
+    return (RESET_AT,) if opzoo.cases()[name].stateful else ()
 
 
 def _converted(name: str) -> tuple[bytes, bytes]:
@@ -50,7 +57,7 @@ def _reference(name: str, tfl: bytes, x):
     operators) the reference kernels' of desktop TFLite, after checking that TFLite
     Micro really cannot run it."""
     if opzoo.cases()[name].oracle == "tflm":
-        return tflm_run(tfl, x)
+        return tflm_run(tfl, x, reset_at=_resets(name))
     try:
         tflm_run(tfl, x)
     except RuntimeError:
@@ -73,13 +80,16 @@ def _compare(name: str, got, want) -> str:
     return "exact"
 
 
-def _run(link, x, want):
-    """Every sample through the board: outputs shaped like want (an array or a list)."""
+def _run(link, x, want, resets=()):
+    """Every sample through the board: outputs shaped like want (an array or a list);
+    the model's state reset before the samples in resets."""
     wants = want if isinstance(want, list) else [want]
     xs = x if isinstance(x, list) else [x]
     outs = [{"shape": (1, *w.shape[1:]), "dtype": w.dtype.name} for w in wants]
     ys: list[list] = [[] for _ in wants]
     for i in range(len(xs[0])):
+        if i in resets:
+            link.reset()
         y, _ = link.run(pack_sample(xs, i))
         for k, a in enumerate(split_result(y, outs)):
             ys[k].append(a)
@@ -98,7 +108,21 @@ def test_op_zoo_unix(unix, name):
     x = _inputs(name, blob)
     want = _reference(name, tfl, x)
     unix.link.load(blob)
-    assert _compare(name, _run(unix.link, x, want), want) == "exact"
+    assert _compare(name, _run(unix.link, x, want, _resets(name)), want) == "exact"
+    if opzoo.cases()[name].stateful:
+        _check_stateful(tfl, x)
+
+
+def _check_stateful(tfl: bytes, x) -> None:
+    """The state matters: one input given three times in a row gives different outputs,
+    and two resets (the state zeroed, not set to its initial value again) give the same."""
+    xs = x if isinstance(x, list) else [x]
+    same = [np.repeat(xk[:1], 5, axis=0) for xk in xs]
+    ys = tflm_run(tfl, same if isinstance(x, list) else same[0], reset_at=(1, 4))
+    ys = ys if isinstance(ys, list) else [ys]
+    assert any(not np.array_equal(y[1], y[2]) or not np.array_equal(y[2], y[3]) for y in ys), \
+        "the outputs do not depend on the state"
+    assert all(np.array_equal(y[1], y[4]) for y in ys), "two resets do not give the same output"
 
 
 @pytest.mark.parametrize("board", ["qemu-m3", "qemu-m4"])
@@ -124,7 +148,7 @@ def test_op_zoo_qemu(board):
                 x = _inputs(name, blob)
                 want = _reference(name, tfl, x)
                 t.link.open(f"/rom/{name}.mnb")
-                row[name] = _compare(name, _run(t.link, x, want), want)
+                row[name] = _compare(name, _run(t.link, x, want, _resets(name)), want)
             except Exception as e:  # noqa: BLE001 - reported per model below
                 row[name] = f"ERROR {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     bad = {n: v for n, v in row.items() if v != "exact"}

@@ -157,3 +157,34 @@ def test_docs_ops_md_is_generated():
     for name in lower.LOWERINGS:
         assert f"| `{name}` |" in so
     assert "## Where micronn differs from TFLite Micro" in so and "BUILTIN_REF" in so
+
+
+def test_every_device_op_has_a_dsp_note():
+    """Issue 18: each device op has a DSP path on Cortex-M4/M7 or a note on why the portable
+    loop is enough; `micronn ops`, its JSON and docs/ops.md show every one."""
+    from micronn import format as fmt
+
+    assert set(ops.DSP_NOTES) == set(fmt.OPCODES), "ops.DSP_NOTES and format.OPCODES differ"
+    for name, note in ops.DSP_NOTES.items():
+        assert len(note) >= 10 and "TODO" not in note and "no note" not in note, name
+        # the variant names it gives are real ones (or op codes)
+        names = set(re.findall(r"\b([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\b", note))
+        assert names <= KERNEL_VARIANTS | set(fmt.OPCODES), (name, names - KERNEL_VARIANTS - set(fmt.OPCODES))
+    rc, so, err = run("ops", "--json")
+    assert rc == 0, err
+    assert json.loads(so)["dsp_paths"] == {name: ops.DSP_NOTES[name] for name in fmt.OPCODES}
+    rc, text, _ = run("ops")
+    assert rc == 0 and all(re.search(rf"^{name}\s+\S", text, re.M) for name in fmt.OPCODES)
+    md = ops.markdown()
+    assert all(f"| `{name}` | " in md for name in fmt.OPCODES)
+
+
+def _kernel_variants() -> set[str]:
+    """The variant names of cmodule/kernels/mnn_kernels.h's MNN_VARIANTS."""
+    text = (Path(__file__).resolve().parents[1] / "cmodule" / "kernels" / "mnn_kernels.h").read_text()
+    body = text[text.index("#define MNN_VARIANTS(X)"):]
+    body = body[:body.index("#define MNN_VARIANT_ENUM")]
+    return set(re.findall(r"X\((\w+)\)", body))
+
+
+KERNEL_VARIANTS = _kernel_variants()

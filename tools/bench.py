@@ -1,5 +1,5 @@
 """`make bench`: instruction counts of the shared models, the seed models and some of
-the operator zoo's (attention, SimpleRNN, U-Net, autoencoder) on
+the operator zoo's (attention, SimpleRNN, LSTM, U-Net, autoencoder) on
 qemu-m3 (portable C), qemu-m4 (DSP extension) and qemu-m7, plus the module's
 code size per core; prints the tables and writes docs/benchmarks.md.
 
@@ -25,9 +25,9 @@ from micronn.firmware import build_root, profile  # noqa: E402
 
 SHARED = Path(os.environ.get("MICRONN_SHARED", ROOT.parent / "shared"))
 SEEDS = ["mnist_cnn", "cifar10_cmsis", "digits8x8_cnn"]
-# Models of the operator zoo (tests/opzoo/): an attention block, a recurrent network (unrolled), a
-# U-Net with upsampling and a transposed-convolution autoencoder.
-OPZOO = ["mm_attention", "rnn_simple", "rs_unet", "rs_autoencoder"]
+# Models of the operator zoo (tests/opzoo/): an attention block, recurrent networks (unrolled: SimpleRNN, LSTM; the
+# same LSTM fused: lstm_fused_12), a U-Net with upsampling and a transposed-convolution autoencoder.
+OPZOO = ["mm_attention", "rnn_simple", "rnn_lstm", "lstm_fused_12", "rs_unet", "rs_autoencoder"]
 OUT = ROOT / "build" / "bench"
 
 

@@ -39,7 +39,11 @@ static inline void mnn_work(uint32_t n) {
     X(MATMUL_DSP) X(MATMUL_PLAIN) \
     X(ARG_MINMAX) X(REDUCE_MINMAX) X(L2NORM) X(LOG_SOFTMAX) \
     X(RESIZE_NEAREST) X(RESIZE_BILINEAR) X(TRANSPOSE_CONV) \
-    X(SUB) X(SQUARED_DIFFERENCE) X(MAXIMUM) X(MINIMUM) X(PRELU)
+    X(SUB) X(SQUARED_DIFFERENCE) X(MAXIMUM) X(MINIMUM) X(PRELU) \
+    X(FC_S4) X(FC_S4_DSP) X(CONV_S4) X(CONV_S4_COL) X(DEPTHWISE_S4) X(DEPTHWISE_S4_DSP) \
+    X(SVDF) X(SVDF_DSP) \
+    X(LSTM) X(LSTM_DSP) \
+    X(FC_S16) X(FC_S16_DSP) X(CONV_S16) X(CONV_S16_DSP) X(DEPTHWISE_S16) X(SOFTMAX_S8_S16)
 #define MNN_VARIANT_ENUM(name) MNN_V_##name,
 enum { MNN_VARIANTS(MNN_VARIANT_ENUM) MNN_V_COUNT };
 extern uint32_t mnn_variant_calls[MNN_V_COUNT];
@@ -395,5 +399,244 @@ typedef struct {
 } mnn_batch_matmul_args_t;
 
 void mnn_batch_matmul_s8(const mnn_batch_matmul_args_t *a);
+
+// === kernels STATE ===
+
+// ASSIGN: a copy (memmove) of nbytes; reads and writes of the model state.
+typedef struct {
+    const void *source;
+    void *target;
+    uint32_t nbytes;
+} mnn_assign_args_t;
+
+// === kernels SVDF ===
+
+// SVDF (TFLite Micro's integer kernel, int16 state and time weights): per run every state row
+// [batches][num_filters][memory] moves left by one value and takes the filter's new feature value
+// (requantized, clamped to int16) last; output[b][u] = requantized(bias[u] + the sum over the unit's
+// rank filters of sum_j weights_time[f][j] * state[b][f][j]) + output_offset, clamped to int8.
+typedef struct {
+    const int8_t *input;            // [batches][input_size]
+    const int8_t *weights_feature;  // [num_filters][input_size]
+    const int16_t *weights_time;    // [num_filters][memory], in the blob (any 2-byte alignment)
+    const int32_t *bias;            // [num_filters / rank] or NULL, in the blob (any address)
+    int16_t *state;                 // [batches][num_filters][memory], the model's state
+    int8_t *output;                 // [batches][num_filters / rank]
+    uint32_t batches, input_size, num_filters, memory, rank;
+    int32_t input_offset;
+    int32_t feature_mult;
+    int32_t feature_shift;
+    int32_t time_mult;
+    int32_t time_shift;
+    int32_t output_offset;
+} mnn_svdf_args_t;
+
+void mnn_svdf_s8(const mnn_svdf_args_t *a);
+
+// === kernels SEQUENCE ===
+
+// LSTM (TFLite Micro's UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 gates
+// and cell state): per batch row and step, each unit's four gates from the input and the old
+// hidden state, the unit's cell updated in place, the new hidden value written to the output
+// step; the step's output row then becomes the hidden state.
+typedef struct {
+    const int8_t *input;            // [batches][steps][input_size] (time major: [steps][batches][...])
+    const int8_t *weights_input;    // [4][units][input_size]: gates input, forget, cell, output
+    const int8_t *weights_recurrent; // [4][units][units]
+    const int32_t *bias;            // [4][units], in the blob (any address)
+    const uint8_t *table;           // uint16 [256] sigmoid table, in the blob
+    int8_t *hidden;                 // [batches][units], the model's state
+    int16_t *cell;                  // [batches][units], the model's state
+    int8_t *output;                 // [batches][steps][units] (time major: [steps][batches][units])
+    uint32_t batches, steps, input_size, units;
+    int32_t input_mult[4], recurrent_mult[4];
+    int32_t forget_mult, update_mult, hidden_mult;
+    int32_t cell_tanh_mult;
+    // Narrow fields (the loader's ranges), so that this record is no larger than the
+    // convolution's: every op record (mnn_op_t) is as large as the largest.
+    int16_t input_offset;           // [-127, 128]
+    int16_t hidden_zero_point;      // int8
+    int16_t cell_clip;              // [0, 32767]
+    int8_t input_shift[4], recurrent_shift[4];      // [-31, 30]
+    int8_t forget_shift, update_shift, hidden_shift;
+    int8_t cell_tanh_shift;         // [0, 31]
+    uint8_t time_major;
+} mnn_lstm_args_t;
+
+void mnn_lstm_s8(const mnn_lstm_args_t *a);
+
+// === kernels S16 ===
+
+// int16 activations with int8 weights (TFLite's 16x8 mode): FULLY_CONNECTED_S16,
+// CONV_2D_S16, DEPTHWISE_CONV_2D_S16. Zero points are 0, so there are no offsets.
+// acc64: int64 sums and bias, TFLite's 64-bit requantization (the multiplier
+// rounded to 16 bits); else int32 sums (wrapping) and bias, the int8 ops'
+// requantization. The loader bounds every sum plus bias below 2^47 (acc64).
+typedef struct {
+    const int16_t *input;    // [batches, accum_depth]
+    const int8_t *weights;   // [out_depth, accum_depth]
+    const void *bias;        // int64 (acc64) or int32 [out_depth], any alignment, or NULL
+    const int32_t *mult;     // [out_depth], or [1] when per_channel == 0
+    const int32_t *shift;    // same length as mult
+    int16_t *output;         // [batches, out_depth]
+    int32_t act_min;
+    int32_t act_max;
+    uint32_t batches;
+    uint32_t accum_depth;
+    uint32_t out_depth;
+    uint8_t per_channel;
+    uint8_t acc64;
+} mnn_fc_s16_args_t;
+
+typedef struct {
+    mnn_geom_t g;
+    uint32_t groups;         // convolution
+    uint32_t depth_mult;     // depthwise convolution
+    const int16_t *input;
+    const int8_t *weights;   // conv [out_c, k_h, k_w, in_c / groups]; depthwise [1, k_h, k_w, out_c]
+    const void *bias;        // int64 (acc64) or int32 [out_c], any alignment, or NULL
+    const int32_t *mult;     // [out_c]
+    const int32_t *shift;    // [out_c]
+    int16_t *output;
+    int32_t act_min;
+    int32_t act_max;
+    uint8_t acc64;
+} mnn_conv_s16_args_t;
+
+void mnn_fully_connected_s16(const mnn_fc_s16_args_t *a);
+void mnn_conv_s16(const mnn_conv_s16_args_t *a);
+void mnn_depthwise_conv_s16(const mnn_conv_s16_args_t *a);
+// SOFTMAX_S8_S16: softmax of int8 values to int16 ones (scale 1/65536, zero
+// point -32768); the softmax arguments, whose output then points at int16.
+void mnn_softmax_s8_s16(const mnn_softmax_args_t *a);
+
+// === kernels S16X ===
+
+// int16 activations (TFLite's 16x8 mode), TFLite Micro's int16 kernels. Zero
+// points are 0 (the loader checks), so no offsets appear. Tables that come
+// from the blob are read byte by byte (little-endian int16/uint16).
+
+// ADD_S16, MUL_S16: ADD's and MUL's arithmetic and broadcasting on int16
+// values (ADD with left_shift 15); strides count elements.
+typedef struct {
+    const int16_t *input1;
+    const int16_t *input2;
+    int16_t *output;
+    uint32_t dims[4];
+    uint32_t stride1[4];
+    uint32_t stride2[4];
+    int32_t act_min;
+    int32_t act_max;
+    int32_t left_shift;
+    int32_t input1_mult;
+    int32_t input1_shift;
+    int32_t input2_mult;
+    int32_t input2_shift;
+    int32_t output_mult;
+    int32_t output_shift;
+} mnn_binary16_args_t;
+
+void mnn_add_s16(const mnn_binary16_args_t *a);
+void mnn_mul_s16(const mnn_binary16_args_t *a);
+
+// MAX_POOL_S16, AVG_POOL_S16: the int8 pooling on int16 values (windows of
+// fewer than 2^16 taps, so an average's sum fits an int32).
+typedef struct {
+    mnn_geom_t g;
+    const int16_t *input;
+    int16_t *output;
+    int32_t act_min;
+    int32_t act_max;
+} mnn_pool16_args_t;
+
+void mnn_max_pool_s16(const mnn_pool16_args_t *a);
+void mnn_avg_pool_s16(const mnn_pool16_args_t *a);
+
+// SOFTMAX_S16 (TFLite Micro's SoftmaxInt16): exp and 1 / (1 + x) tables of
+// 513 int16 values each; rows of at most 65535 values, input shift <= 15.
+typedef struct {
+    const int16_t *input;
+    int16_t *output;
+    const uint8_t *exp_table;       // int16 [513], in the blob
+    const uint8_t *recip_table;     // int16 [513], in the blob
+    int32_t input_mult;
+    int32_t input_shift;
+    uint32_t rows;
+    uint32_t row_size;
+} mnn_softmax16_args_t;
+
+void mnn_softmax_s16(const mnn_softmax16_args_t *a);
+
+// TANH_S16, LOGISTIC_S16 (TFLite Micro's int16 Tanh and Logistic): the input
+// scaled by (x * input_mult + rounding) >> input_shift, then interpolated in
+// the 256-entry uint16 sigmoid table.
+typedef struct {
+    const int16_t *input;
+    int16_t *output;
+    const uint8_t *table;           // uint16 [256], in the blob
+    uint32_t count;
+    int32_t input_mult;             // [0, 32767]
+    int32_t input_shift;            // [0, 31]
+} mnn_sigmoid16_args_t;
+
+void mnn_tanh_s16(const mnn_sigmoid16_args_t *a);
+void mnn_logistic_s16(const mnn_sigmoid16_args_t *a);
+
+// REQUANT (TFLite's Requantize): int8 or int16 in and out.
+typedef struct {
+    const void *input;
+    void *output;
+    uint32_t count;
+    uint8_t in16;                   // 1: the input is int16, else int8
+    uint8_t out16;                  // 1: the output is int16, else int8
+    int32_t input_zero_point;
+    int32_t mult;
+    int32_t shift;
+    int32_t output_offset;
+} mnn_requant_args_t;
+
+void mnn_requant(const mnn_requant_args_t *a);
+
+// PAD_S16: PAD's record with int16 values (input and output point to int16
+// data); CONCATENATION_S16 runs mnn_concat_s8 (its chunks are byte counts).
+void mnn_pad_s16(const mnn_pad_args_t *a);
+
+// === kernels S4 ===
+
+// int8 activations with int4 weights (FULLY_CONNECTED_S4, CONV_2D_S4,
+// DEPTHWISE_CONV_2D_S4): the int8 ops' argument records, whose weights
+// pointer then holds int4 values packed two per byte over the flattened
+// tensor (value 2k in the low nibble of byte k), read in place from the
+// blob; the arithmetic is the int8 kernels' on the unpacked values.
+void mnn_fully_connected_s4(const mnn_fc_args_t *a);
+void mnn_conv_s4(const mnn_conv_args_t *a);
+void mnn_depthwise_conv_s4(const mnn_conv_args_t *a);
+
+// Value i of packed int4 data, sign-extended.
+static inline int32_t mnn_s4_at(const uint8_t *w, uint32_t i) {
+    return (int32_t)((uint32_t)w[i >> 1] << (28 - 4 * (i & 1)) & 0xf0000000u) >> 28;
+}
+
+// sum over i < n of (x[i] + x_off) * (w4[start + i] + w_off), wrapping like
+// the int8 kernels' sums: a byte (two values) per step once the run is
+// byte-aligned (a run may start in a high nibble).
+static inline uint32_t mnn_dot_s4(const int8_t *x, const uint8_t *w, uint32_t start, uint32_t n, int32_t x_off,
+    int32_t w_off) {
+    uint32_t acc = 0, i = 0;
+    if (n && (start & 1)) {
+        acc = (uint32_t)((x[0] + x_off) * (mnn_s4_at(w, start) + w_off));
+        i = 1;
+    }
+    const uint8_t *p = w + ((start + i) >> 1);
+    for (; i + 2 <= n; i += 2, p++) {
+        const uint32_t b = *p;
+        const int32_t lo = (int32_t)(b << 28) >> 28, hi = (int32_t)(b << 24) >> 28;
+        acc += (uint32_t)((x[i] + x_off) * (lo + w_off)) + (uint32_t)((x[i + 1] + x_off) * (hi + w_off));
+    }
+    if (i < n) {
+        acc += (uint32_t)((x[i] + x_off) * (((int32_t)((uint32_t)*p << 28) >> 28) + w_off));     // a low nibble
+    }
+    return acc;
+}
 
 #endif // MICRONN_KERNELS_H

@@ -83,12 +83,13 @@ static int clz32(uint32_t x) {
     return n;
 }
 
-void mnn_softmax_s8(const mnn_softmax_args_t *a) {
-    MNN_COUNT_VARIANT(SOFTMAX);
+// out_bits 8: int8 output (zero point -128); 16: int16 output (zero point
+// -32768, SOFTMAX_S8_S16), a->output then pointing at int16 values.
+static void softmax_rows(const mnn_softmax_args_t *a, int out_bits) {
     const uint32_t n = a->row_size;
+    const int32_t out_min = out_bits == 16 ? -32768 : -128, out_max = -out_min - 1;
     for (uint32_t r = 0; r < a->rows; r++) {
         const int8_t *x = a->input + r * n;
-        int8_t *y = a->output + r * n;
         int32_t max = -128;
         for (uint32_t i = 0; i < n; i++) {
             max = x[i] > max ? x[i] : max;
@@ -111,20 +112,35 @@ void mnn_softmax_s8(const mnn_softmax_args_t *a) {
         int32_t recip = one_over_one_plus_x(shifted_sum_minus_one);
         for (uint32_t i = 0; i < n; i++) {
             int32_t diff = x[i] - max;
-            int32_t out = -128;
+            int32_t out = out_min;
             if (diff >= a->diff_min) {
                 int32_t scaled = mnn_srdhm((int32_t)((uint32_t)diff << a->input_left_shift), a->input_mult);
                 int32_t e = exp_negative(scaled);
                 // For rows of hundreds of near-equal values the exponent
                 // passes 31 (TFLite Micro stops at an assertion there); the
                 // non-negative quotient is then 0.
-                int exponent = num_bits_over_unit + 31 - 8;
-                out = (exponent > 31 ? 0 : mnn_rdivpot(mnn_srdhm(recip, e), exponent)) - 128;
-                out = out > 127 ? 127 : (out < -128 ? -128 : out);
+                int exponent = num_bits_over_unit + 31 - out_bits;
+                out = (exponent > 31 ? 0 : mnn_rdivpot(mnn_srdhm(recip, e), exponent)) + out_min;
+                out = out > out_max ? out_max : (out < out_min ? out_min : out);
             }
-            y[i] = (int8_t)out;
+            if (out_bits == 16) {
+                ((int16_t *)(void *)a->output)[r * n + i] = (int16_t)out;
+            } else {
+                a->output[r * n + i] = (int8_t)out;
+            }
         }
     }
+}
+
+void mnn_softmax_s8(const mnn_softmax_args_t *a) {
+    MNN_COUNT_VARIANT(SOFTMAX);
+    softmax_rows(a, 8);
+}
+
+// SOFTMAX_S8_S16: int8 in, int16 out (a->output points at int16 values).
+void mnn_softmax_s8_s16(const mnn_softmax_args_t *a) {
+    MNN_COUNT_VARIANT(SOFTMAX_S8_S16);
+    softmax_rows(a, 16);
 }
 
 // --- log-softmax -------------------------------------------------------------

@@ -46,8 +46,15 @@ def write(g: Graph) -> bytes:
     plan = plan_arena(g)
     const = bytearray()
     seen: dict[bytes, int] = {}
+    state_size = 0
+    once = [op.once for op in g.ops]
+    if once != sorted(once, reverse=True):
+        raise AssertionError("ONCE ops must come first")
     for i, t in enumerate(g.tensors):
-        if t.is_const:
+        if t.state:
+            t.offset = state_size
+            state_size += fmt.align(t.nbytes, fmt.ARENA_ALIGN)
+        elif t.is_const:
             raw = np.ascontiguousarray(t.data, dtype=t.data.dtype.newbyteorder("<")).tobytes()
             if raw not in seen:     # identical arrays are stored once
                 seen[raw] = len(const)
@@ -61,7 +68,7 @@ def write(g: Graph) -> bytes:
         dims = list(t.shape) + [1] * (fmt.MAX_DIMS - len(t.shape))
         tensors += fmt.TENSOR.pack(
             dtype=fmt.DTYPES[t.dtype], ndim=len(t.shape),
-            storage=fmt.STORAGE["CONST" if t.is_const else "ARENA"],
+            storage=fmt.STORAGE[t.storage],
             dims=dims, offset=t.offset, nbytes=t.nbytes, scale=float(t.scale), zero_point=int(t.zero_point))
 
     from .inspector import op_macs
@@ -74,7 +81,7 @@ def write(g: Graph) -> bytes:
         idx_bytes = _pad(struct.pack(f"<{len(idx)}H", *idx), 4)
         size = fmt.OP.size + len(idx_bytes) + rec.size
         ops += fmt.OP.pack(opcode=fmt.OPCODES[op.kind], n_inputs=len(op.inputs), n_outputs=len(op.outputs),
-                           size=size, params_size=rec.size)
+                           flags=fmt.OP_FLAGS["ONCE"] if op.once else 0, size=size, params_size=rec.size)
         ops += idx_bytes + rec.pack(**op.params)
         macs += op_macs(op.kind, op.params)
 
@@ -103,7 +110,7 @@ def write(g: Graph) -> bytes:
         arena_size=fmt.align(plan.arena_size, fmt.ARENA_ALIGN),
         scratch_size=fmt.align(max((op.scratch for op in g.ops), default=0), fmt.ARENA_ALIGN),
         tensor_count=len(g.tensors), op_count=len(g.ops), input_count=len(g.inputs),
-        output_count=len(g.outputs), const_size=len(const), macs=min(macs, 0xFFFFFFFF))
+        output_count=len(g.outputs), const_size=len(const), macs=min(macs, 0xFFFFFFFF), state_size=state_size)
     blob = bytearray(_pad(header + table))
     blob += body
     assert len(blob) == total
@@ -145,7 +152,7 @@ def read(blob: bytes) -> dict:
         for t in tensors:
             t["dtype"] = names.get(t["dtype"], t["dtype"])
             t["shape"] = tuple(t["dims"][: t["ndim"]])
-            t["storage"] = "CONST" if t["storage"] == fmt.STORAGE["CONST"] else "ARENA"
+            t["storage"] = {v: k for k, v in fmt.STORAGE.items()}.get(t["storage"], t["storage"])
         opnames = {v: n for n, v in fmt.OPCODES.items()}
         ops, pos = [], 0
         for _ in range(h["op_count"]):
@@ -156,7 +163,7 @@ def read(blob: bytes) -> dict:
             pstart = pos + o["size"] - o["params_size"]
             params = fmt.OP_PARAMS[kind].unpack(secs["OPS"], pstart) if kind in fmt.OP_PARAMS else {}
             ops.append({"kind": kind, "inputs": idx[: o["n_inputs"]], "outputs": idx[o["n_inputs"]:],
-                        "params": params})
+                        "params": params, "once": bool(o["flags"] & fmt.OP_FLAGS["ONCE"])})
             pos += o["size"]
         io = struct.unpack_from(f"<{h['input_count'] + h['output_count']}H", secs["IO"])
         meta = _read_meta(secs.get("META", b""))

@@ -117,9 +117,12 @@ def cmd_pack(a) -> int:
         from .convert import keras_to_tflite
 
         tfl, default_name = keras_to_tflite(a.model, a.calib, float_io=a.float_io, progress=sys.stderr.isatty(),
-                                            calib_method=method), Path(a.model).stem
+                                            calib_method=method, activations=a.activations), Path(a.model).stem
     else:
-        tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty())
+        if a.activations != "int8" and not keras:
+            raise MicronnError(f"{a.model}: --activations is for Keras models (a .tflite is already quantized)")
+        tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty(),
+                                        activations=a.activations)
     data = pack(tfl, name=a.name or default_name, labels=a.labels, where=a.model)
     out = a.output or str(Path(a.model).with_suffix(".mnb"))
     _write(out, data)
@@ -561,6 +564,9 @@ def _args_pack(p) -> None:
     p.add_argument("--labels", help="text file with one class label per output value")
     p.add_argument("--calib", help="calibration inputs (.npy/.npz) for Keras models")
     p.add_argument("--float-io", action="store_true", help="Keras models: keep float input and output")
+    p.add_argument("--activations", choices=("int8", "int16"), default="int8",
+                   help="Keras models: int8 (default), or int16 with int8 weights (TensorFlow Lite's 16x8 mode: "
+                   "more precise activations, twice their memory)")
     p.add_argument("--keep-tflite", metavar="PATH", help="also write the int8 .tflite the blob is packed from "
                    "(the reference for `micronn verify`)")
     _add_calib_method(p)

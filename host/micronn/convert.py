@@ -365,8 +365,11 @@ def _load_keras(model):
 _LOAD_ERRORS = (OSError, ValueError, KeyError, TypeError, RuntimeError)
 
 
+ACTIVATIONS = ("int8", "int16")
+
+
 def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = False,
-                    calib_method: str = "minmax") -> bytes:
+                    calib_method: str = "minmax", activations: str = "int8") -> bytes:
     """Quantize a Keras model (object, .keras/.h5 file or SavedModel folder; Keras 3, or
     Keras 2 with quantization-aware training or pruning) to int8 .tflite bytes.
     calib: representative inputs, needed by TensorFlow 2.21's converter for every
@@ -374,12 +377,20 @@ def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = Fa
     calib_method: how each activation's range is chosen from the calibration data:
     "minmax" (TensorFlow's own conversion, unchanged), "percentile:P" or "mse"
     (micronn.calibrate: the same converter's calibrated model with its ranges
-    replaced, quantized by TensorFlow's quantizer; still a standard fully-int8 model)."""
+    replaced, quantized by TensorFlow's quantizer; still a standard fully-int8 model).
+    activations: "int8", or "int16" for TensorFlow Lite's 16x8 mode (int16 activations,
+    int8 weights, int64 biases; int16 input and output unless float_io), with minmax
+    calibration."""
     from .calibrate import parse_method, requantize
 
+    if activations not in ACTIVATIONS:
+        raise MicronnError(f"activations {activations!r}: expected one of {', '.join(ACTIVATIONS)}")
     method = parse_method(calib_method)     # a bad method string fails before TensorFlow loads
+    if activations == "int16" and method[0] != "minmax":
+        raise MicronnError("--calib-method other than minmax is for int8 activations (16x8 models use "
+                           "TensorFlow's own ranges)")
     if method[0] == "minmax":
-        return _convert_keras(model, calib, float_io=float_io, progress=progress)
+        return _convert_keras(model, calib, float_io=float_io, progress=progress, activations=activations)
     x = load_calibration(calib)
     calibrated = _convert_keras(model, x, float_io=float_io, progress=progress, calibrate_only=True)
     return requantize(calibrated, x, method, float_io=float_io)
@@ -392,7 +403,7 @@ def calibrated_tflite(model, calib, *, progress: bool = False) -> bytes:
 
 
 def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = False,
-                   calibrate_only: bool = False) -> bytes:
+                   calibrate_only: bool = False, activations: str = "int8") -> bytes:
     """TensorFlow's fully-int8 conversion of a Keras model (or, calibrate_only, the
     calibrated float model it would quantize)."""
     if not isinstance(calib, (list, tuple, dict)):
@@ -428,10 +439,14 @@ def _convert_keras(model, calib, *, float_io: bool = False, progress: bool = Fal
 
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if activations == "int16":
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8]
+    else:
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    io_type = tf.int16 if activations == "int16" else tf.int8
     if not float_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = io_type
+        conv.inference_output_type = io_type
     conv._experimental_calibrate_only = calibrate_only
     try:
         with _quiet() as stderr:

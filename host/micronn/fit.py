@@ -155,4 +155,8 @@ def describe(r: dict) -> str:
     for mode, row in r["deployments"].items():
         if not row["fits"]:
             lines.append(f"does not fit as {mode}: {'; '.join(row['reasons'])}")
+    if any("firmware region" in why for row in r["deployments"].values() for why in row["reasons"]):
+        lines.append(f"the module above holds every kernel (int8, 16x8, int4 weights, recurrent); a firmware with "
+                     f"this model's ops only is smaller: micronn firmware build --board {r['board']} --ops-from "
+                     "MODEL.mnb (its size is not estimated here)")
     return "\n".join(lines)

@@ -18,8 +18,13 @@ A blob is one flat little-endian binary:
 The CRC-32 (zlib polynomial) covers every byte after the ``crc32`` field up to
 ``total_size``. Readers reject a different major version and accept any minor
 version of the same major: newer minors may only add optional sections,
-metadata keys, trailing parameter fields and op codes (an unknown op code is
-rejected by name at load).
+metadata keys, trailing parameter fields, op codes, dtypes, storage kinds, flag
+bits and header fields taken from ``reserved``. What a reader does not know it
+refuses at load, saying what: an unknown op code, dtype, storage, tensor or op
+flag, or a nonzero reserved header word (so a blob that needs a newer reader is
+never run wrongly by an older one). Minor version 1 added model state (the
+header's state_size, STATE storage, the ONCE op flag, ASSIGN and SVDF), the
+16x8 and int4-weight op codes and the int4 dtype.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from .errors import MicronnError
 
 MAGIC = b"MNNB"
 VERSION_MAJOR = 1
-VERSION_MINOR = 0
+VERSION_MINOR = 1   # 1: model state (STATE storage, state_size, ONCE ops, ASSIGN, SVDF)
 ALIGN = 16          # alignment of sections and constant arrays
 ARENA_ALIGN = 8     # alignment of activation tensors in the arena
 MAX_DIMS = 4
@@ -135,7 +140,9 @@ HEADER = Record("header", "MNN_HDR", [
     F("output_count", "u16", "graph outputs (entries of IO after the inputs)"),
     F("const_size", "u32", "bytes of constant data (weights, biases, multipliers)"),
     F("macs", "u32", "multiply-accumulates of one inference (information)"),
-    F("reserved", "u32", "zero", 4),
+    F("state_size", "u32", "bytes of model state (STATE tensors): the model's own memory, kept between runs "
+                           "(minor version 1; zero before)"),
+    F("reserved", "u32", "zero", 3),
 ], "Fixed blob header at offset 0.")
 
 SECTION = Record("section", "MNN_SEC", [
@@ -149,9 +156,9 @@ TENSOR = Record("tensor", "MNN_TEN", [
     F("dtype", "u8", "DTYPES value"),
     F("ndim", "u8", "number of dimensions, 0..4"),
     F("storage", "u8", "STORAGE value"),
-    F("flags", "u8", "zero"),
+    F("flags", "u8", "zero (no flags are defined; readers refuse others)"),
     F("dims", "u32", "shape, NHWC; unused dimensions are 1", MAX_DIMS),
-    F("offset", "u32", "byte offset in the arena or in the CONST section"),
+    F("offset", "u32", "byte offset in the arena, in the CONST section or in the model state"),
     F("nbytes", "u32", "bytes; equals the product of dims times the dtype size"),
     F("scale", "f32", "quantization scale (0 when not quantized)"),
     F("zero_point", "i32", "quantization zero point"),
@@ -161,7 +168,7 @@ OP = Record("op", "MNN_OP", [
     F("opcode", "u8", "OPCODES value"),
     F("n_inputs", "u8", "input tensor indices that follow"),
     F("n_outputs", "u8", "output tensor indices that follow the inputs"),
-    F("flags", "u8", "zero"),
+    F("flags", "u8", "OP_FLAGS bits; readers refuse others"),
     F("size", "u16", "bytes of the whole op record, a multiple of 4"),
     F("params_size", "u16", "bytes of the parameter record at the end of the op record"),
 ], "Op record header; followed by u16 tensor indices (inputs then outputs, padded to 4 bytes) "
@@ -179,9 +186,15 @@ HEADER_FLAGS = {"HAS_META": 1 << 0, "FLOAT_INPUT": 1 << 1, "FLOAT_OUTPUT": 1 << 
 SECTION_IDS = {"TENSORS": 1, "OPS": 2, "IO": 3, "CONST": 4, "META": 5}
 SECTION_FLAGS = {"OPTIONAL": 1 << 0}
 REQUIRED_SECTIONS = ("TENSORS", "OPS", "IO", "CONST")
-DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "int64": 6}
+DTYPES = {"int8": 1, "uint8": 2, "int16": 3, "int32": 4, "float32": 5, "int64": 6,
+          "int4": 7}   # int4: packed, two per byte (dtype_nbytes; the S4 section below)
 DTYPE_SIZES = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
-STORAGE = {"ARENA": 0, "CONST": 1}
+# STATE: the model's state memory (header state_size), which only that model uses and
+# which keeps its values between runs; reset fills every STATE tensor with its zero point.
+STORAGE = {"ARENA": 0, "CONST": 1, "STATE": 2}
+# ONCE: the op runs once, when the model is loaded (initial values of the state); ONCE
+# ops come first in the op list and a run starts after them.
+OP_FLAGS = {"ONCE": 1 << 0}
 META_KEYS = {"NAME": 1, "LABELS": 2, "PACKER": 3, "SOURCE_SHA256": 4, "INPUT_NAMES": 5,
              "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8, "ARENA_LOWER_BOUND": 9}
 META_TYPES = {"UTF8": 1, "BYTES": 2, "U32": 3, "F32_ARRAY": 4}
@@ -456,6 +469,206 @@ _op("BATCH_MATMUL", 42, ("lhs", "rhs"), ("output",), [
    "broadcast; output [batch..., M, N]; either input may be constant. Needs 2 * K2 * (N + 2) bytes of scratch, "
    "K2 = K rounded up to even (rhs transposed to int16 plus two lhs rows).")
 
+# === STATE: model state: ASSIGN (op codes 46) ===
+
+_op("ASSIGN", 46, ("source",), ("target",), [],
+    "Copies source to target: same dtype and size. Reads and writes of model state (a READ_VARIABLE copies a "
+    "STATE tensor into the arena, an ASSIGN_VARIABLE the arena into a STATE tensor; a ONCE ASSIGN from a "
+    "constant gives a STATE tensor its initial value). The source may be in the arena, the CONST section or "
+    "the state; the target in the arena or the state.")
+
+# === SVDF: SVDF (op codes 47-49) ===
+
+_op("SVDF", 47, ("input", "weights_feature", "weights_time", "bias?", "state"), ("output",), [
+    F("batches", "u32", "rows of the input, the state and the output"),
+    F("input_size", "u32", "values per input row"),
+    F("num_filters", "u32", "filters (weights_feature rows)"),
+    F("memory", "u32", "memory size: state values per filter"),
+    F("rank", "u32", "filters per output unit; units = num_filters / rank"),
+    F("input_offset", "i32", "-input zero point"),
+    F("feature_mult", "i32", "multiplier of input scale * weights_feature scale / state scale"),
+    F("feature_shift", "i32", "its shift"),
+    F("time_mult", "i32", "multiplier of state scale * weights_time scale / output scale"),
+    F("time_shift", "i32", "its shift"),
+    F("output_offset", "i32", "output zero point"),
+], "int8 SVDF (TFLite Micro's integer kernel): weights_feature int8 [num_filters, input_size], weights_time "
+   "int16 [num_filters, memory], bias int32 [units], state int16 [batches, num_filters, memory] (STATE storage, "
+   "zero point 0). Each run shifts every state row left by one value, writes each filter's "
+   "sum((x + input_offset) * wf) requantized by feature_mult/shift and clamped to int16 into the row's last "
+   "value; output[b, u] = bias[u] + the sum over the unit's rank filters of sum(state * weights_time), "
+   "requantized by time_mult/shift, plus output_offset, clamped to int8 (no fused activation, as TFLite Micro).")
+
+# === SEQUENCE: recurrent ops (op codes 50-53) ===
+
+_op("LSTM", 50, ("input", "weights_input", "weights_recurrent", "bias", "table", "hidden_state", "cell_state"),
+    ("output",), [
+    F("batches", "u32", "sequences (batch rows of the state)"),
+    F("steps", "u32", "time steps per run"),
+    F("input_size", "u32", "values per input step"),
+    F("units", "u32", "cells: values of the hidden and the cell state per batch row"),
+    F("time_major", "u32", "1: input and output are [steps, batches, ...], 0: [batches, steps, ...]"),
+    F("input_offset", "i32", "-input zero point"),
+    F("hidden_zero_point", "i32", "hidden state zero point (the recurrent sums add -hidden_zero_point)"),
+    F("input_mult", "i32", "per gate (input, forget, cell, output): multiplier of input scale * weight "
+                           "scale / 2^-12", 4),
+    F("input_shift", "i32", "their shifts", 4),
+    F("recurrent_mult", "i32", "per gate: multiplier of hidden scale * recurrent weight scale / 2^-12", 4),
+    F("recurrent_shift", "i32", "their shifts", 4),
+    F("forget_mult", "i32", "multiplier of forget gate * cell state (2^-15 * cell scale / cell scale)"),
+    F("forget_shift", "i32", "its shift"),
+    F("update_mult", "i32", "multiplier of input gate * cell gate (2^-15 * 2^-15 / cell scale)"),
+    F("update_shift", "i32", "its shift"),
+    F("hidden_mult", "i32", "multiplier of tanh(cell) * output gate (2^-15 * 2^-15 / hidden scale)"),
+    F("hidden_shift", "i32", "its shift"),
+    F("cell_clip", "i32", "0: no clipping, else the cell state is clipped to [-cell_clip, cell_clip]"),
+    F("cell_tanh_mult", "i32", "tanh(cell state): input multiplier, in [1, 32767]"),
+    F("cell_tanh_shift", "i32", "its right shift, in [0, 31]"),
+], "int8 LSTM (TFLite Micro's UNIDIRECTIONAL_SEQUENCE_LSTM, 8x8->16): input int8 [batches, steps, "
+   "input_size] (or time major), weights_input int8 [4 * units, input_size] and weights_recurrent int8 "
+   "[4 * units, units] (gates input, forget, cell, output, zero point 0), bias int32 [4 * units], table the "
+   "int16 sigmoid table of TANH_S16, hidden_state int8 [batches, units] and cell_state int16 [batches, units] "
+   "(STATE storage, cell zero point 0), output int8 [batches, steps, units]. Per step and gate: "
+   "sat16(rq(W x + bias)) + sat16(rq(R h)) saturated to int16 (scale 2^-12), then LOGISTIC_S16 (the cell gate: "
+   "TANH_S16) with multiplier 3, shift 0; cell = clip(sat16(rq(f * cell)) + sat16(rq(i * g))); "
+   "hidden = clamp8(rq(tanh(cell) * o) + hidden_zero_point), tanh by cell_tanh_mult/shift; the output step "
+   "is the new hidden state.")
+
+# === S16: int16 activations with int8 weights (TFLite's 16x8 mode) (op codes 54-59) ===
+
+# The int8 records' fields (geometry first, so the loader reads it alike) plus acc64, which says how the sums
+# are requantized. Input and output are int16 with zero point 0 (so input_offset, output_offset and
+# filter_offset are 0), act_min/act_max lie in int16, weights are int8, mult and shift int32 per channel
+# (FULLY_CONNECTED_S16: or [1], per tensor).
+_ACC64 = F("acc64", "u32",
+           "1: bias int64 [out_c]; sums in int64, requantized with TFLite's 64-bit MultiplyByQuantizedMultiplier "
+           "(the multiplier rounded to 16 bits: m16 = (mult + 2^15) >> 16, or 0x7FFF from 0x7FFF0000; "
+           "(sum * m16 + 2^(14 - shift)) >> (15 - shift)); shift in [-31, 14]. 0: bias int32 [out_c]; sums "
+           "wrap in int32 and are requantized as the int8 ops do (double rounding)")
+_op("FULLY_CONNECTED_S16", 54, ("input", "weights", "bias?", "mult", "shift"), ("output",),
+    [*OP_PARAMS["FULLY_CONNECTED"].fields, _ACC64],
+    "16x8 fully connected: input int16 [batches, accum_depth], weights int8 [out_depth, accum_depth], output "
+    "int16 [batches, out_depth]; offsets 0.")
+_op("CONV_2D_S16", 55, ("input", "weights", "bias?", "mult", "shift"), ("output",),
+    [*OP_PARAMS["CONV_2D"].fields, _ACC64],
+    "16x8 2-D convolution, NHWC: input and output int16, weights int8 [out_c, k_h, k_w, in_c/groups]; offsets 0.")
+_op("DEPTHWISE_CONV_2D_S16", 56, ("input", "weights", "bias?", "mult", "shift"), ("output",),
+    [*OP_PARAMS["DEPTHWISE_CONV_2D"].fields, _ACC64],
+    "16x8 depthwise convolution: input and output int16, weights int8 [1, k_h, k_w, out_c]; offsets 0.")
+_op("SOFTMAX_S8_S16", 57, ("input",), ("output",), OP_PARAMS["SOFTMAX"].fields,
+    "SOFTMAX with an int16 output (TFLite's int8 -> int16 softmax): scale 1/65536, zero point -32768; the "
+    "arithmetic is SOFTMAX's up to the last division (by 2^(16 fewer bits) than int8's), values below diff_min "
+    "give -32768.")
+
+# === S16X: int16 activations: elementwise, pooling, softmax, activations, requantization (op codes 64-79) ===
+
+# TFLite Micro's int16 kernels of the 16x8 mode. int16 activations have zero point 0 wherever TFLite
+# requires it (ADD, MUL, pooling, SOFTMAX, TANH, LOGISTIC): those records carry no offsets that could
+# differ, and the loader checks the operands' dtypes, sizes and storage as for the int8 ops.
+_op("ADD_S16", 64, ("input1", "input2"), ("output",), _BINARY,
+    "int16 addition with broadcasting (TFLite Micro's general int16 scaling, not the power-of-two one): "
+    "ADD's arithmetic on int16 values with left_shift 15; offsets 0; activation range inside int16.")
+_op("MUL_S16", 65, ("input1", "input2"), ("output",), _BINARY,
+    "int16 multiplication with broadcasting: x1 * x2 requantized by output_mult/shift, clamped; "
+    "offsets 0; activation range inside int16.")
+_op("MAX_POOL_S16", 66, ("input",), ("output",), _POOL,
+    "int16 max pooling (in_c == out_c, dilation 1; same quantization in and out, zero point 0).")
+_op("AVG_POOL_S16", 67, ("input",), ("output",), _POOL,
+    "int16 average pooling over the taps inside the input (fewer than 65536 per window), rounding half "
+    "away from zero.")
+_op("SOFTMAX_S16", 68, ("input", "exp_table", "recip_table"), ("output",), [
+    F("input_mult", "i32", "input scale * beta / (10 / 65535) as a Q31 multiplier"),
+    F("input_shift", "i32", "its shift, in [-31, 15]"),
+    F("rows", "u32", "rows"),
+    F("row_size", "u32", "values per row (softmax axis), at most 65535"),
+], "int16 softmax over the last axis, input and output zero point 0, output scale 1/32768 (TFLite Micro's "
+   "SoftmaxInt16). exp_table and recip_table are int16 [513], computed on the host as TFLite Micro's "
+   "Prepare does: exp(x) on [-10, 0] and 1 / (1 + x) on [0, 1], read with interpolation between 512 "
+   "steps; every exp_table value in [0, 32767] and its last two at least 1.")
+_op("TANH_S16", 69, ("input", "table"), ("output",), [
+    F("count", "u32", "elements"),
+    F("input_mult", "i32", "input multiplier, in [0, 32767] (power-of-two scales: 3 << shift)"),
+    F("input_shift", "i32", "input right shift, in [0, 31]"),
+], "int16 tanh as TFLite Micro's: y = (x * input_mult + rounding) >> input_shift looked up with "
+   "interpolation in table: uint16 [256] stored as int16 bit patterns, round(65536 * sigmoid(i / 24)) "
+   "capped at 65535; input and output zero point 0, output scale 2^-15.")
+_op("LOGISTIC_S16", 70, ("input", "table"), ("output",), OP_PARAMS["TANH_S16"].fields,
+    "int16 logistic as TFLite Micro's, with TANH_S16's table and input scaling; output scale 2^-15.")
+_op("REQUANT", 71, ("input",), ("output",), [
+    F("count", "u32", "elements"),
+    F("input_zero_point", "i32", "subtracted from each input value"),
+    F("mult", "i32", "multiplier of input scale / output scale (TFLite's QuantizeMultiplier)"),
+    F("shift", "i32", "its shift, in [-31, 30]"),
+    F("output_offset", "i32", "output zero point"),
+], "TFLite's Requantize (QUANTIZE between integer types): int8 or int16 in, int8 or int16 out; each "
+   "value minus input_zero_point, requantized, plus output_offset, clamped to the output type. Zero "
+   "points inside their dtypes.")
+_op("PAD_S16", 72, ("input",), ("output",), OP_PARAMS["PAD"].fields,
+    "PAD on int16 values: the pad value inside int16.")
+_op("CONCATENATION_S16", 73, ("input*",), ("output",), OP_PARAMS["CONCATENATION"].fields,
+    "CONCATENATION of 1..8 int16 tensors with one quantization (the bytes move as CONCATENATION's).")
+
+# === S4: int8 activations with packed int4 weights (op codes 60-63) ===
+
+# int4: signed 4-bit values in [-8, 7], two per byte over the flattened tensor (TFLite's and CMSIS-NN's
+# packing): element 2k in bits 0-3 (the low nibble) of byte k, element 2k + 1 in bits 4-7; an odd count
+# leaves the last high nibble 0. A tensor's dims are its logical shape and its nbytes is ceil(count / 2),
+# so a row of a weight matrix may start in the middle of a byte. Only constants (weights) may be int4. On
+# the host a Graph holds an int4 constant as the packed bytes (a uint8 array, Graph.const_int4), which
+# the blob stores as they are.
+
+
+def dtype_nbytes(dtype: str, count: int) -> int:
+    """Bytes of `count` values of a dtype (int4: ceil(count / 2))."""
+    return (count + 1) // 2 if dtype == "int4" else count * DTYPE_SIZES[dtype]
+
+
+def pack_int4(values):
+    """int values in [-8, 7] (any shape, flattened in C order) -> packed uint8 bytes."""
+    import numpy as np
+
+    v = np.asarray(values).reshape(-1).astype(np.int64)
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise MicronnError(f"int4 values must lie in [-8, 7], not [{v.min()}, {v.max()}]")
+    nib = (v & 0xF).astype(np.uint8)
+    if nib.size % 2:
+        nib = np.append(nib, np.uint8(0))
+    return (nib[0::2] | (nib[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_int4(packed, count: int):
+    """The first `count` int4 values of packed bytes, as int8."""
+    import numpy as np
+
+    b = np.frombuffer(bytes(packed), dtype=np.uint8)
+    nib = np.empty(b.size * 2, dtype=np.int16)
+    nib[0::2], nib[1::2] = b & 0xF, b >> 4
+    return np.where(nib >= 8, nib - 16, nib)[:count].astype(np.int8)
+
+
+# CONV_2D_S4's fast variant: one input column of k_h * k_w * in_c / groups int16 values, rounded up to 8.
+def conv_s4_scratch(k_h: int, k_w: int, fc: int) -> int:
+    """Scratch bytes of CONV_2D_S4's column (fc = in_c / groups); without it the direct loops run."""
+    return 2 * ((k_h * k_w * fc + 7) // 8 * 8)
+
+
+# The int8 records' layouts (geometry first, so the C loader reads the geometry of all six alike), with the
+# weights operand int4 packed as above; the arithmetic is the int8 ops' after unpacking. Their output_offset
+# may lie anywhere in [-255, 255] (added before the clamp; CMSIS-NN's own int4 data has 128).
+_op("FULLY_CONNECTED_S4", 60, ("input", "weights", "bias?", "mult", "shift"), ("output",),
+    OP_PARAMS["FULLY_CONNECTED"].fields,
+    "FULLY_CONNECTED with int4 weights [out_depth, accum_depth] packed over the flattened matrix (row o "
+    "starts at value o * accum_depth, in the middle of a byte when both are odd); filter_offset in [-7, 8] "
+    "(usually 0); output_offset in [-255, 255].")
+_op("CONV_2D_S4", 61, ("input", "weights", "bias?", "mult", "shift"), ("output",),
+    OP_PARAMS["CONV_2D"].fields,
+    "CONV_2D with int4 weights [out_c, k_h, k_w, in_c/groups] packed over the flattened tensor (TFLite's "
+    "OHWI order); output_offset in [-255, 255]. Its fast variant needs 2 * K8 bytes of scratch, K8 = k_h * k_w "
+    "* in_c / groups rounded up to a multiple of 8 (one int16 column); with less, direct loops run.")
+_op("DEPTHWISE_CONV_2D_S4", 62, ("input", "weights", "bias?", "mult", "shift"), ("output",),
+    OP_PARAMS["DEPTHWISE_CONV_2D"].fields,
+    "DEPTHWISE_CONV_2D with int4 weights [1, k_h, k_w, out_c] packed over the flattened tensor, so along "
+    "the channel axis (value (ky * k_w + kx) * out_c + oc); no scratch; output_offset in [-255, 255].")
+
 # TFLite Micro's int8 MEANs: TRUNC when input and output share quantization
 # (sum / n, truncated), else SCALED (the offset sum requantized by a multiplier
 # that folds in 1 / n).
@@ -515,6 +728,7 @@ def c_header() -> str:
     out += _c_enum("MNN_SECTION_FLAG", SECTION_FLAGS)
     out += _c_enum("MNN_DTYPE", {k.upper(): v for k, v in DTYPES.items()})
     out += _c_enum("MNN_STORAGE", STORAGE)
+    out += _c_enum("MNN_OP_FLAG", OP_FLAGS)
     out += _c_enum("MNN_META", META_KEYS)
     out += _c_enum("MNN_META_TYPE", META_TYPES)
     out += _c_enum("MNN_OPCODE", OPCODES)
@@ -547,7 +761,7 @@ def markdown() -> str:
     for rec in (HEADER, SECTION, TENSOR, OP, META_ENTRY):
         out += _md_record(rec)
     for title, values in (("section ids", SECTION_IDS), ("dtypes", DTYPES), ("storage", STORAGE),
-                          ("metadata keys", META_KEYS), ("metadata value types", META_TYPES),
+                          ("op flags", OP_FLAGS), ("metadata keys", META_KEYS), ("metadata value types", META_TYPES),
                           ("op codes", OPCODES), ("mean modes", MEAN_MODES)):
         out.append(f"**{title}**: " + ", ".join(f"`{k}` = {v}" for k, v in values.items()))
         out.append("")

@@ -26,15 +26,24 @@ class Tensor:
     data: np.ndarray | None = None      # constant tensors only
     alias_of: int | None = None         # shares the memory of another tensor
     source: int = -1                    # index of the tensor in the source .tflite, if any
-    offset: int = -1                    # arena or constant offset, set when writing
+    offset: int = -1                    # arena, constant or state offset, set when writing
+    state: bool = False                 # model state (STATE storage): kept between runs, not in the arena
 
     @property
     def nbytes(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) * fmt.DTYPE_SIZES[self.dtype]
+        return fmt.dtype_nbytes(self.dtype, int(np.prod(self.shape, dtype=np.int64)))     # int4: packed
 
     @property
     def is_const(self) -> bool:
         return self.data is not None
+
+    @property
+    def in_arena(self) -> bool:
+        return self.data is None and not self.state
+
+    @property
+    def storage(self) -> str:
+        return "CONST" if self.data is not None else "STATE" if self.state else "ARENA"
 
 
 @dataclass
@@ -45,6 +54,7 @@ class Op:
     params: dict
     scratch: int = 0            # bytes of kernel scratch memory it needs
     source: str = ""            # where it came from, for messages and inspect
+    once: bool = False          # runs once, at load (initial values of the state); ONCE ops come first
 
 
 @dataclass
@@ -66,6 +76,18 @@ class Graph:
     def const(self, name: str, array: np.ndarray) -> int:
         a = np.ascontiguousarray(array)
         return self.add(Tensor(name, a.dtype.name, tuple(a.shape), data=a))
+
+    def const_int4(self, name: str, values: np.ndarray) -> int:
+        """An int4 constant (S4 ops' weights): values in [-8, 7] with their logical shape, held and stored
+        packed two per byte (format.pack_int4)."""
+        v = np.asarray(values)
+        return self.add(Tensor(name, "int4", tuple(v.shape), data=fmt.pack_int4(v)))
+
+    def state(self, name: str, dtype: str, shape: tuple[int, ...], scale: float = 0.0, zero_point: int = 0) -> int:
+        """A tensor of model state: the model's own memory, kept from one run to the next;
+        loading sets it to its zero point, then runs the ONCE ops (its initial value);
+        Model.reset() sets it to its zero point again."""
+        return self.add(Tensor(name, dtype, tuple(shape), scale, zero_point, state=True))
 
     def compact(self) -> None:
         """Drop the tensors nothing refers to any more (after a fusion) and renumber the rest."""
@@ -109,7 +131,8 @@ class Plan:
 
 # Ops whose kernels read element i before writing element i, so their output
 # may overwrite an input of the same size that dies there.
-IN_PLACE = {"LUT", "ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU"}
+IN_PLACE = {"LUT", "ADD", "MUL", "SUB", "SQUARED_DIFFERENCE", "MAXIMUM", "MINIMUM", "PRELU",
+            "ADD_S16", "MUL_S16", "TANH_S16", "LOGISTIC_S16", "REQUANT"}
 
 
 def _in_place(g: Graph) -> dict[int, int]:
@@ -117,7 +140,7 @@ def _in_place(g: Graph) -> dict[int, int]:
     last: dict[int, int] = {}
     for k, op in enumerate(g.ops):
         for i in op.inputs:
-            if i >= 0 and not g.tensors[i].is_const:
+            if i >= 0 and g.tensors[i].in_arena:
                 last[g.root(i)] = k
     keep = {g.root(i) for i in g.inputs + g.outputs}
     share: dict[int, int] = {}
@@ -125,8 +148,10 @@ def _in_place(g: Graph) -> dict[int, int]:
         if op.kind not in IN_PLACE:
             continue
         out = g.root(op.outputs[0])
+        if not g.tensors[out].in_arena:
+            continue
         for i in op.inputs:
-            if i < 0 or g.tensors[i].is_const:
+            if i < 0 or not g.tensors[i].in_arena:
                 continue
             r = share.get(g.root(i), g.root(i))
             if last.get(g.root(i)) == k and g.root(i) not in keep and g.tensors[i].nbytes == g.tensors[out].nbytes:
@@ -142,7 +167,7 @@ def _lifetimes(g: Graph) -> dict[int, list[int]]:
     share = _in_place(g)
 
     def touch(i: int, k: int) -> None:
-        if i < 0 or g.tensors[i].is_const:
+        if i < 0 or not g.tensors[i].in_arena:
             return
         r = g.root(i)
         r = share.get(r, r)

@@ -13,6 +13,8 @@ from . import format as fmt
 def op_macs(kind: str, p: dict) -> int:
     """Multiply-accumulates of one op (the kernel's own count: taps that fall in
     the padding are counted, as everyone counts them)."""
+    kind = kind.removesuffix("_S4")     # int4 weights (S4 ops): the int8 op's MACs
+    kind = kind.removesuffix("_S16")    # 16x8 (S16 ops): the int8 op's MACs
     if kind == "FULLY_CONNECTED":
         return p["batches"] * p["accum_depth"] * p["out_depth"]
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D_MAXPOOL"):
@@ -29,6 +31,10 @@ def op_macs(kind: str, p: dict) -> int:
     if kind == "BATCH_MATMUL":      # every output batch (broadcast batch dimensions: the larger)
         batches = max(p["lhs_batch"][0], p["rhs_batch"][0]) * max(p["lhs_batch"][1], p["rhs_batch"][1])
         return batches * p["rows"] * p["depth"] * p["cols"]
+    if kind == "SVDF":              # the feature and the time sums of every filter
+        return p["batches"] * p["num_filters"] * (p["input_size"] + p["memory"])
+    if kind == "LSTM":              # four gates' input and recurrent sums per unit, row and step
+        return p["batches"] * p["steps"] * 4 * p["units"] * (p["input_size"] + p["units"])
     return 0
 
 
@@ -96,6 +102,9 @@ def inspect(data) -> dict:
             "macs": op_macs(op["kind"], op["params"]),
             "weight_bytes": sum(tensors[i]["nbytes"] for i in idx if tensors[i]["storage"] == "CONST"),
             "arena": [[tensors[i]["offset"], tensors[i]["nbytes"]] for i in idx if tensors[i]["storage"] == "ARENA"],
+            # model state it reads or writes: [offset, bytes] in the state memory
+            "state": [[tensors[i]["offset"], tensors[i]["nbytes"]] for i in idx if tensors[i]["storage"] == "STATE"],
+            "once": op.get("once", False),
             "params": op["params"],
         })
     fin, fout = (bool(h["flags"] & fmt.HEADER_FLAGS[f]) for f in ("FLOAT_INPUT", "FLOAT_OUTPUT"))
@@ -113,6 +122,8 @@ def inspect(data) -> dict:
         "arena_lower_bound": _count(meta.get("ARENA_LOWER_BOUND")),
         "scratch_bytes": h["scratch_size"],
         "const_bytes": h["const_size"],
+        # the model's own memory kept between runs (stateful models), beside the arena
+        "state_bytes": h.get("state_size", 0),
         "macs": sum(o["macs"] for o in ops),
         "input": ins[0],
         "output": outs[0],
@@ -148,8 +159,9 @@ def describe(info: dict) -> str:
     for o in info["ops"]:
         ins = " ".join("x".join(map(str, s)) for s in o["inputs"])
         outs = " ".join("x".join(map(str, s)) for s in o["outputs"])
-        arena = " ".join(f"{a}+{n}" for a, n in o["arena"])
-        lines.append(f"{o['index']:>3}  {o['type']:<16} {ins:<18} {outs:<16} {o['macs']:>10,} "
+        arena = " ".join([f"{a}+{n}" for a, n in o["arena"]] + [f"state {a}+{n}" for a, n in o.get("state", [])])
+        kind = o["type"] + (" (once)" if o.get("once") else "")
+        lines.append(f"{o['index']:>3}  {kind:<16} {ins:<18} {outs:<16} {o['macs']:>10,} "
                      f"{o['weight_bytes']:>9,}  {arena}")
     lb = info["arena_lower_bound"]
     tensors = info["arena_bytes"] - info["scratch_bytes"]
@@ -160,6 +172,8 @@ def describe(info: dict) -> str:
               f"kernel scratch {info['scratch_bytes']:,} B",
               f"arena lower bound {_kib(lb)}: the largest set of tensors live at once",
               f"constants         {_kib(info['const_bytes'])}",
+              *([f"state             {_kib(info['state_bytes'])}: kept between runs; (once): sets its initial "
+                 "values before the first run"] if info.get("state_bytes") else []),
               f"blob              {_kib(info['blob_bytes'])}",
               f"source .tflite    {_kib(info['source_bytes'])}"]
     if info["labels"]:

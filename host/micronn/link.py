@@ -29,8 +29,9 @@ Faults and what the host does:
   frame part the board may still be waiting for, then a ping with a random
   nonce; everything up to the matching reply is read and dropped, except a
   reply to the request in flight). Then the request is sent once more if that
-  is safe: PING, INFO, RUN and OPEN always (repeating them changes nothing);
-  LOAD and QUIT only if the board did not act on the first one (it said ``n``
+  is safe: PING, INFO, RESET, RUN and OPEN always (repeating them changes
+  nothing), except the RUN of a model with state (it would move the state on
+  twice); LOAD, QUIT and that RUN only if the board did not act on the first one (it said ``n``
   for it, or the resync went through cleanly with no reply to it: the server
   answers in order, so it never read that frame). Otherwise, or if the second
   attempt fails too, a ``MicronnError`` says what happened;
@@ -55,10 +56,12 @@ import zlib
 from .errors import MicronnError
 
 SYNC = b"\xa5\x5a"
-LOAD, OPEN, RUN, INFO, PING, QUIT = (ord(c) for c in "LORIPQ")
+LOAD, OPEN, RUN, INFO, PING, QUIT, RESET = (ord(c) for c in "LORIPQZ")
 OK, RESULT, ERROR, NOT_RECEIVED = (ord(c) for c in "kren")
-NAMES = {LOAD: "load", OPEN: "open", RUN: "run", INFO: "info", PING: "ping", QUIT: "quit"}
-IDEMPOTENT = frozenset((PING, INFO, RUN, OPEN))
+NAMES = {LOAD: "load", OPEN: "open", RUN: "run", INFO: "info", PING: "ping", QUIT: "quit", RESET: "reset"}
+# Requests a board may act on twice (a reply lost is then asked again). A run is,
+# except on a model with state: it would advance the state twice.
+IDEMPOTENT = frozenset((PING, INFO, RUN, OPEN, RESET))
 BLOCK = 1024
 MAX_PAYLOAD = 8 * 1024 * 1024
 INTR = 3                        # the board's Ctrl-C on a serial line
@@ -138,6 +141,7 @@ class Link:
         self.run_timeout = None   # seconds a run may take before it is interrupted (None: timeout)
         self.on_reset = None      # brings the server back after a reboot (set by the target), or None
         self.model = None         # the last LOAD or OPEN that succeeded: (kind, payload)
+        self.stateful = False     # that model keeps state between runs (its runs are never repeated)
         self.timeout = float(timeout if timeout is not None else getattr(stream, "timeout", None) or 60.0)
         self.retries = retries
         self.synced = True
@@ -422,7 +426,8 @@ class Link:
                 # intact frame, and none answered it: the board never read it.
                 clean = mark == (self.stats["noise"], self.stats["damaged"])
                 unread = not_received or clean or (isinstance(fault, _NotReceived) and fault.ours)
-                if attempt < self.retries and (kind in IDEMPOTENT or unread):
+                again = kind in IDEMPOTENT and not (kind == RUN and self.stateful)
+                if attempt < self.retries and (again or unread):
                     attempt += 1
                     self.stats["retries"] += 1
                     continue
@@ -432,8 +437,9 @@ class Link:
                     why = f"{fault}; the board did not get the whole frame"
                 else:
                     why = str(fault)
-                tail = "" if unread or kind in IDEMPOTENT else \
-                    f"; not repeated, as the board may have acted on it: {what} again"
+                tail = "" if unread or again else \
+                    f"; not repeated, as the board may have acted on it: {what} again" + \
+                    (" (the model keeps state: reset it, or load it again, to start over)" if kind == RUN else "")
                 raise MicronnError(f"{self.name}: {what} failed: {why}; the link is back in step{tail}") from None
         return reply
 
@@ -441,11 +447,19 @@ class Link:
 
     def load(self, blob: bytes) -> dict:
         _, data = self.request(LOAD, blob)
-        return _info(data)
+        return self._loaded(_info(data))
 
     def open(self, path: str) -> dict:
         _, data = self.request(OPEN, path.encode())
-        return _info(data)
+        return self._loaded(_info(data))
+
+    def _loaded(self, info: dict) -> dict:
+        self.stateful = bool(info.get("state_size"))
+        return info
+
+    def reset(self) -> None:
+        """Reset the loaded model's state (Model.reset() on the board)."""
+        self.request(RESET)
 
     def info(self) -> dict:
         _, data = self.request(INFO)

@@ -90,18 +90,23 @@ class Lowering:
 
     # -- activations -----------------------------------------------------------
 
-    def _quant(self, i: int, where: str) -> tuple[float, int]:
+    def _quant(self, i: int, where: str, dtype: str = "int8") -> tuple[float, int]:
+        """Scale and zero point of activation i, which must be of dtype (int8; int16 for the
+        lowerings of TFLite's 16x8 mode)."""
         t = self.tensor(i)
-        if t.dtype != "int8":
-            raise MicronnError(f"{where} is {t.dtype}; micronn runs int8 activations "
-                               "(quantize the model fully to int8)")
+        if t.dtype != dtype:
+            if dtype == "int8":
+                raise MicronnError(f"{where} is {t.dtype}; micronn runs int8 activations "
+                                   "(quantize the model fully to int8)")
+            raise MicronnError(f"{where} is {t.dtype}; expected {dtype}")
         if t.scale is None or t.zero_point is None or len(t.scale) != 1:
             raise MicronnError(f"{where} has no per-tensor quantization")
         scale, zp = float(t.scale[0]), int(t.zero_point[0])
         if not (math.isfinite(scale) and scale > 0):
             raise MicronnError(f"{where} has quantization scale {scale}; expected a positive number")
-        if not quant.INT8_MIN <= zp <= quant.INT8_MAX:
-            raise MicronnError(f"{where} has zero point {zp}, outside int8")
+        lo, hi = (quant.INT8_MIN, quant.INT8_MAX) if dtype == "int8" else (-(1 << 15), (1 << 15) - 1)
+        if not lo <= zp <= hi:
+            raise MicronnError(f"{where} has zero point {zp}, outside {dtype}")
         return scale, zp
 
     def _shape(self, shape, where: str) -> tuple[int, ...]:
@@ -112,9 +117,14 @@ class Lowering:
                                f"{GEOM_MAX - 1} and fewer than 2**31 values")
         return shape
 
-    def act(self, i: int, op: tfl.Operator | None = None) -> int:
-        """The graph tensor of TFLite activation tensor i, which must exist already."""
+    def act(self, i: int, op: tfl.Operator | None = None, dtype: str = "int8") -> int:
+        """The graph tensor of TFLite activation tensor i, which must exist already; read by op
+        (if given) as dtype (the lowerings that are not int16's read int8)."""
         if i in self.map:
+            have = self.g.tensors[self.map[i]].dtype
+            if op is not None and have in ("int8", "int16") and have != dtype:
+                raise self.fail(op, f"input tensor {i} ({self.tensor(i).name}) is {have}; micronn runs "
+                                    f"{op.opcode} on {dtype} activations")
             return self.map[i]
         t = self.tensor(i)
         by = f" by op {op.index} ({op.opcode})" if op else ""
@@ -123,27 +133,30 @@ class Lowering:
                 raise MicronnError(f"tensor {i} ({t.name}): a constant where an activation was expected{by}")
             raise MicronnError(f"tensor {i} ({t.name}) is used{by} before any op produces it")
         where = f"input tensor {i} ({t.name})"
-        scale, zp = self._quant(i, where)
+        dtype = "int16" if op is None and t.dtype == "int16" else dtype     # a graph input of a 16x8 model
+        scale, zp = self._quant(i, where, dtype)
         shape = self._shape(t.shape, where)
-        self.map[i] = self.g.add(Tensor(t.name, "int8", shape, scale, zp, source=i))
+        self.map[i] = self.g.add(Tensor(t.name, dtype, shape, scale, zp, source=i))
         return self.map[i]
 
-    def out(self, op: tfl.Operator, k: int, shape: tuple[int, ...]) -> int:
-        """Create output k of op with the shape the lowering computed."""
+    def out(self, op: tfl.Operator, k: int, shape: tuple[int, ...], dtype: str = "int8") -> int:
+        """Create output k of op (of dtype) with the shape the lowering computed."""
         i = op.outputs[k]
         t = self.tensor(i)
         where = f"output {k} of op {op.index} ({op.opcode})"
-        scale, zp = self._quant(i, where)
-        self.map[i] = self.g.add(Tensor(t.name, "int8", self._shape(shape, where), scale, zp, source=i))
+        scale, zp = self._quant(i, where, dtype)
+        self.map[i] = self.g.add(Tensor(t.name, dtype, self._shape(shape, where), scale, zp, source=i))
         return self.map[i]
 
     # -- the graph -------------------------------------------------------------
 
     def run(self) -> Graph:
         m = self.model
-        if m.subgraph_count != 1:
-            self._model_problem(MicronnError(f"the model has {m.subgraph_count} subgraphs; micronn runs "
-                                             "single-subgraph models"))
+        from .lower_state import state_problem
+
+        problem = state_problem(m)
+        if problem is not None:
+            self._model_problem(problem)
         self._float_boundaries()
         for i in self.inputs:
             self._guarded(lambda i=i: self.act(i))
@@ -185,7 +198,9 @@ class Lowering:
         if fn is None:
             custom = f" {op.custom_code!r}" if op.custom_code else ""
             raise self.fail(op, f"not supported by micronn{custom} (version {op.version})")
-        self.operands(op, OPERANDS.get(op.opcode, 1))
+        n = OPERANDS.get(op.opcode, 1)
+        if n is not None:
+            self.operands(op, n)
         fn(self, op)
         self.status[op.index] = "lowered"
 
@@ -222,8 +237,9 @@ class Lowering:
             t = self.model.tensors[i]
             try:
                 where = f"output of op {op.index} ({op.opcode})"
-                scale, zp = self._quant(i, where)
-                self.map[i] = self.g.add(Tensor(t.name, "int8", self._shape(t.shape, where), scale, zp, source=i))
+                dtype = "int16" if t.dtype == "int16" else "int8"
+                scale, zp = self._quant(i, where, dtype)
+                self.map[i] = self.g.add(Tensor(t.name, dtype, self._shape(t.shape, where), scale, zp, source=i))
             except MicronnError:
                 self.lost[i] = op.index
 
@@ -233,7 +249,7 @@ class Lowering:
         for k, i in enumerate(self.inputs):
             uses = self.consumers.get(i, [])
             if self.tensor(i).dtype == "float32" and len(uses) == 1 and uses[0].opcode == "QUANTIZE" \
-                    and uses[0].outputs:
+                    and uses[0].outputs and self.tensor(uses[0].outputs[0]).dtype == "int8":
                 self.inputs[k] = uses[0].outputs[0]
                 self.skip.add(uses[0].index)
                 self.status[uses[0].index] = "float boundary"
@@ -241,11 +257,16 @@ class Lowering:
         for k, o in enumerate(self.outputs):
             op = self.producer.get(o)
             if self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE" \
-                    and op.inputs and op.inputs[0] >= 0:
+                    and op.inputs and op.inputs[0] >= 0 and self.tensor(op.inputs[0]).dtype == "int8":
                 self.outputs[k] = op.inputs[0]
                 self.skip.add(op.index)
                 self.status[op.index] = "float boundary"
                 self.g.float_output = True
+            elif self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE" \
+                    and op.inputs and op.inputs[0] >= 0 and self.tensor(op.inputs[0]).dtype == "int16":
+                self._model_problem(self.fail(op, "a float output dequantized from int16 (a 16x8 model): the board "
+                                                  "dequantizes int8 outputs only; convert with "
+                                                  "inference_output_type=tf.int16 (the board gives the int16 values)"))
         # One header flag each: every input (output) is float, or none is.
         for what, ids, on in (("inputs", self.inputs, self.g.float_input),
                               ("outputs", self.outputs, self.g.float_output)):
@@ -319,8 +340,9 @@ def fold(low: Lowering, op: tfl.Operator) -> bool:
 
 def _activation(low: Lowering, op: tfl.Operator, out: Tensor) -> tuple[int, int]:
     act = op.options.get("fused_activation_function", "NONE")
+    qmin, qmax = (-(1 << 15), (1 << 15) - 1) if out.dtype == "int16" else (quant.INT8_MIN, quant.INT8_MAX)
     try:
-        return quant.activation_range(act, out.scale, out.zero_point)
+        return quant.activation_range(act, out.scale, out.zero_point, qmin, qmax)
     except ValueError:
         raise low.fail(op, f"fused activation {act} is not supported") from None
     except OverflowError:   # a bound divided by a denormal scale: infinite in float32 (undefined in TFLite)
@@ -364,13 +386,49 @@ def _int_value(low: Lowering, op: tfl.Operator, k: int, what: str) -> np.ndarray
     return v
 
 
+def _weights_of(low: Lowering, op: tfl.Operator) -> tuple[tfl.Tensor, np.ndarray, bool]:
+    """Input 1: int8 weights, or int4 ones (TensorFlow's low-bit QAT conversion writes them packed two per
+    byte, value 2k in the low nibble, as the blob does): the tensor, its values as int8, and whether int4
+    (the S4 ops)."""
+    if low.tensor(op.inputs[1]).dtype == "int4":
+        wt = low.const_of(op, 1, "int4")
+        n = math.prod(wt.shape)
+        if min(wt.shape, default=0) < 0 or len(wt.data) != (n + 1) // 2:
+            raise low.fail(op, f"int4 weights of {len(wt.data)} bytes for shape {wt.shape}")
+        return wt, fmt.unpack_int4(wt.data, n).reshape(wt.shape), True
+    wt = low.const_of(op, 1, "int8")
+    return wt, wt.array().astype(np.int8), False
+
+
+def _act_dtype(low: Lowering, op: tfl.Operator) -> str:
+    """int16 for an op of a 16x8 model (its first input int16), else int8."""
+    return "int16" if low.tensor(op.inputs[0]).dtype == "int16" else "int8"
+
+
+def _bias16(low: Lowering, op: tfl.Operator, n: int) -> tuple[int, int]:
+    """A 16x8 op's bias (graph tensor or -1) and its acc64 field: TFLite Micro sums in int64 with
+    an int64 bias or none, in int32 with an int32 bias."""
+    if len(op.inputs) <= 2 or op.inputs[2] < 0:
+        return -1, 1
+    t = low.tensor(op.inputs[2])
+    if t.dtype not in ("int64", "int32") or t.data is None:
+        raise low.fail(op, f"bias is {t.dtype}; a 16x8 op takes a constant int64 or int32 bias")
+    b = t.array().reshape(-1)
+    if b.size != n:
+        raise low.fail(op, f"bias has {b.size} values; expected {n}")
+    if t.dtype == "int64" and np.abs(b.astype(np.int64)).max(initial=0) > 2**46:
+        raise low.fail(op, "an int64 bias beyond 2**46 (TFLite's bound for 16x8 sums)")
+    return low.g.const(f"{t.name}/bias", b.astype(np.int64 if t.dtype == "int64" else np.int32)), int(
+        t.dtype == "int64")
+
+
 def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
     g = low.g
     if op.options.get("weights_format", "DEFAULT") != "DEFAULT":
         raise low.fail(op, f"weights format {op.options['weights_format']} is not supported")
-    x = low.act(op.inputs[0], op)
-    wt = low.const_of(op, 1, "int8")
-    w = wt.array().astype(np.int8)
+    dt = _act_dtype(low, op)
+    x = low.act(op.inputs[0], op, dt)
+    wt, w, s4 = _weights_of(low, op)
     if w.ndim != 2:
         raise low.fail(op, f"weights of rank {w.ndim}; expected 2")
     outs, depth = w.shape
@@ -381,13 +439,23 @@ def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
     _weight_quant(low, op, wt)
     batches = n_in // depth
     keep = op.options.get("keep_num_dims") and xin.shape[-1] == depth
-    y = low.out(op, 0, xin.shape[:-1] + (outs,) if keep else (batches, outs))
+    y = low.out(op, 0, xin.shape[:-1] + (outs,) if keep else (batches, outs), dt)
     yout = g.tensors[y]
     if len(wt.scale) > 1 and len(wt.scale) != outs:
         raise low.fail(op, f"{len(wt.scale)} weight scales for {outs} outputs")
     w_zp = int(wt.zero_point[0]) if wt.zero_point is not None and len(wt.zero_point) else 0
     mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, wt.scale, yout.scale)
     _check_shifts(low, op, shift)
+    if dt == "int16":
+        if s4 or w_zp != 0:
+            raise low.fail(op, "a 16x8 FULLY_CONNECTED needs int8 weights with zero point 0")
+        bias, acc64 = _bias16(low, op, outs)
+        lo, hi = _activation(low, op, yout)
+        inputs = [x, g.const(wt.name, w), bias, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
+        g.ops.append(Op("FULLY_CONNECTED_S16", inputs, [y], dict(
+            input_offset=0, filter_offset=0, output_offset=0, act_min=lo, act_max=hi, batches=batches,
+            accum_depth=depth, out_depth=outs, acc64=acc64), source=f"op {op.index} FULLY_CONNECTED (16x8)"))
+        return
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = low.const_of(op, 2, "int32").array().astype(np.int64).reshape(-1)
         if bias.size != outs:
@@ -402,8 +470,9 @@ def lower_fully_connected(low: Lowering, op: tfl.Operator) -> None:
             bias, in_off = folded, 0
     lo, hi = _activation(low, op, yout)
     b = -1 if bias is None else g.const(f"{wt.name}/bias", bias.astype(np.int32))
-    inputs = [x, g.const(wt.name, w), b, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
-    g.ops.append(Op("FULLY_CONNECTED", inputs, [y], dict(
+    wi = g.const_int4(wt.name, w) if s4 else g.const(wt.name, w)
+    inputs = [x, wi, b, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
+    g.ops.append(Op("FULLY_CONNECTED_S4" if s4 else "FULLY_CONNECTED", inputs, [y], dict(
         input_offset=in_off, filter_offset=w_off, output_offset=yout.zero_point, act_min=lo, act_max=hi,
         batches=batches, accum_depth=depth, out_depth=outs),
         source=f"op {op.index} FULLY_CONNECTED"))
@@ -494,7 +563,9 @@ def _check_geom(low: Lowering, op: tfl.Operator, p: dict) -> None:
         raise low.fail(op, f"geometry beyond micronn's limits ({GEOM_MAX - 1} per size): {', '.join(bad)}")
 
 
-def _conv_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yout: Tensor, out_c: int):
+def _conv_mult(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yout: Tensor, out_c: int):
+    """Per output channel (multiplier, shift) of a convolution with symmetric weights (TFLite
+    Micro's PopulateConvolutionQuantizationParams, for int8 and 16x8 alike)."""
     _weight_quant(low, op, wt)
     if wt.zero_point is not None and np.any(wt.zero_point != 0):
         raise low.fail(op, "weights must be symmetric (zero point 0)")
@@ -503,6 +574,11 @@ def _conv_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yo
         raise low.fail(op, f"{len(scales)} weight scales for {out_c} output channels")
     mult, shift = _arith(low, op, quant.conv_multipliers, xin.scale, scales, yout.scale)
     _check_shifts(low, op, shift)
+    return mult, shift
+
+
+def _conv_quant(low: Lowering, op: tfl.Operator, wt: tfl.Tensor, xin: Tensor, yout: Tensor, out_c: int):
+    mult, shift = _conv_mult(low, op, wt, xin, yout, out_c)
     bias = None
     if len(op.inputs) > 2 and op.inputs[2] >= 0:
         bias = low.const_of(op, 2, "int32").array().astype(np.int32).reshape(-1)
@@ -543,10 +619,10 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
         raise low.fail(op, f"strides {stride} and dilations {dil} must be from 1 to {GEOM_MAX - 1}")
     pattern = _dilated_pattern(low, op)
     src = pattern[0] if pattern else op.inputs[0]
-    x = low.act(src, op)
+    dt = _act_dtype(low, op)
+    x = low.act(src, op, dt)
     n, in_h, in_w, in_c = _nhwc(low, op, x)
-    wt = low.const_of(op, 1, "int8")
-    w = wt.array().astype(np.int8)
+    wt, w, s4 = _weights_of(low, op)
     if w.ndim != 4:
         raise low.fail(op, f"weights of rank {w.ndim}; expected 4")
     if depthwise:
@@ -577,20 +653,31 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
     if out_h <= 0 or out_w <= 0:
         raise low.fail(op, f"the kernel {k_h}x{k_w} does not fit the input {in_h}x{in_w}")
     # quantization comes from the op's own tensors; the output tensor is the pattern's last one
-    y = low.out(final, 0, (n, int(out_h), int(out_w), out_c))
+    y = low.out(final, 0, (n, int(out_h), int(out_w), out_c), dt)
     xin, yout = g.tensors[x], g.tensors[y]
     if pattern:
-        if low._quant(op.outputs[0], f"output of op {op.index} ({op.opcode})") != (yout.scale, yout.zero_point):
+        if low._quant(op.outputs[0], f"output of op {op.index} ({op.opcode})", dt) != (yout.scale,
+                                                                                       yout.zero_point):
             raise low.fail(op, "BATCH_TO_SPACE_ND changes the quantization")
+    if dt == "int16":
+        _lower_conv16(low, op, x, y, wt, w, s4, depthwise, extra, (n, in_h, in_w, in_c, int(out_h), int(out_w), out_c,
+                                                                 k_h, k_w, stride[0], stride[1], dil[0], dil[1],
+                                                                 pad_t, pad_l))
+        return
     mult, shift, bias = _conv_quant(low, op, wt, xin, yout, out_c)
     lo, hi = _activation(low, op, yout)
     b = -1 if bias is None else g.const(f"{wt.name}/bias", bias)
-    inputs = [x, g.const(wt.name, w), b, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
+    wi = g.const_int4(wt.name, w) if s4 else g.const(wt.name, w)
+    inputs = [x, wi, b, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
     params = dict(_geom(n, in_h, in_w, in_c, int(out_h), int(out_w), out_c, k_h, k_w, stride[0], stride[1],
                         dil[0], dil[1], pad_t, pad_l),
                   input_offset=-xin.zero_point, output_offset=yout.zero_point, act_min=lo, act_max=hi, **extra)
     _check_geom(low, op, params)
     kind = "DEPTHWISE_CONV_2D" if depthwise else "CONV_2D"
+    if s4:      # int4 weights: the S4 ops (depthwise for any multiplier), read packed
+        scratch = 0 if depthwise else fmt.conv_s4_scratch(k_h, k_w, fc)
+        g.ops.append(Op(kind + "_S4", inputs, [y], params, scratch=scratch, source=f"op {op.index} {op.opcode}"))
+        return
     if depthwise and extra["depth_mult"] > 1:
         # A depth multiplier above 1 is a convolution grouped by input channel (output
         # channel ic * dm + m sees input channel ic only): the same sums, through the
@@ -605,6 +692,24 @@ def _lower_conv_like(low: Lowering, op: tfl.Operator, depthwise: bool) -> None:
     # convolution: two int16 im2col columns for the fast kernels
     scratch = 0 if depthwise else fmt.CONV_SCRATCH_PER_TAP * k_h * k_w * fc
     g.ops.append(Op(kind, inputs, [y], params, scratch=scratch, source=f"op {op.index} {op.opcode}"))
+
+
+def _lower_conv16(low: Lowering, op: tfl.Operator, x: int, y: int, wt, w, s4: bool, depthwise: bool, extra: dict,
+                  geom: tuple) -> None:
+    """A convolution of a 16x8 model: CONV_2D_S16 / DEPTHWISE_CONV_2D_S16 (int16 in and out, zero points 0)."""
+    g = low.g
+    if s4:
+        raise low.fail(op, "int4 weights with int16 activations are not supported")
+    xin, yout = g.tensors[x], g.tensors[y]
+    out_c = geom[6]
+    mult, shift = _conv_mult(low, op, wt, xin, yout, out_c)
+    bias, acc64 = _bias16(low, op, out_c)
+    lo, hi = _activation(low, op, yout)
+    inputs = [x, g.const(wt.name, w), bias, g.const(f"{wt.name}/mult", mult), g.const(f"{wt.name}/shift", shift)]
+    params = dict(_geom(*geom), input_offset=0, output_offset=0, act_min=lo, act_max=hi, acc64=acc64, **extra)
+    _check_geom(low, op, params)
+    kind = "DEPTHWISE_CONV_2D_S16" if depthwise else "CONV_2D_S16"
+    g.ops.append(Op(kind, inputs, [y], params, source=f"op {op.index} {op.opcode} (16x8)"))
 
 
 def lower_conv(low: Lowering, op: tfl.Operator) -> None:
@@ -879,7 +984,9 @@ _LUT_EXTRA = {"LOGISTIC": "; output zero point -128 (TFLite Micro's check)", "LE
               "RSQRT": "; an input below the zero point (a negative value) gives 127 where TFLite Micro fails the "
                        "inference"}
 LIMITS = {
-    "FULLY_CONNECTED": ("FULLY_CONNECTED", f"int8 weights [outputs, depth], per-tensor or per-output-channel scales, "
+    "FULLY_CONNECTED": ("FULLY_CONNECTED (FULLY_CONNECTED_S4 with int4 weights)",
+                        f"int8 or int4 weights (INT4 tensors, as TensorFlow's low-bit QAT conversion writes them) "
+                        f"[outputs, depth], per-tensor or per-output-channel scales, "
                         f"int8 zero point; int32 bias; input of any shape whose size is a multiple of depth "
                         f"(keep_num_dims kept); weights format DEFAULT; {_FUSED}; {_REQUANT}"),
     "SOFTMAX": ("SOFTMAX", "over the last axis; output scale 1/256 and zero point -128; finite beta"),
@@ -887,12 +994,15 @@ LIMITS = {
                 "host-evaluated"),
     "SQUEEZE": ("none (the output shares the input's memory)", "only dimensions of size 1"),
     "EXPAND_DIMS": ("none (the output shares the input's memory)", "a constant axis"),
-    "CONV_2D": ("CONV_2D (CONV_2D_MAXPOOL with a following 2x2 MAX_POOL_2D)",
-                f"4-D NHWC; int8 weights [out_c, k_h, k_w, in_c / groups], symmetric (zero point 0), per-channel or "
+    "CONV_2D": ("CONV_2D (CONV_2D_MAXPOOL with a following 2x2 MAX_POOL_2D; CONV_2D_S4 with int4 weights)",
+                f"4-D NHWC; int8 or int4 weights [out_c, k_h, k_w, in_c / groups], symmetric (zero point 0), "
+                f"per-channel or "
                 f"per-tensor scales; int32 bias; grouped convolutions; SAME or VALID; {_GEOM}; fewer than "
                 f"{GEOM_MAX // 4} output channels; {_FUSED}; {_REQUANT}"),
-    "DEPTHWISE_CONV_2D": ("DEPTHWISE_CONV_2D (CONV_2D grouped by channel when the depth multiplier is above 1)",
-                          f"4-D NHWC; int8 weights [1, k_h, k_w, out_c], symmetric, per-channel or per-tensor scales; "
+    "DEPTHWISE_CONV_2D": ("DEPTHWISE_CONV_2D (CONV_2D grouped by channel when the depth multiplier is above 1; "
+                          "DEPTHWISE_CONV_2D_S4 with int4 weights)",
+                          f"4-D NHWC; int8 or int4 weights [1, k_h, k_w, out_c], symmetric, per-channel or "
+                          f"per-tensor scales; "
                           f"any depth multiplier; SAME or VALID; {_GEOM}; {_FUSED}; {_REQUANT}"),
     "SPACE_TO_BATCH_ND": ("part of the convolution's dilation", "only in front of a CONV_2D or DEPTHWISE_CONV_2D "
                           "followed by BATCH_TO_SPACE_ND with the same block (a dilated convolution as the converter "
@@ -993,9 +1103,21 @@ def lower(model: tfl.Model) -> Graph:
 
 def _merge_groups() -> None:
     """Operator groups kept in modules of their own join the tables above."""
-    from . import lower_elementwise, lower_matmul, lower_movement, lower_reduce, lower_resize
+    from . import (
+        lower_elementwise,
+        lower_lstm,
+        lower_matmul,
+        lower_movement,
+        lower_reduce,
+        lower_resize,
+        lower_s16x,
+        lower_sequence,
+        lower_state,
+        lower_svdf,
+    )
 
-    for mod in (lower_elementwise, lower_movement, lower_resize, lower_reduce, lower_matmul):
+    for mod in (lower_elementwise, lower_movement, lower_resize, lower_reduce, lower_matmul, lower_state,
+                lower_svdf, lower_sequence, lower_lstm, lower_s16x):
         LOWERINGS.update(mod.LOWERINGS)
         LIMITS.update(mod.LIMITS)
         OPERANDS.update(mod.OPERANDS)

@@ -19,9 +19,109 @@ from .errors import MicronnError
 
 COMMON = ("Every operator runs on int8 activations with per-tensor quantization (scale above 0, zero point in "
           "int8) and static shapes: each dimension from 1 to {geom}, fewer than 2**31 values per tensor, one "
-          "subgraph, 1 to 16 inputs and 1 to 16 outputs (float inputs or outputs through QUANTIZE / DEQUANTIZE are "
-          "converted on the board; a model's inputs are all float or all int8, and so are its outputs). "
-          "int16 activations and int4 weights are not supported yet.")
+          "subgraph (and the init subgraphs of CALL_ONCE), 1 to 16 inputs and 1 to 16 outputs (float inputs or "
+          "outputs through QUANTIZE / DEQUANTIZE are converted on the board; a model's inputs are all float or all "
+          "int8, and so are its outputs). 16x8 models (int16 activations with zero point 0, int8 weights: TensorFlow "
+          "Lite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, `micronn pack --activations int16`) "
+          "run CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (int64 or int32 bias), ADD, MUL, MAX_POOL_2D, "
+          "AVERAGE_POOL_2D, SOFTMAX, TANH, LOGISTIC, QUANTIZE, RESHAPE, PAD and CONCATENATION, with int16 inputs "
+          "and outputs. INT4 weights (two per byte) of FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D run packed.")
+
+# Issue 18: per device op (format.OPCODES), its CMSIS-NN-style DSP path on Cortex-M4/M7
+# (MNN_DSP, mnn_simd.h; the variant names are mnn_kernels.h's MNN_VARIANTS, counted by
+# micronn.kernel_variants()), or why the portable loop is enough. tests/test_ops.py checks
+# that every op code has one.
+_SMLAD = "SMLAD on int16 pairs widened by SXTB16 (SXTAB16 adds the input offset while widening)"
+_COPY = "portable: no arithmetic, one load and one store per byte (contiguous runs through memcpy); memory-bound"
+_REQ64 = ("portable: per element a few requantizations with 64-bit products, which have no 16-bit SIMD form; "
+          "rare and small in the models that use it")
+DSP_NOTES = {
+    "FULLY_CONNECTED": f"FC_DSP (symmetric weights, the norm): rows in fours and pairs, {_SMLAD}; FC_PLAIN / "
+                       "FC_OFFSET portable otherwise",
+    "SOFTMAX": "portable: per value one fixed-point exponential (gemmlowp-style saturating 32-bit multiplies, no "
+               "16-bit SIMD form) and one reciprocal per row; one pass over a model's few logits",
+    "CONV_2D": f"CONV_IM2COL_W4 / _PLAIN: im2col to int16 columns, then two channels x two columns per step, "
+               f"{_SMLAD}, inner loop and requantization in assembly (dot_pairs, requant2); CONV_DIRECT "
+               "portable (no scratch)",
+    "DEPTHWISE_CONV_2D": "DEPTHWISE_MULT1: four channels per word, SXTB16 then SMLABB/SMLATT; 3x3 without "
+                         "dilation in assembly rectangles (128 instructions a pixel for four channels, requantization "
+                         "included); DEPTHWISE_GENERIC (depth multiplier above 1) portable",
+    "MAX_POOL_2D": "MAX_POOL: four channels per word, SSUB8 + SEL maxima",
+    "AVERAGE_POOL_2D": "AVG_POOL: four channels at a time in 16-bit lanes (SADD16) for windows of up to 256 taps; "
+                       "larger windows portable",
+    "ADD": "portable: ADD_TABLES computes each input's rescaling once for all 256 values, leaving one "
+           "requantization (a 64-bit product, no 16-bit SIMD form) per element",
+    "MUL": "portable: one product and one requantization (a 64-bit product, no 16-bit SIMD form) per element",
+    "LUT": "portable: one table load per byte; memory-bound, nothing to compute",
+    "CONCATENATION": _COPY,
+    "PAD": "portable: memset of the padding value, then memcpy of each input row; memory-bound",
+    "MEAN": "portable: one addition per input value into int32 sums, one requantization per output; a small share "
+            "of any model's work (a global average pool once per model)",
+    "CONV_2D_MAXPOOL": "CONV_POOL_FAST: each channel's int16 weight pairs kept in registers across the window, "
+                       "SMLAD window sums (mnn_dot2; the same sum in C without DSP); CONV_POOL_DIRECT portable",
+    "SUB": _REQ64,
+    "SQUARED_DIFFERENCE": _REQ64,
+    "MAXIMUM": "four lanes per word with SSUB8 + SEL where neither input broadcasts; the broadcast loop portable",
+    "MINIMUM": "as MAXIMUM (SEL with the operands swapped)",
+    "PRELU": _REQ64,
+    "STRIDED_COPY": _COPY,
+    "GATHER": _COPY,
+    "MIRROR_PAD": _COPY,
+    "RESIZE_NEAREST": "portable: a copy through host-computed index tables; memory-bound",
+    "RESIZE_BILINEAR": "portable: four products per value whose weights one pixel shares (one multiply each), which "
+                       "SMLAD's pairs do not shorten; indices and weights from host tables",
+    "TRANSPOSE_CONV": f"TRANSPOSE_CONV: its dot products take four values a step, {_SMLAD}",
+    "ARG_MAX": "portable: one compare per value keeping one candidate in registers; SIMD compares do not pay for "
+               "the one index a column yields",
+    "ARG_MIN": "as ARG_MAX",
+    "REDUCE_MAX": "REDUCE_MINMAX: four columns per word with SSUB8 + SEL maxima",
+    "REDUCE_MIN": "as REDUCE_MAX (the minimum through the same SEL)",
+    "L2_NORMALIZATION": "portable: one multiply-accumulate and one requantization per value, the inverse square "
+                        "root once per row",
+    "LOG_SOFTMAX": "portable: as SOFTMAX (fixed-point exponentials and a logarithm per row, 32-bit saturating "
+                   "arithmetic)",
+    "BATCH_MATMUL": "MATMUL_DSP: rows widened to int16 once (input offset added), SMLAD four columns or two rows x "
+                    "three columns at a time; MATMUL_PLAIN the same blocking in C",
+    "ASSIGN": "portable: one memmove of the state variable; memory-bound",
+    "SVDF": "SVDF_DSP: feature sums widen four inputs (offset added, SXTAB16) and four weights (SXTB16) for two "
+            "SMLADs, time sums one SMLAD per int16 pair; the state shifts a word at a time; SVDF portable (qemu-m4 "
+            "4.5 instructions/MAC against 7.5 on qemu-m3 for 64 inputs, 128 filters, memory 16)",
+    "LSTM": "LSTM_DSP: a unit's four gate rows in one pass over the input (and the hidden state), four values "
+            "widened once (offset added, SXTAB16) for the four rows' SXTB16-widened weights, two SMLADs per row; LSTM "
+            "the same loop in C; no scratch (qemu-m4 6.1 instructions/MAC against 6.5 on qemu-m3 for 5 inputs, 32 "
+            "units, 10 steps)",
+    "FULLY_CONNECTED_S16": "FC_S16_DSP: weight rows in pairs, each input pair packed once for both and taken by "
+                           "SMLAD against SXTB16-widened weights, int32 blocks of 511 products added into the int64 "
+                           "sums (mnn_dot2_s16); FC_S16 the same loop in C",
+    "CONV_2D_S16": "CONV_S16_DSP: output channels in pairs over each tap's run of input channels with "
+                   "mnn_dot2_s16 (as FULLY_CONNECTED_S16), requantization prepared per block of 16 channels; "
+                   "CONV_S16 the same loop in C",
+    "DEPTHWISE_CONV_2D_S16": "portable only, so far: one product per tap and channel into int64 sums, channels in "
+                             "blocks; SMLAD's two products of one sum do not fit (they are two channels'), and "
+                             "the int8 kernel's SMLABB/SMLATT form is not done for int16",
+    "SOFTMAX_S8_S16": "portable: SOFTMAX's kernel (gemmlowp fixed point per value) with an int16 store; one pass "
+                      "over a model's few logits",
+    "ADD_S16": "portable: per element two rescalings and one requantization (64-bit products, no 16-bit SIMD "
+               "form)",
+    "MUL_S16": "portable: per element one product and one requantization (a 64-bit product)",
+    "MAX_POOL_S16": "portable: one compare per tap on int16 values; a small share of a model's work",
+    "AVG_POOL_S16": "portable: one addition per tap, one rounded division per output; a small share of a model's "
+                    "work",
+    "SOFTMAX_S16": "portable: two interpolated table lookups and one product per value (TFLite Micro's int16 "
+                   "tables); one pass over a model's few logits",
+    "TANH_S16": "portable: one multiply, shift and interpolated lookup in a 256-entry table per value",
+    "LOGISTIC_S16": "as TANH_S16",
+    "REQUANT": "portable: one requantization per value (a 64-bit product), at the int8/int16 boundaries only",
+    "PAD_S16": "portable: fill and row copies of int16 values; memory-bound",
+    "CONCATENATION_S16": "portable: memcpy per input chunk; memory-bound",
+    "FULLY_CONNECTED_S4": "FC_S4_DSP: eight packed int4 weights become four int16 pairs in seven instructions, then "
+                          "SMLAD against input pairs prepared once for two rows; FC_S4 portable",
+    "CONV_2D_S4": "portable only, so far: direct loops without scratch, two int4 weights per byte load "
+                  "(mnn_dot_s4); int4 weights are chosen for flash size, and FULLY_CONNECTED_S4's DSP unpacking "
+                  "would carry over (not done)",
+    "DEPTHWISE_CONV_2D_S4": "portable only, so far: each tap visited once per pixel, two channels per weight "
+                            "byte; as CONV_2D_S4",
+}
 
 
 def supported() -> dict:
@@ -36,7 +136,16 @@ def supported() -> dict:
         "ops": ops,
         "host_evaluated": sorted(low.FOLDERS),
         "lut_ops": [n for n in (*low.LUT_OPS, "QUANTIZE") if low.LIMITS[n][0] == "LUT"],
+        "dsp_paths": dsp_paths(),
     }
+
+
+def dsp_paths() -> dict:
+    """DSP_NOTES for the device ops of this micronn's format, in op code order (an op
+    without a note says so: tests/test_ops.py fails on it)."""
+    from . import format as fmt
+
+    return {name: DSP_NOTES.get(name, "(no note)") for name in fmt.OPCODES}
 
 
 def describe_supported(info: dict) -> str:
@@ -48,6 +157,10 @@ def describe_supported(info: dict) -> str:
         lines.append(f"{'':<{width}}     {o['limits']}")
     lines += ["", "evaluated on the host when all their inputs are constant (shape arithmetic): "
               + ", ".join(info["host_evaluated"])]
+    width = max(len(n) for n in info["dsp_paths"])
+    lines += ["", "device ops: DSP path on Cortex-M4/M7 (variant names as micronn.kernel_variants() counts them), "
+              "or why the portable loop is enough:"]
+    lines += [f"{name:<{width}}  {note}" for name, note in info["dsp_paths"].items()]
     return "\n".join(lines)
 
 
@@ -73,7 +186,8 @@ model with `micronn verify`. The known exceptions, and where they are documented
   RESHAPE through 5-D tensors, runs as one strided copy); slices, splits, transposes and
   depth/space rearrangements run as strided copies, PACK as a concatenation, SUM as a MEAN
   without the division, and a float island (DEQUANTIZE, float elementwise ops of one value,
-  QUANTIZE) as one table; a dilated convolution's
+  QUANTIZE) as one table (with float splits and slices in it, a strided copy and a table
+  per piece); a dilated convolution's
   SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND pair is folded into the convolution; shape
   arithmetic on constants is evaluated on the host. None changes an output byte
   (`tests/test_fusion.py`, docs/format.md).
@@ -92,20 +206,38 @@ model with `micronn verify`. The known exceptions, and where they are documented
   table gives 127 there, TFLite Micro's answer at the zero point itself. A GATHER
   index out of range fails TFLite Micro's inference too; micronn's loader refuses
   such a blob (the indices are constants).
-- **Recurrent layers.** TensorFlow 2.21's int8 converter cannot quantize a Keras
-  LSTM, GRU or SimpleRNN that loops over its time steps (it fails on the loop's
-  TensorList ops with a free batch size and crashes, a segmentation fault, on the
-  fused UNIDIRECTIONAL_SEQUENCE_LSTM with a fixed one), so there is no int8 fused
-  LSTM to match. Built with `unroll=True` and an Input of `batch_size=1`, the cell
-  becomes ordinary int8 operators (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD, SUB,
+- **Models with state.** The converter keeps a full-int8 model's resource variables
+  in float32, holding dequantized int8 values (a DEQUANTIZE before ASSIGN_VARIABLE, a
+  QUANTIZE after READ_VARIABLE); micronn keeps each variable as int8 state in that
+  quantization, which holds exactly the same values, so the outputs are the same. The
+  state is each model's own memory (not the arena, which models may share). As in TFLite
+  Micro, the initial values (CALL_ONCE's init subgraph, constants) are set just before the
+  first run, and `Model.reset()` zeroes the state, like TFLite Micro's Reset(), without
+  setting the initial values again. An initial value that is not one of the variable's
+  int8 values is refused at pack time. Over the serial link, a run of a model with state
+  is never sent twice after a fault, since the state would move on twice
+  (`tests/test_state.py`, the zoo's `state_*` models).
+- **Recurrent layers.** TensorFlow 2.21's int8 converter cannot quantize a Keras 3
+  LSTM, GRU or SimpleRNN that loops over its time steps: it writes the loop as a WHILE
+  (not a fused UNIDIRECTIONAL_SEQUENCE_LSTM), fails on the loop's TensorList ops with a
+  free batch size, and crashes (a segmentation fault) quantizing the loop with a fixed
+  one, int8 or 16x8 alike. Built with `unroll=True` and an Input of `batch_size=1`, the
+  cell becomes ordinary int8 operators (FULLY_CONNECTED, LOGISTIC, TANH, MUL, ADD, SUB,
   SPLIT, UNPACK) that TFLite Micro and micronn both run; `micronn pack` refuses the
   other forms before the converter runs and says so (`tests/test_recurrent.py`). In
-  about one conversion of four the converter keeps an LSTM's or GRU's first SPLIT in
-  float (DEQUANTIZE, SPLIT, QUANTIZE), which micronn does not lower yet: `pack` names
-  those operators; converting again usually gives the int8 form.
-- **Not supported yet.** int16 activations and int4 weights (the CMSIS-NN vectors
-  of those kinds are excluded, with the reason, in `make test`'s "what ran"), and
-  every operator not in the table above: `micronn ops MODEL.tflite` names them.
+  about one conversion of four, at random, the converter keeps an LSTM's or GRU's gate
+  SPLIT in float (DEQUANTIZE, SPLIT, QUANTIZE): micronn runs that as strided copies of
+  the int8 value, the same bytes (`tests/test_float_regions.py`). A Keras 2 (tf-keras)
+  LSTM does convert to an int8 UNIDIRECTIONAL_SEQUENCE_LSTM (int16 cell state) that
+  TFLite Micro runs and micronn runs bit-exact as its LSTM op; its hidden and cell states
+  (TFLite Micro's variable tensors) are the model's state, kept between runs and zeroed
+  by `Model.reset()` (`tests/test_lstm.py`).
+- **Not supported yet.** In 16x8 models: a float interface (QUANTIZE from float to
+  int16, DEQUANTIZE of int16; convert with int16 input and output) and the operators
+  not listed above; int4 weights with int16 activations; packing a Keras model with
+  4-bit weights (`--weights int4`: a .tflite with INT4 weight tensors, from TensorFlow's
+  low-bit QAT conversion, packs). Every operator not in the table above:
+  `micronn ops MODEL.tflite` names them.
 """
 
 
@@ -125,7 +257,14 @@ def markdown() -> str:
     lines += ["", "Evaluated on the host when all their inputs are constant (the shape arithmetic the converter "
               "emits): " + ", ".join(f"`{n}`" for n in info["host_evaluated"]) + ".", "",
               "Computed as 256-entry lookup tables (host/micronn/lut.py): "
-              + ", ".join(f"`{n}`" for n in info["lut_ops"]) + ".", "", DIFFERENCES]
+              + ", ".join(f"`{n}`" for n in info["lut_ops"]) + ".", "",
+              "## DSP paths", "",
+              "Per device op (the blob's op codes, docs/format.md): its CMSIS-NN-style path on cores with the DSP "
+              "extension (Cortex-M4/M7: `MNN_DSP`, cmodule/kernels/mnn_simd.h; the names are the kernel variants "
+              "`micronn.kernel_variants()` counts), or why the portable loop is enough.", "",
+              "| device op | DSP path |", "|---|---|"]
+    lines += [f"| `{name}` | {esc(note)} |" for name, note in info["dsp_paths"].items()]
+    lines += ["", DIFFERENCES]
     return "\n".join(lines)
 
 

@@ -14,11 +14,13 @@ from .lower import lower
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
-def load_tflite(model, *, calib=None, float_io: bool = False, progress: bool = False) -> tuple[bytes, str]:
+def load_tflite(model, *, calib=None, float_io: bool = False, progress: bool = False,
+                activations: str = "int8") -> tuple[bytes, str]:
     """The int8 .tflite bytes of ``model`` and a default name for it.
 
     ``model`` is a .tflite path or bytes, or a Keras model (object, .keras/.h5
-    file or SavedModel folder), which is quantized with ``calib``."""
+    file or SavedModel folder), which is quantized with ``calib`` (activations
+    "int16": TensorFlow Lite's 16x8 mode, int16 activations and int8 weights)."""
     if isinstance(model, (bytes, bytearray, memoryview)):
         return bytes(model), "model"
     if isinstance(model, (str, os.PathLike)):
@@ -33,12 +35,13 @@ def load_tflite(model, *, calib=None, float_io: bool = False, progress: bool = F
         if p.suffix in KERAS_SUFFIXES or p.is_dir():
             from .convert import keras_to_tflite
 
-            return keras_to_tflite(p, calib, float_io=float_io, progress=progress), p.stem
+            return keras_to_tflite(p, calib, float_io=float_io, progress=progress, activations=activations), p.stem
         raise MicronnError(f"{p}: unknown model type (expected .tflite, .keras, .h5 or a SavedModel folder)")
     if hasattr(model, "predict"):
         from .convert import keras_to_tflite
 
-        return keras_to_tflite(model, calib, float_io=float_io, progress=progress), getattr(model, "name", "model")
+        return (keras_to_tflite(model, calib, float_io=float_io, progress=progress, activations=activations),
+                getattr(model, "name", "model"))
     raise MicronnError(f"cannot pack a {type(model).__name__}")
 
 

@@ -88,11 +88,14 @@ def _stack(ys: list, dtype) -> np.ndarray:
     return np.stack(ys) if ys else np.zeros((0,), dtype)
 
 
-def tflm_run(model: bytes, x, arena_size: int | None = None):
+def tflm_run(model: bytes, x, arena_size: int | None = None, reset_at=()):
     """Run every sample of x (shape (N, *input_shape[1:])) through TFLite Micro.
     A model with several inputs takes a list of such arrays (one per input, the
     model's order); with several outputs the result is a list (one array per output).
-    arena_size: bytes of tensor arena (None: the binding's default, ten times the model)."""
+    arena_size: bytes of tensor arena (None: the binding's default, ten times the model).
+    The samples run in order through one interpreter, so a model with state carries it
+    from one sample to the next; reset_at: sample indices before which the interpreter
+    is reset (its state zeroed, as Model.reset() does on a board)."""
     runtime = _tflm_runtime()
     n_in, n_out = _io_counts(model)
     xs = _as_inputs(x, n_in)
@@ -105,6 +108,8 @@ def tflm_run(model: bytes, x, arena_size: int | None = None):
         raise MicronnError(f"the inputs hold different numbers of samples: {[len(s) for s in samples]}")
     ys: list[list] = [[] for _ in outds]
     for i in range(len(samples[0])):
+        if i in reset_at:
+            it.reset()
         for k in range(n_in):
             it.set_input(samples[k][i].reshape(shapes[k]), k)
         it.invoke()

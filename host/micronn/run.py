@@ -136,6 +136,14 @@ def _prepare(t: dict, x: np.ndarray, single: bool = False) -> np.ndarray:
         if not np.issubdtype(x.dtype, np.floating):
             raise MicronnError(f"the model takes float32 input, not {x.dtype}")
         return x.astype(np.float32)
+    if t["dtype"] == "int16":       # 16x8 models: int16 values, or floats quantized as TFLite does to int16
+        if x.dtype == np.int16:
+            return x.astype("<i2")
+        if np.issubdtype(x.dtype, np.floating):
+            r = np.asarray(x, dtype=np.float32) / np.float32(t["scale"])
+            r = np.sign(r) * np.floor(np.abs(r) + np.float32(0.5))
+            return np.clip(r + t["zero_point"], -32768, 32767).astype("<i2")
+        raise MicronnError(f"the model takes int16 input, not {x.dtype}: give int16 or float32 samples")
     if x.dtype == np.int8:
         return x
     if np.issubdtype(x.dtype, np.floating):
@@ -230,6 +238,8 @@ def _sample(t: dict, samples: int, rng, whole: bool = True) -> np.ndarray:
         lo, hi = (t["scale"] * (q - t["zero_point"]) for q in (-128, 127))
         pad = 0.1 * (hi - lo)
         return rng.uniform(lo - pad, hi + pad, size=(samples,) + per_sample).astype(np.float32)
+    if t["dtype"] == "int16":       # 16x8 models
+        return rng.integers(-32768, 32768, size=(samples,) + per_sample).astype("<i2")
     if whole and int(np.prod(per_sample)) == 1:
         return np.arange(-128, 128, dtype=np.int8).reshape((256,) + per_sample)
     return rng.integers(-128, 128, size=(samples,) + per_sample, dtype=np.int8)

@@ -18,7 +18,7 @@ from .link import Link
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = "import mnserver; mnserver.serve()"
-PROTOCOL = 2        # device/mnserver.py's PROTOCOL
+PROTOCOL = 3        # device/mnserver.py's PROTOCOL
 
 
 def check_firmware(link: Link, board: str | None) -> dict:

@@ -250,6 +250,7 @@ _QBIAS = "quantized_bias_type:TensorType;"
 _BUILTIN_OPTION_DECLS = {
     1: ("Conv2DOptions", f"{_CONV} {_ACT} {_DIL} {_QBIAS}"),
     2: ("DepthwiseConv2DOptions", f"{_CONV} depth_multiplier:int; {_ACT} {_DIL}"),
+    6: ("SVDFOptions", f"rank:int; {_ACT} asymmetric_quantize_inputs:bool;"),
     5: ("Pool2DOptions", f"{_CONV} filter_width:int; filter_height:int; {_ACT}"),
     8: ("FullyConnectedOptions", (
         f"{_ACT} weights_format:FullyConnectedOptionsWeightsFormat; keep_num_dims:bool;"
@@ -276,6 +277,9 @@ _BUILTIN_OPTION_DECLS = {
     37: ("CastOptions", "in_data_type:TensorType; out_data_type:TensorType;"),
     40: ("ArgMaxOptions", "output_type:TensorType;"),
     49: ("TransposeConvOptions", f"{_CONV} {_ACT} {_QBIAS}"),
+    71: ("UnidirectionalSequenceLSTMOptions", (
+        f"{_ACT} cell_clip:float; proj_clip:float; time_major:bool; asymmetric_quantize_inputs:bool;"
+        " diagonal_recurrent_tensors:bool;")),
     55: ("ShapeOptions", "out_type:TensorType;"),
     57: ("ArgMinOptions", "output_type:TensorType;"),
     59: ("PackOptions", "values_count:int; axis:int;"),
@@ -286,6 +290,8 @@ _BUILTIN_OPTION_DECLS = {
     79: ("SplitVOptions", "num_splits:int;"),
     94: ("DepthToSpaceOptions", "block_size:int;"),
     101: ("BatchMatMulOptions", "adj_x:bool; adj_y:bool; asymmetric_quantize_inputs:bool;"),
+    103: ("CallOnceOptions", "init_subgraph_index:int;"),
+    111: ("VarHandleOptions", "container:string; shared_name:string;"),
     116: ("GeluOptions", "approximate:bool;"),
 }
 # BuiltinOptions2 union (StableHLO era): only a few simple tables are decoded.
@@ -316,6 +322,8 @@ def _parse_fields(decls: str) -> list[_Field | None]:
             fields.append((name, fmt, names.index(default) if default else 0, names))
         elif ftype == "bool":
             fields.append((name, "?", default == "true", None))
+        elif ftype == "string":
+            fields.append((name, "string", None, None))
         else:
             fmt = _SCALARS[ftype]
             value = (float if fmt == "f" else int)(default or 0)
@@ -341,6 +349,9 @@ def _decode_options(op: _Table, slot: str, table_name: str, fields: list) -> dic
     for key, fmt, default, enum in filter(None, fields):
         if fmt.startswith("["):
             out[key] = None if table is None else table.vector(key, fmt[1:-1])
+            continue
+        if fmt == "string":
+            out[key] = None if table is None else table.string(key)
             continue
         value = default if table is None else table.scalar(key, fmt, default)
         if enum is not None:
@@ -401,8 +412,18 @@ class Operator:
 
 
 @dataclass
+class Subgraph:
+    """A subgraph after the first (the init subgraph a CALL_ONCE names)."""
+
+    tensors: list[Tensor]
+    operators: list[Operator]
+    inputs: list[int]
+    outputs: list[int]
+
+
+@dataclass
 class Model:
-    """The parts of a ``.tflite`` model micronn uses (subgraph 0 only)."""
+    """The parts of a ``.tflite`` model micronn uses (subgraph 0; the others in ``subgraphs``)."""
 
     version: int
     description: str
@@ -413,6 +434,7 @@ class Model:
     subgraph_count: int
     metadata: dict[str, bytes]
     source_bytes: int
+    subgraphs: list[Subgraph] = field(default_factory=list)     # subgraph k is subgraphs[k - 1]
 
 
 # --------------------------------------------------------------------------
@@ -520,15 +542,9 @@ def load(src: str | os.PathLike | bytes | bytearray | memoryview) -> Model:
     subgraphs = root.tables("subgraphs", _SUBGRAPH, "subgraph")
     if not subgraphs:
         raise MicronnError("tflite: model has no subgraphs")
-    sg = subgraphs[0]
-    tensor_tables = sg.tables("tensors", _TENSOR, "tensor")
-    tensors = [_tensor(t, i, buffers) for i, t in enumerate(tensor_tables)]
-    op_tables = sg.tables("operators", _OPERATOR, "operator")
-    operators = [_operator(op, i, opcodes, len(tensors)) for i, op in enumerate(op_tables)]
-    inputs, outputs = sg.vector("inputs", "i") or [], sg.vector("outputs", "i") or []
-    for kind, ids in (("input", inputs), ("output", outputs)):
-        for i in ids:
-            _check_index(i, len(tensors), f"subgraph 0 {kind} tensor")
+    parsed = [_subgraph(sg, k, buffers, opcodes) for k, sg in enumerate(subgraphs)]
+    tensors, operators, inputs, outputs = (parsed[0].tensors, parsed[0].operators, parsed[0].inputs,
+                                           parsed[0].outputs)
 
     metadata: dict[str, bytes] = {}
     for m in root.tables("metadata", _METADATA, "metadata"):
@@ -546,4 +562,17 @@ def load(src: str | os.PathLike | bytes | bytearray | memoryview) -> Model:
         subgraph_count=len(subgraphs),
         metadata=metadata,
         source_bytes=len(data),
+        subgraphs=parsed[1:],
     )
+
+
+def _subgraph(sg: _Table, k: int, buffers: list, opcodes: list) -> Subgraph:
+    tensor_tables = sg.tables("tensors", _TENSOR, "tensor")
+    tensors = [_tensor(t, i, buffers) for i, t in enumerate(tensor_tables)]
+    op_tables = sg.tables("operators", _OPERATOR, "operator")
+    operators = [_operator(op, i, opcodes, len(tensors)) for i, op in enumerate(op_tables)]
+    inputs, outputs = sg.vector("inputs", "i") or [], sg.vector("outputs", "i") or []
+    for kind, ids in (("input", inputs), ("output", outputs)):
+        for i in ids:
+            _check_index(i, len(tensors), f"subgraph {k} {kind} tensor")
+    return Subgraph(tensors, operators, inputs, outputs)

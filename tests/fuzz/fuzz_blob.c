@@ -24,12 +24,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     mnn_error_t err;
     if (mnn_model_load(&m, blob, size, &err) == MNN_OK) {
         size_t need = (size_t)m.arena_size + m.scratch_size;
-        if (need <= ARENA_LIMIT) {
+        if (need <= ARENA_LIMIT && m.state_size <= ARENA_LIMIT) {
             uint8_t *arena = malloc(need ? need : 1);
+            uint8_t *state = m.state_size ? malloc(m.state_size) : NULL;
             mnn_op_t *ops = malloc(sizeof(mnn_op_t) * (m.op_count ? m.op_count : 1));
-            if (arena && ops) {
+            if (arena && ops && (state || !m.state_size)) {
                 memset(arena, 0x5a, need);
-                mnn_model_bind(&m, ops, arena);
+                mnn_model_bind(&m, ops, arena, state);
+                // what loading does: zero points, then the ONCE ops
+                mnn_model_reset(&m, state);
+                mnn_run(ops, 0, m.once_count);
                 // The binding totals the ops' costs (saturating), names them
                 // (profile()) and sets the poll hook.
                 uint64_t cost = 0;
@@ -53,7 +57,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                         mnn_quantize_s8(probe, (int8_t *)arena + in.offset + i, k, in.scale, in.zero_point);
                     }
                 }
-                mnn_run(ops, 0, m.op_count);
+                mnn_run(ops, m.once_count, m.op_count);
+                mnn_run(ops, m.once_count, m.op_count);    // a second run from the state the first left
                 for (uint16_t j = 0; j < m.output_count; j++) {
                     mnn_tensor_info_t out;
                     mnn_model_output(&m, j, &out);
@@ -68,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 }
             }
             free(ops);
+            free(state);
             free(arena);
         }
     }

@@ -37,6 +37,11 @@ class Case:
     # "tflm", or "builtin_ref" for a model TFLite Micro cannot run at all (it lacks an
     # operator): desktop TFLite's reference kernels are then the oracle (micronn.reference)
     oracle: str = "tflm"
+    # (name, calibration data: one float32 array per input) -> .tflite bytes, for a model that is
+    # not a Keras model (a tf.Module with variables, a hand-written flatbuffer); build is then unused
+    make_tflite: Callable | None = None
+    # the model keeps state between calls: the samples run as one sequence, reset in the middle
+    stateful: bool = False
 
 
 def seed(name: str) -> int:
@@ -110,5 +115,7 @@ def tflite(name: str) -> bytes:
     from micronn.convert import keras_to_tflite
 
     calib = data(name, 64)
+    if cases()[name].make_tflite is not None:
+        return cases()[name].make_tflite(name, calib)
     return keras_to_tflite(keras_model(name), calib[0] if len(calib) == 1 else calib,
                            float_io=cases()[name].float_io)
