@@ -161,5 +161,8 @@ uint32_t mnn_crc32(uint32_t crc, const uint8_t *data, size_t len);
 // Quantize float values to int8 with TFLite's rounding and clamping.
 void mnn_quantize_s8(const float *x, int8_t *q, size_t n, float scale, int32_t zero_point);
 void mnn_dequantize_s8(const int8_t *q, float *x, size_t n, float scale, int32_t zero_point);
+// The same for int16 inputs and outputs (16x8 models).
+void mnn_quantize_s16(const float *x, int16_t *q, size_t n, float scale, int32_t zero_point);
+void mnn_dequantize_s16(const int16_t *q, float *x, size_t n, float scale, int32_t zero_point);
 
 #endif // MICRONN_MNN_H

@@ -111,6 +111,7 @@
 #define MNN_META_PREPROCESS                   7
 #define MNN_META_SOURCE_BYTES                 8
 #define MNN_META_ARENA_LOWER_BOUND            9
+#define MNN_META_RECIPE                       10
 
 #define MNN_META_TYPE_UTF8                         1
 #define MNN_META_TYPE_BYTES                        2

@@ -478,21 +478,28 @@ static void set_input_k(micronn_model_obj_t *self, const mnn_tensor_info_t *t, m
     }
     uint8_t *dst = self->arena + t->offset;
     size_t n = t->nbytes;
-    // an int16 input (16x8 models) takes its values' bytes: array('h'), bytes or bytearray
+    // an int16 input (16x8 models) takes its values' bytes: array('h'), bytes or bytearray;
+    // or floats, quantized to int16
     bool s16 = t->dtype == MNN_DTYPE_INT16;
-    if (s16 && !(is_int8_typecode(bi.typecode) || bi.typecode == 'h' || bi.typecode == 'H')) {
+    size_t count = s16 ? n / 2 : n;
+    if (s16 && !(is_int8_typecode(bi.typecode) || bi.typecode == 'h' || bi.typecode == 'H'
+                 || is_float_typecode(bi.typecode))) {
         mp_raise_msg_varg(&mp_type_TypeError,
-            MP_ERROR_TEXT("micronn: int16 input typecode '%c'; use 'h', bytes or bytearray"), bi.typecode);
+            MP_ERROR_TEXT("micronn: int16 input typecode '%c'; use 'h', 'f', bytes or bytearray"), bi.typecode);
     }
     if (is_float_typecode(bi.typecode)) {
-        if (bi.len != n * sizeof(float)) {
+        if (bi.len != count * sizeof(float)) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u floats; expected %u"),
-                (unsigned)(bi.len / sizeof(float)), (unsigned)n);
+                (unsigned)(bi.len / sizeof(float)), (unsigned)count);
         }
         if (overlaps(bi.buf, bi.len, self->arena, self->arena_len)) {
             mp_raise_ValueError(MP_ERROR_TEXT("micronn: input overlaps the model's arena"));
         }
-        mnn_quantize_s8(bi.buf, (int8_t *)dst, n, t->scale, t->zero_point);
+        if (s16) {
+            mnn_quantize_s16(bi.buf, (int16_t *)dst, count, t->scale, t->zero_point);
+        } else {
+            mnn_quantize_s8(bi.buf, (int8_t *)dst, n, t->scale, t->zero_point);
+        }
     } else if (is_int8_typecode(bi.typecode) || s16) {
         if (bi.len != n) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: input has %u bytes; expected %u"),
@@ -566,27 +573,36 @@ static mp_obj_t new_array(char typecode, size_t n, void *data) {
     #endif
 }
 
+// count int8 or int16 values at src (output t) as floats.
+static void dequantize(const mnn_tensor_info_t *t, const uint8_t *src, float *x, size_t count) {
+    if (t->dtype == MNN_DTYPE_INT16) {
+        mnn_dequantize_s16((const int16_t *)src, x, count, t->scale, t->zero_point);
+    } else {
+        mnn_dequantize_s8((const int8_t *)src, x, count, t->scale, t->zero_point);
+    }
+}
+
 // Output k (its description in t): a new array, or copied into out.
 static mp_obj_t get_output_k(micronn_model_obj_t *self, const mnn_tensor_info_t *t, mp_obj_t out) {
     const uint8_t *src = self->arena + t->offset;
     size_t n = t->nbytes;
     bool is_s8 = t->dtype == MNN_DTYPE_INT8;
-    bool to_float = is_s8 && (self->model.flags & MNN_HDR_FLAG_FLOAT_OUTPUT);
+    // int8 and int16 (16x8 models) outputs dequantize to floats
+    bool is_s16 = t->dtype == MNN_DTYPE_INT16;
+    bool to_float = (is_s8 || is_s16) && (self->model.flags & MNN_HDR_FLAG_FLOAT_OUTPUT);
     // int32/int64 outputs (ARG_MAX, ARG_MIN) come back as their raw values
     // and int16 outputs (16x8 models) as theirs
     char wide = t->dtype == MNN_DTYPE_INT32 ? 'i' : t->dtype == MNN_DTYPE_INT16 ? 'h' : 'q';
     size_t esize = mnn_dtype_size(t->dtype);
+    size_t count = n / esize;
     if (out == mp_const_none) {
-        if (!is_s8) {
-            return new_array(wide, n / esize, (void *)src);
-        }
         if (!to_float) {
-            return new_array('b', n, (void *)src);
+            return is_s8 ? new_array('b', n, (void *)src) : new_array(wide, count, (void *)src);
         }
-        float *tmp = m_new(float, n);
-        mnn_dequantize_s8((const int8_t *)src, tmp, n, t->scale, t->zero_point);
-        mp_obj_t arr = new_array('f', n, tmp);
-        m_del(float, tmp, n);
+        float *tmp = m_new(float, count);
+        dequantize(t, src, tmp, count);
+        mp_obj_t arr = new_array('f', count, tmp);
+        m_del(float, tmp, count);
         return arr;
     }
     mp_buffer_info_t bi;
@@ -598,12 +614,12 @@ static mp_obj_t get_output_k(micronn_model_obj_t *self, const mnn_tensor_info_t 
         mp_raise_ValueError(MP_ERROR_TEXT("micronn: out= overlaps the model's arena"));
     }
     check_no_overlap(NULL, bi.buf, bi.len, false, MP_ERROR_TEXT("micronn: out= overlaps a live model's blob"));
-    if (is_s8 && is_float_typecode(bi.typecode)) {
-        if (bi.len != n * sizeof(float)) {
+    if ((is_s8 || is_s16) && is_float_typecode(bi.typecode)) {
+        if (bi.len != count * sizeof(float)) {
             mp_raise_msg_varg(&mp_type_ValueError, MP_ERROR_TEXT("micronn: out= has %u floats; expected %u"),
-                (unsigned)(bi.len / sizeof(float)), (unsigned)n);
+                (unsigned)(bi.len / sizeof(float)), (unsigned)count);
         }
-        mnn_dequantize_s8((const int8_t *)src, bi.buf, n, t->scale, t->zero_point);
+        dequantize(t, src, bi.buf, count);
     } else if (is_int8_typecode(bi.typecode) || (!is_s8 && (bi.typecode == wide || bi.typecode == wide - 32))) {
         // int8 values, or the raw bytes (or same-size integers) of an int32/int64 output
         if (bi.len != n) {
@@ -614,6 +630,9 @@ static mp_obj_t get_output_k(micronn_model_obj_t *self, const mnn_tensor_info_t 
     } else if (is_s8) {
         mp_raise_msg_varg(&mp_type_TypeError,
             MP_ERROR_TEXT("micronn: out= typecode '%c'; use 'b', 'f' or bytearray"), bi.typecode);
+    } else if (is_s16) {
+        mp_raise_msg_varg(&mp_type_TypeError,
+            MP_ERROR_TEXT("micronn: out= typecode '%c'; use 'h', 'f' or bytearray"), bi.typecode);
     } else {
         mp_raise_msg_varg(&mp_type_TypeError,
             MP_ERROR_TEXT("micronn: out= typecode '%c'; use '%c' or bytearray"), bi.typecode, wide);
@@ -865,10 +884,11 @@ static const char *dtype_name(uint8_t dtype) {
 }
 
 // The dtype an input or output presents: float32 when the board
-// (de)quantizes it (int8 ones of a FLOAT_INPUT/FLOAT_OUTPUT blob).
+// (de)quantizes it (int8 and int16 ones of a FLOAT_INPUT/FLOAT_OUTPUT blob).
 static const char *io_dtype_of(const micronn_model_obj_t *self, bool is_in, const mnn_tensor_info_t *t) {
     uint32_t flag = is_in ? MNN_HDR_FLAG_FLOAT_INPUT : MNN_HDR_FLAG_FLOAT_OUTPUT;
-    return (self->model.flags & flag) && t->dtype == MNN_DTYPE_INT8 ? "float32" : dtype_name(t->dtype);
+    bool quantized = t->dtype == MNN_DTYPE_INT8 || t->dtype == MNN_DTYPE_INT16;
+    return (self->model.flags & flag) && quantized ? "float32" : dtype_name(t->dtype);
 }
 
 // The same for the first input or output.

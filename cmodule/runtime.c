@@ -414,3 +414,29 @@ void mnn_dequantize_s8(const int8_t *q, float *x, size_t n, float scale, int32_t
         x[i] = scale * (float)(q[i] - zero_point);
     }
 }
+
+// The same to int16 (16x8 models): round(x / scale) half away from zero in
+// float, plus the zero point, clamped to int16; NaN gives the zero point and
+// a quotient beyond +-1e6 saturates (TFLite Micro's int32 cast of it is undefined).
+void mnn_quantize_s16(const float *x, int16_t *q, size_t n, float scale, int32_t zero_point) {
+    for (size_t i = 0; i < n; i++) {
+        float r = roundf(x[i] / scale);
+        int32_t v;
+        if (!(r == r)) {
+            v = zero_point;
+        } else if (r > 1000000.0f) {
+            v = 32767;
+        } else if (r < -1000000.0f) {
+            v = -32768;
+        } else {
+            v = (int32_t)r + zero_point;
+        }
+        q[i] = (int16_t)(v < -32768 ? -32768 : (v > 32767 ? 32767 : v));
+    }
+}
+
+void mnn_dequantize_s16(const int16_t *q, float *x, size_t n, float scale, int32_t zero_point) {
+    for (size_t i = 0; i < n; i++) {
+        x[i] = scale * (float)((int32_t)q[i] - zero_point);
+    }
+}

@@ -45,7 +45,7 @@ class Model:
     outputs: tuple[IODescription, ...]    # every graph output (1..16), the order run() gives them
     # the first input and output (the only ones of most models):
     input_shape: tuple[int, ...]
-    input_dtype: str            # "int8", or "float32" for a float interface
+    input_dtype: str            # "int8", "int16" (16x8 models), or "float32" for a float interface
     input_scale: float
     input_zero_point: int
     output_shape: tuple[int, ...]
@@ -78,9 +78,13 @@ class Model:
         with one buffer (or None: a new array) per output. An int32/int64
         output (ARG_MAX, ARG_MIN) gives its raw values: array('i')/array('q'),
         or out= of that typecode or a bytearray of its bytes; float output
-        applies to the int8 ones. An int16 input or output (16x8 models)
-        takes and gives its values' bytes: array('h'), bytes or bytearray (no
-        float conversion). A wrong count, size or type of input or out
+        applies to the int8 and int16 ones. An int16 input or output (16x8
+        models) takes and gives its values' bytes: array('h'), bytes or
+        bytearray; or floats, array('f') quantized to int16 and out=
+        array('f') dequantized, as TFLite Micro's QUANTIZE and DEQUANTIZE do
+        (a blob packed with a float interface, FLOAT_INPUT/FLOAT_OUTPUT,
+        gives array('f') by default, its int16 ones included). A wrong count,
+        size or type of input or out
         raises TypeError/ValueError. Ctrl-C (KeyboardInterrupt) interrupts a
         long run."""
 

@@ -15,7 +15,7 @@ from micronn.bench import bench
 from micronn.packer import build_graph
 from micronn.run import sample_inputs
 
-from .conftest import need_firmware, need_shared
+from .conftest import ROOT, need_firmware, need_shared
 from .test_cmsis_vectors import _without_scratch
 
 
@@ -85,3 +85,38 @@ def test_bench_refuses_unix():
 
     with pytest.raises(MicronnError, match="QEMU"):
         bench(b"", "unix")
+
+
+def test_make_bench_precision_rows(tmp_path):
+    """tools/bench.py's rows of one network in int8, 16x8 and int4 weights on qemu-m4: all three are
+    produced (each output checked against TFLite Micro's before it is kept), with the same MACs, the
+    16x8 blob's activations int16 and the int4 one's weights int4 and its blob smaller; the section
+    of docs/benchmarks.md shows each row's count and replaces itself in place."""
+    import importlib.util
+
+    need_firmware("qemu-m4")
+    root = ROOT
+    spec = importlib.util.spec_from_file_location("tools_bench", root / "tools" / "bench.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = tool.precision_rows(out=tmp_path)
+    assert list(rows) == ["int8", "16x8", "int4"]
+    assert all(r["bit_exact"] and r["board"] == "qemu-m4" for r in rows.values())
+    assert len({r["macs"] for r in rows.values()}) == 1 and rows["int8"]["macs"] > 0
+    dtypes = {p: {t["dtype"] for t in blob.read((tmp_path / f"dscnn_small_{p}.mnb").read_bytes())["tensors"]}
+              for p in rows}
+    assert "int16" in dtypes["16x8"] and "int4" not in dtypes["16x8"]
+    assert "int4" in dtypes["int4"] and "int16" not in dtypes["int8"] | dtypes["int4"]
+    assert rows["int4"]["blob_bytes"] < rows["int8"]["blob_bytes"] and rows["int4"]["int4_saved_bytes"] > 0
+    assert rows["16x8"]["arena_bytes"] > rows["int8"]["arena_bytes"] and rows["16x8"]["int16_extra_arena_bytes"] > 0
+    section = tool.precision_section(rows)
+    for r in rows.values():
+        assert sum(f"| {r['instructions']:,} | {r['instructions_per_mac']:.3f} |" in line for line in section) == 1
+    doc = (root / "docs" / "benchmarks.md").read_text()
+    once = tool.splice_precision(doc, section)
+    assert tool.splice_precision(once, section) == once and once.count(tool.PRECISION_TITLE) == 1
+    assert "\n".join(section[1:]) in once
+    def head(d: str) -> str:
+        return d[:d.index(tool.PRECISION_TITLE if tool.PRECISION_TITLE in d else "## Memory")]
+
+    assert head(once) == head(doc) and once[once.index("## Memory"):] == doc[doc.index("## Memory"):]

@@ -120,3 +120,82 @@ def test_pack_keras_file_with_calibration_labels_and_float_io(tmp_path, unix):
         assert rc == 0 and json.loads(so)["labels"] == ["cat", "dog", "bird"]
     rc, _, se = cli("pack", tmp_path / "m.keras", "-o", tmp_path / "x.mnb")
     assert rc == 1 and "needs calibration data" in se
+
+
+def _precision_blob(tmp_path, kind: str):
+    """A 16x8 blob (s16_cnn: every 16x8 op family) or an int4-weights one (two int4 layers), packed to a file."""
+    from micronn import pack
+
+    from . import s4_models, s16x_models
+
+    tfl = s16x_models.tflite("s16_cnn") if kind == "16x8" else s4_models.make_tflite("conv_dense")
+    out = tmp_path / f"{kind}.mnb"
+    out.write_bytes(pack(tfl))
+    return out, tfl
+
+
+def _want_precision(op: dict, tensors: list) -> str:
+    """The precision an op should show, from the blob's own tensors: its output's dtype, and the dtype of
+    the weights operand of the ops that have one."""
+    bits = {"int8": "8", "int16": "16", "int4": "4"}
+    text = "a" + bits[tensors[op["outputs"][0]]["dtype"]]
+    if op["kind"].split("_S")[0] in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        text += " w" + bits[tensors[op["inputs"][1]]["dtype"]]
+    return text
+
+
+def test_inspect_shows_precision_and_int4_savings(tmp_path):
+    """inspect of an int4-weights blob: "a8 w4" on its int4 layers, each layer's saving is its weights' values
+    minus their packed bytes, the total the sum over the blob's int4 tensors; the text says so."""
+    out, _ = _precision_blob(tmp_path, "int4")
+    b = blob.read(out.read_bytes())
+    t = b["tensors"]
+    rc, so, se = cli("inspect", out, "--json")
+    assert rc == 0, se
+    info = json.loads(so)
+    int4 = [i for i, x in enumerate(t) if x["dtype"] == "int4"]
+    assert len(int4) == 2
+    for op, o in zip(b["ops"], info["ops"], strict=True):
+        assert o["precision"] == _want_precision(op, t), o
+        w = op["inputs"][1] if o["precision"].endswith("w4") else None
+        count = int(np.prod(t[w]["shape"])) if w is not None else 0
+        assert o["int4_saved_bytes"] == count - (count + 1) // 2
+        assert o["int16_extra_tensor_bytes"] == 0
+    assert [o["precision"] for o in info["ops"]].count("a8 w4") == 2
+    saved = sum(int(np.prod(t[i]["shape"])) - t[i]["nbytes"] for i in int4)
+    assert info["int4_saved_bytes"] == saved > 0 and info["int16_extra_arena_bytes"] == 0
+    rc, so, _ = cli("inspect", out)
+    assert rc == 0 and f"int4 weights      save {saved:,} B" in so and "a8 w4" in so and "int16" not in so
+
+
+def test_inspect_shows_precision_and_int16_arena_cost(tmp_path):
+    """inspect of a 16x8 blob: "a16 w8" on its weighted layers, "a16" on the others; each op's cost is half its
+    int16 arena tensors' bytes; the total arena cost equals what the packer's own planner finds for the same
+    graph with its int16 activations made int8 (the largest set of tensors live at once)."""
+    from micronn.graph import plan_arena
+    from micronn.packer import build_graph
+
+    out, tfl = _precision_blob(tmp_path, "16x8")
+    b = blob.read(out.read_bytes())
+    t = b["tensors"]
+    rc, so, se = cli("inspect", out, "--json")
+    assert rc == 0, se
+    info = json.loads(so)
+    for op, o in zip(b["ops"], info["ops"], strict=True):
+        assert o["precision"] == _want_precision(op, t), o
+        mine = {i for i in op["inputs"] + op["outputs"] if i < len(t) and t[i]["storage"] == "ARENA"}
+        assert o["int16_extra_tensor_bytes"] == sum(t[i]["nbytes"] // 2 for i in mine if t[i]["dtype"] == "int16")
+        assert o["int4_saved_bytes"] == 0
+    kinds = {o["precision"] for o in info["ops"]}
+    assert {"a16 w8", "a16"} <= kinds and not any("w4" in k or "a8" in k for k in kinds)
+    g = build_graph(tfl)
+    lower16 = plan_arena(g).lower_bound
+    assert lower16 == b["meta"]["ARENA_LOWER_BOUND"]
+    for x in g.tensors:
+        if x.in_arena and x.dtype == "int16":
+            x.dtype = "int8"
+    cost = lower16 - plan_arena(g).lower_bound
+    assert info["int16_extra_arena_bytes"] == cost > 0
+    assert info["int16_extra_tensor_bytes"] >= cost
+    rc, so, _ = cli("inspect", out)
+    assert rc == 0 and f"int16 activations cost {cost:,} B of arena" in so and "a16 w8" in so

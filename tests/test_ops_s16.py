@@ -261,18 +261,21 @@ def test_int8_ops_refuse_int16_tensors():
         _lower.lower_binary(low, add)
 
 
-def test_float_interface_is_refused_clearly():
-    """A 16x8 model with a float interface (QUANTIZE to int16 first): micronn's float interface
-    quantizes to int8 only; the message says what to do."""
+def test_float_interface_runs(unix):
+    """A 16x8 model with a float interface (QUANTIZE to int16 first, DEQUANTIZE of int16 last): the
+    board converts the floats (the blob's FLOAT_INPUT/FLOAT_OUTPUT flags), bit-exact with TFLite Micro
+    (more: tests/test_float16.py)."""
     tfl = models.tflite("s16_add", float_io=True)
-    assert [op.opcode for op in tfl_reader.load(tfl).operators][0] == "QUANTIZE"
-    with pytest.raises(MicronnError, match="inference_input_type=tf.int16"):
-        pack(tfl)
-    m = tfl_reader.load(tfl)
-    low = _lower.Lowering(m, collect=True)
-    low.run()
-    reasons = " | ".join(p["reason"] for p in low.problems)
-    assert "inference_input_type=tf.int16" in reasons and "inference_output_type=tf.int16" in reasons, reasons
+    ops = [op.opcode for op in tfl_reader.load(tfl).operators]
+    assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE"
+    data = pack(tfl)
+    assert "REQUANT" not in [op["kind"] for op in blob.read(data)["ops"]]
+    x = np.random.default_rng(1).normal(size=(SAMPLES, *models.MODELS["s16_add"].shape)).astype(np.float32) * 3
+    want = tflm_run(tfl, x)
+    assert want.dtype == np.float32
+    info = unix.link.load(data)
+    assert info["input_dtype"] == info["output_dtype"] == "float32"
+    assert np.array_equal(_run(unix.link, x, want).view(np.uint32), want.view(np.uint32))
 
 
 def test_int16_softmax_scale_is_checked():

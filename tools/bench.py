@@ -3,7 +3,11 @@ the operator zoo's (attention, SimpleRNN, LSTM, U-Net, autoencoder) on
 qemu-m3 (portable C), qemu-m4 (DSP extension) and qemu-m7, plus the module's
 code size per core; prints the tables and writes docs/benchmarks.md.
 
-    python tools/bench.py [--boards qemu-m3,qemu-m4,qemu-m7] [--models a,b] [--no-write]
+    python tools/bench.py [--boards qemu-m3,qemu-m4,qemu-m7] [--models a,b] [--no-write] [--precision-only]
+
+With qemu-m4 among the boards it also benchmarks one network in three precisions (int8, 16x8, int4
+weights; issue 14) on qemu-m4, each output checked against TFLite Micro; --precision-only runs just
+those and replaces only their section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from micronn import natmod, pack  # noqa: E402
+from micronn import inspect, natmod, pack  # noqa: E402
 from micronn.bench import bench, describe  # noqa: E402
 from micronn.firmware import build_root, profile  # noqa: E402
 
@@ -100,15 +106,160 @@ def ops_line(r: dict) -> str:
             f"({100 * both[1] / both[0]:.1f}%) on {r['board']}")
 
 
+# Issue 14: one network in three precisions on qemu-m4: int8; 16x8 (int16 activations, int8 weights); int8
+# activations with int4 weights (micronn.weights.to_int4 of the int8 model). Built at bench time with random
+# weights and calibration data from fixed seeds; every output is checked bit-exact against TFLite Micro.
+PRECISION_NET = "dscnn_small"
+PRECISIONS = ("int8", "16x8", "int4")
+PRECISION_BOARD = "qemu-m4"
+
+
+def precision_keras():
+    """A small DS-CNN-shaped keyword spotter (49x10 features: a strided 10x4 convolution, two depthwise-
+    separable blocks, average pooling, a dense layer, softmax) with random weights, and 64 random
+    calibration samples; both from fixed seeds."""
+    import keras
+
+    keras.utils.set_random_seed(14)
+    k = keras.layers
+    x = keras.Input((49, 10, 1), batch_size=1)
+    y = k.Conv2D(48, (10, 4), strides=2, padding="same", activation="relu", bias_initializer="random_normal")(x)
+    for _ in range(2):
+        y = k.DepthwiseConv2D(3, padding="same", activation="relu", bias_initializer="random_normal")(y)
+        y = k.Conv2D(48, 1, activation="relu", bias_initializer="random_normal")(y)
+    y = k.Flatten()(k.AveragePooling2D((25, 5))(y))
+    y = k.Softmax()(k.Dense(12, bias_initializer="random_normal")(y))
+    calib = np.random.default_rng(14).normal(size=(64, 49, 10, 1)).astype(np.float32)
+    return keras.Model(x, y), calib
+
+
+def precision_tflites(out: Path = OUT) -> dict[str, bytes]:
+    """precision -> .tflite of the network, converted afresh (a few seconds; written to `out` to look
+    at); int4 only when micronn.weights.to_int4 exists."""
+    from micronn.convert import keras_to_tflite
+
+    try:
+        from micronn.weights import to_int4
+    except ImportError:
+        to_int4 = None
+    model, calib = precision_keras()
+    tfl = {p: keras_to_tflite(model, calib, activations="int16" if p == "16x8" else "int8") for p in ("int8", "16x8")}
+    if to_int4:
+        tfl["int4"] = to_int4(tfl["int8"])
+    else:
+        print("note: micronn.weights.to_int4 is missing; no int4 row")
+    for p, data in tfl.items():
+        (out / f"{PRECISION_NET}_{p}.tflite").write_bytes(data)
+    return tfl
+
+
+def precision_rows(board: str = PRECISION_BOARD, out: Path = OUT) -> dict[str, dict]:
+    """precision -> bench() result of the network on the board, each output first checked
+    equal to TFLite Micro's for the same input (a MicronnError if not)."""
+    from micronn.errors import MicronnError
+    from micronn.reference import tflm_run
+    from micronn.run import sample_inputs
+
+    rows = {}
+    for p, tfl in precision_tflites(out).items():
+        name = f"{PRECISION_NET}_{p}"
+        data = pack(tfl, name=name)
+        (out / f"{name}.mnb").write_bytes(data)
+        x = sample_inputs(data, 1, seed=14)[0]
+        r = bench(data, board, x=x)
+        want = np.asarray(tflm_run(tfl, x[None]))[0]
+        if not np.array_equal(np.asarray(r["output"]), want):
+            raise MicronnError(f"{name} on {board}: the output differs from TFLite Micro's "
+                               f"({r['output']} against {want.tolist()})")
+        info = inspect(data)
+        r.update(precision=p, bit_exact=True, tflite_bytes=len(tfl), int4_saved_bytes=info["int4_saved_bytes"],
+                 int16_extra_arena_bytes=info["int16_extra_arena_bytes"])
+        print(describe(r) + f"\n{name}: output equal to TFLite Micro's\n", flush=True)
+        rows[p] = r
+    return rows
+
+
+PRECISION_TITLE = "## One network in three precisions"
+
+
+def precision_section(rows: dict[str, dict]) -> list[str]:
+    """docs/benchmarks.md's section on the precision rows."""
+    r0 = next(iter(rows.values()))
+    base = rows.get("int8")
+    names = {"int8": "int8", "16x8": "16x8 (int16 activations, int8 weights)",
+             "int4": "int4 weights (int8 activations)"}
+    lines = ["", PRECISION_TITLE, "",
+             f"`{PRECISION_NET}`: a small DS-CNN-shaped keyword spotter built at bench time (tools/bench.py: "
+             "49x10 input, a strided 10x4 convolution, two depthwise-separable blocks of 48 channels, average "
+             "pooling, a dense layer, softmax; random weights and calibration data from fixed seeds), converted "
+             "by TensorFlow to int8 and to 16x8 (`micronn.convert.keras_to_tflite(..., activations=\"int16\")`), "
+             "and the int8 model's weights of every convolution, depthwise and dense layer made int4 "
+             "(`micronn.weights.to_int4`). "
+             f"On {r0['board']}, {datetime.date.today().isoformat()}; each output equal to TFLite Micro's for the "
+             "same random input, checked before the row is written.", "",
+             "| precision | MACs | instructions | instr/MAC | vs int8 | blob bytes | vs int8 | arena bytes | vs int8 |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def rel(r, key):
+        return f"{r[key] / base[key]:.2f}x" if base and base[key] else "-"
+
+    for p, r in rows.items():
+        lines.append(f"| {names[p]} | {r['macs']:,} | {r['instructions']:,} | {r['instructions_per_mac']:.3f} | "
+                     f"{rel(r, 'instructions')} | {r['blob_bytes']:,} | {rel(r, 'blob_bytes')} | "
+                     f"{r['arena_bytes']:,} | {rel(r, 'arena_bytes')} |")
+    notes = [f"the int4 weights take {r['int4_saved_bytes']:,} bytes less than int8 ones" for r in rows.values()
+             if r.get("int4_saved_bytes")]
+    notes += [f"the int16 activations add {r['int16_extra_arena_bytes']:,} bytes to the largest set of tensors "
+              "live at once" for r in rows.values() if r.get("int16_extra_arena_bytes")]
+    if notes:
+        lines += ["", "`micronn inspect` of the blobs (its \"vs int8\" figures): " + "; ".join(notes) + "."]
+    per: dict[str, dict[str, list[int]]] = {}
+    for p, r in rows.items():
+        for op in r["ops"]:
+            t = per.setdefault(op["type"].removesuffix("_S16").removesuffix("_S4"), {}).setdefault(p, [0, 0])
+            t[0] += op["instructions"]
+            t[1] += op["macs"]
+    lines += ["", "Instructions per MAC by op (the 16x8 and int4 ops under the int8 op's name):", "",
+              "| op | " + " | ".join(rows) + " |", "|---|" + "---:|" * len(rows)]
+    for kind, by in per.items():
+        if any(v[1] for v in by.values()):
+            lines.append(f"| {kind} | " + " | ".join(f"{by[p][0] / by[p][1]:.2f}" if p in by and by[p][1] else "-"
+                                                    for p in rows) + " |")
+    return lines
+
+
+def splice_precision(doc: str, section: list[str]) -> str:
+    """docs/benchmarks.md with the precision section replaced (or put before the Memory section)."""
+    text = "\n".join(section[1:]) + "\n\n"
+    if PRECISION_TITLE in doc:
+        a = doc.index(PRECISION_TITLE)
+        z = doc.find("\n## ", a + 1)
+        return doc[:a] + text + (doc[z + 1:] if z >= 0 else "")
+    a = doc.index("## Memory")
+    return doc[:a] + text + doc[a:]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--boards", default="qemu-m3,qemu-m4,qemu-m7")
     ap.add_argument("--models", help="comma-separated subset")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument("--precision-only", action="store_true",
+                    help=f"only {PRECISION_NET} in int8, 16x8 and int4 on {PRECISION_BOARD}; replace only its section")
     a = ap.parse_args()
     boards = a.boards.split(",")
     OUT.mkdir(parents=True, exist_ok=True)
-    models = blobs(a.models.split(",") if a.models else None)
+    if a.precision_only:
+        section = precision_section(precision_rows())
+        print("\n".join(section))
+        if not a.no_write:
+            path = ROOT / "docs" / "benchmarks.md"
+            path.write_text(splice_precision(path.read_text(), section))
+            print(f"wrote the section to {path}")
+        return 0
+    only = a.models.split(",") if a.models else None
+    precision = precision_rows() if PRECISION_BOARD in boards and (not only or PRECISION_NET in only) else None
+    models = blobs(only)
     results: dict[str, dict[str, dict]] = {}
     for name, data in models.items():
         for board in boards:
@@ -117,9 +268,9 @@ def main() -> int:
             print(describe(r) + "\n", flush=True)
     sizes = {b: code_size(b) for b in boards}
     ops = ops_sizes() if "mlperf_tiny_ic_resnet8" in models else None
-    (OUT / "results.json").write_text(json.dumps({"results": results, "code_size": sizes, "ops_from": ops},
-                                                 indent=1))
-    doc = render(results, sizes, boards, ops)
+    (OUT / "results.json").write_text(json.dumps({"results": results, "code_size": sizes, "ops_from": ops,
+                                                  "precision": precision}, indent=1))
+    doc = render(results, sizes, boards, ops, precision)
     print(doc)
     if ops:
         print(ops_line(ops))
@@ -150,7 +301,8 @@ def ops_section(ops: dict) -> list[str]:
     return lines
 
 
-def render(results: dict, sizes: dict, boards: list[str], ops: dict | None = None) -> str:
+def render(results: dict, sizes: dict, boards: list[str], ops: dict | None = None,
+           precision: dict | None = None) -> str:
     cores = {b: profile(b).get("core", b) for b in boards}
     lines = [
         "# Benchmarks",
@@ -197,6 +349,8 @@ def render(results: dict, sizes: dict, boards: list[str], ops: dict | None = Non
             v = m4[n][k]
             shown = f"{v:,.3f}" if isinstance(v, float) else f"{v:,}"
             lines.append(f"| {n} | at most {lim:,} {what} | {shown} | {'met' if v <= lim else 'NOT MET'} |")
+    if precision:
+        lines += precision_section(precision)
     lines += ["", "## Memory", "", "| model | blob bytes | arena bytes (incl. scratch) |", "|---|---:|---:|"]
     for name, per in results.items():
         first = next(iter(per.values()))

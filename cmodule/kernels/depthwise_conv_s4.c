@@ -12,9 +12,15 @@
 // the lanes (0, 4), (2, 6), (1, 5), (3, 7), and two words of inputs with the
 // offset added (SXTAB16) the lanes (0, 2), (1, 3), (4, 6), (5, 7), which
 // SMLABB, SMLATB, SMLABT and SMLATT pair channel by channel: 22 instructions
-// for eight multiply-accumulates. Otherwise (and for the channels left) each
+// for eight multiply-accumulates; kernels of at most PRE_TAPS taps instead
+// take four channels at a time from weights unpacked once per block, every
+// window in one assembly loop over a table of its taps' inputs (taps
+// outside the input reading the zero point), eleven instructions for four
+// multiply-accumulates (groups_flat). Otherwise (and for the channels left) each
 // tap adds to the block's sums, two channels per weight byte; any depth
 // multiplier: one value at a time.
+#include <stddef.h>
+#include <string.h>
 #include "mnn_kernels.h"
 #include "mnn_fixedpoint.h"
 #include "mnn_simd.h"
@@ -53,19 +59,6 @@ static inline void taps_inside(int32_t i0, uint32_t dil, uint32_t k, uint32_t n,
 }
 
 #if MNN_DSP
-// acc + x.top * y.bottom, and acc + x.bottom * y.top.
-static inline int32_t smlatb(uint32_t x, uint32_t y, int32_t acc) {
-    int32_t r;
-    __asm__ ("smlatb %0, %1, %2, %3" : "=r" (r) : "r" (x), "r" (y), "r" (acc));
-    return r;
-}
-
-static inline int32_t smlabt(uint32_t x, uint32_t y, int32_t acc) {
-    int32_t r;
-    __asm__ ("smlabt %0, %1, %2, %3" : "=r" (r) : "r" (x), "r" (y), "r" (acc));
-    return r;
-}
-
 // Eight channels of one output pixel over ny x nx taps: x at the first tap's
 // first channel (input rows xrow bytes apart, taps xstep apart), w at its
 // byte of weights (rows wrow bytes apart, taps wstep apart); out[i] = the
@@ -86,12 +79,12 @@ static void taps8_dsp(const int8_t *x, const uint8_t *w, uint32_t ny, uint32_t n
             const uint32_t x02 = mnn_sxtab16(off2, xa), x13 = mnn_sxtab16_ror8(off2, xa);
             const uint32_t x46 = mnn_sxtab16(off2, xb), x57 = mnn_sxtab16_ror8(off2, xb);
             s0 = mnn_smlabb(x02, w04, s0);
-            s2 = smlatb(x02, w26, s2);
-            s4 = smlabt(x46, w04, s4);
+            s2 = mnn_smlatb(x02, w26, s2);
+            s4 = mnn_smlabt(x46, w04, s4);
             s6 = mnn_smlatt(x46, w26, s6);
             s1 = mnn_smlabb(x13, w15, s1);
-            s3 = smlatb(x13, w37, s3);
-            s5 = smlabt(x57, w15, s5);
+            s3 = mnn_smlatb(x13, w37, s3);
+            s5 = mnn_smlabt(x57, w15, s5);
             s7 = mnn_smlatt(x57, w37, s7);
         }
     }
@@ -103,6 +96,50 @@ static void taps8_dsp(const int8_t *x, const uint8_t *w, uint32_t ny, uint32_t n
     out[5] = (uint32_t)(s5 >> 4);
     out[6] = (uint32_t)(s6 >> 4);
     out[7] = (uint32_t)(s7 >> 4);
+}
+
+// Kernels of at most PRE_TAPS taps (the fast case): a block's weights
+// unpacked once, per group of four channels and tap the int16 pairs
+// (w0, w2), (w1, w3), and each window's taps in one flat loop over the
+// taps' input pointers, a tap outside the input pointing at values equal
+// to the zero point (-offset), whose products are 0 as the skipped taps'.
+#define PRE_TAPS 9
+
+// out[4q + i] = the sum of (x + offset) * w of channel 4q + i over a
+// window's taps for q < ng: xp the taps' inputs (the block's channel 0),
+// ended by NULL; w the unpacked weights (PRE_TAPS taps per group). A tap:
+// one word of inputs widened with the offset by two SXTAB16, the weights
+// by one LDRD, four SMLAxy; eleven instructions for four MACs.
+__attribute__((noinline))
+static void groups_flat(const int8_t *const *xp, const uint32_t *w, uint32_t ng, uint32_t off2, uint32_t *out) {
+    for (uint32_t c = 0; c < 4 * ng; c += 4, w += 2 * PRE_TAPS, out += 4) {
+        int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        const int8_t *const *p = xp;
+        const uint32_t *wp = w;
+        uint32_t t, x02, x13, we, wo;
+        __asm__ volatile (
+            "1:\n\t"
+            "ldr %[t], [%[p]], #4\n\t"
+            "cbz %[t], 2f\n\t"
+            "ldr %[t], [%[t], %[c]]\n\t"
+            "ldrd %[we], %[wo], [%[wp]], #8\n\t"
+            "sxtab16 %[x02], %[off2], %[t]\n\t"
+            "sxtab16 %[x13], %[off2], %[t], ror #8\n\t"
+            "smlabb %[s0], %[x02], %[we], %[s0]\n\t"
+            "smlatt %[s2], %[x02], %[we], %[s2]\n\t"
+            "smlabb %[s1], %[x13], %[wo], %[s1]\n\t"
+            "smlatt %[s3], %[x13], %[wo], %[s3]\n\t"
+            "b 1b\n\t"
+            "2:\n\t"
+            : [s0] "+r" (s0), [s1] "+r" (s1), [s2] "+r" (s2), [s3] "+r" (s3), [p] "+r" (p), [wp] "+r" (wp),
+            [t] "=&l" (t), [x02] "=&r" (x02), [x13] "=&r" (x13), [we] "=&r" (we), [wo] "=&r" (wo)
+            : [c] "r" (c), [off2] "r" (off2)
+            : "memory");
+        out[0] = (uint32_t)s0;
+        out[1] = (uint32_t)s1;
+        out[2] = (uint32_t)s2;
+        out[3] = (uint32_t)s3;
+    }
 }
 #endif
 
@@ -124,9 +161,33 @@ void mnn_depthwise_conv_s4(const mnn_conv_args_t *a) {
     }
     mnn_rq_block_t blk;
     uint32_t sums[MNN_RQ_BLOCK];
+    #if MNN_DSP
+    const uint32_t taps = g->k_h * g->k_w;
+    const int flat = fast && taps <= PRE_TAPS;
+    uint32_t wx[MNN_RQ_BLOCK / 4][PRE_TAPS][2], xoff[PRE_TAPS];
+    const int8_t *xp[PRE_TAPS + 1];
+    int8_t pad[MNN_RQ_BLOCK];
+    if (flat) {
+        memset(pad, -off, sizeof(pad));
+        for (uint32_t t = 0; t < taps; t++) {
+            xoff[t] = ((t / g->k_w) * g->dil_h * g->in_w + (t % g->k_w) * g->dil_w) * g->in_c;
+        }
+    }
+    #endif
     for (uint32_t c0 = 0; c0 < C; c0 += MNN_RQ_BLOCK) {
         const uint32_t n = C - c0 > MNN_RQ_BLOCK ? MNN_RQ_BLOCK : C - c0;
         mnn_rq_block_prepare(&blk, a->bias, a->mult, a->shift, c0, n, a->output_offset, a->act_min, a->act_max);
+        #if MNN_DSP
+        if (flat) {
+            for (uint32_t q = 0; q < n / 4; q++) {
+                for (uint32_t t = 0; t < taps; t++) {
+                    const uint32_t k = t * C + c0 + 4 * q;
+                    wx[q][t][0] = ((uint32_t)mnn_s4_at(w, k) & 0xffff) | ((uint32_t)mnn_s4_at(w, k + 2) << 16);
+                    wx[q][t][1] = ((uint32_t)mnn_s4_at(w, k + 1) & 0xffff) | ((uint32_t)mnn_s4_at(w, k + 3) << 16);
+                }
+            }
+        }
+        #endif
         mnn_pace_t pace;
         mnn_pace_init(&pace, mnn_sat_mul(n, g->k_h * g->k_w));
         int8_t *y = a->output + c0;
@@ -145,6 +206,25 @@ void mnn_depthwise_conv_s4(const mnn_conv_args_t *a) {
                         * g->in_w + (uint32_t)(ix0 + (int32_t)(kx0 * g->dil_w))) * g->in_c;
                     const uint32_t w0 = (ky0 * g->k_w + kx0) * C + c0;
                     #if MNN_DSP
+                    if (flat && n >= 4) {
+                        if (ky0 == 0 && ky1 == g->k_h && kx0 == 0 && kx1 == g->k_w) {
+                            for (uint32_t t = 0; t < taps; t++) {
+                                xp[t] = x0 + c0 + xoff[t];
+                            }
+                        } else {
+                            for (uint32_t ky = 0, t = 0; ky < g->k_h; ky++) {
+                                const int32_t iy = iy0 + (int32_t)(ky * g->dil_h);
+                                for (uint32_t kx = 0; kx < g->k_w; kx++, t++) {
+                                    const int32_t ix = ix0 + (int32_t)(kx * g->dil_w);
+                                    xp[t] = ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1
+                                        ? xb + ((uint32_t)iy * g->in_w + (uint32_t)ix) * g->in_c + c0 : pad;
+                                }
+                            }
+                        }
+                        xp[taps] = NULL;
+                        groups_flat(xp, wx[0][0], n / 4, offv, sums);
+                        i = n & ~3u;
+                    }
                     if (fast && ky1 > ky0 && kx1 > kx0) {
                         for (; i + 8 <= n; i += 8) {
                             taps8_dsp(x0 + c0 + i, w + (w0 + i) / 2, ky1 - ky0, kx1 - kx0, g->dil_h * g->in_w * g->in_c,

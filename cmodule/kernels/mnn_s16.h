@@ -26,7 +26,34 @@ typedef struct {
     int32_t m16;        // acc64: the 16-bit multiplier
     int32_t t;          // acc64: right shift, 15 - shift
     mnn_rq_t rq;        // int32 path
+    int64_t b;          // acc64: bias * m16 + 2^(t - 1) (mnn_s16_round)
+    int64_t b2;         // acc64, u >= 0: b * 2^(32 - t) (t < 32, saturated to +-2^62) or b
+    int32_t m2;         // acc64, u >= 0: m16 * 2^(32 - t) (t < 32) or m16
+    int32_t u;          // acc64: t - 32 (t >= 32), 0 (17 <= t < 32), -1 (t < 17: mnn_s16_round)
 } mnn_s16_rq_t;
+
+// The DSP kernels' requantization: its constants (mnn_s16_rq_prepare_dsp),
+// mnn_s16_round and mnn_s16_out32. Compiled where the kernels use them, and
+// for their host test (tests/c/test_s16_round.c defines MNN_S16_TEST).
+#if MNN_DSP || defined(MNN_S16_TEST)
+// acc64: the constants from bias, m16 and t.
+static inline void mnn_s16_rq_prepare_dsp(mnn_s16_rq_t *r) {
+    r->b = r->bias * r->m16 + ((int64_t)1 << (r->t - 1));
+    if (r->t >= 32) {
+        r->b2 = r->b;
+        r->m2 = r->m16;
+        r->u = r->t - 32;
+    } else if (r->t >= 17) {
+        const int64_t big = (int64_t)1 << (30 + r->t);
+        r->b2 = r->b >= big ? (int64_t)1 << 62 : r->b <= -big ? -((int64_t)1 << 62)
+            : r->b * ((int64_t)1 << (32 - r->t));
+        r->m2 = r->m16 * (1 << (32 - r->t));
+        r->u = 0;
+    } else {
+        r->u = -1;
+    }
+}
+#endif
 
 static inline mnn_s16_rq_t mnn_s16_rq_prepare(const void *bias, int acc64, const int32_t *mult,
     const int32_t *shift, uint32_t q, uint32_t ch) {
@@ -39,6 +66,9 @@ static inline mnn_s16_rq_t mnn_s16_rq_prepare(const void *bias, int acc64, const
         }
         r.m16 = m < 0x7FFF0000 ? (int32_t)(((int64_t)m + 32768) >> 16) : 0x7FFF;
         r.t = 15 - s;
+        #if MNN_DSP
+        mnn_s16_rq_prepare_dsp(&r);
+        #endif
     } else {
         if (bias) {
             r.bias = mnn_ld32((const int32_t *)bias, ch);
@@ -62,6 +92,45 @@ static inline int16_t mnn_s16_out(const mnn_s16_rq_t *r, int acc64, int64_t sum,
     const int32_t x = (int32_t)((uint32_t)(uint64_t)sum + (uint32_t)r->bias);
     return mnn_s16_clamp(mnn_rq_apply(&r->rq, x), lo, hi);
 }
+
+#if MNN_DSP || defined(MNN_S16_TEST)
+// acc64: the output of v = (sum + bias) * m16 + 2^(t - 1) (r->b + sum *
+// r->m16; |v| < 2^62 by the loader's bounds): v >> t clamped to [lo, hi],
+// mnn_s16_out's value, with 32-bit shifts. t >= 32: the high word shifted;
+// else the low 32 bits of v >> t, or a saturated value where v >> t leaves
+// int32 (its bits from t + 31 on are not all equal).
+static inline int16_t mnn_s16_round(int64_t v, int32_t t, int32_t lo, int32_t hi) {
+    const int32_t vh = (int32_t)(uint32_t)((uint64_t)v >> 32);
+    int32_t q;
+    if (t >= 32) {
+        q = vh >> (t - 32);
+    } else {
+        const int32_t top = vh >> (t - 1);
+        if (top != vh >> 31) {
+            q = vh < 0 ? INT32_MIN : INT32_MAX;
+        } else {
+            q = (int32_t)(((uint32_t)v >> t) | ((uint32_t)vh << (32 - t)));
+        }
+    }
+    q = q < lo ? lo : q;
+    return (int16_t)(q > hi ? hi : q);
+}
+
+// acc64: the output of an int32 sum s (mnn_s16_out's value). With u >= 0,
+// the high word of b2 + s * m2 (one SMLAL) shifted right by u: for t >= 32
+// that is v >> t; for 17 <= t < 32 b2 and m2 are b and m16 times 2^(32 - t),
+// so the high word is v >> t again (|b| < 2^(30 + t) keeps it below 2^63;
+// a larger |b| saturated to 2^62 gives a high word past 2^29 of the same
+// sign, clamped as v >> t, at least 2^30 - 2^29 then, is).
+static inline int16_t mnn_s16_out32(const mnn_s16_rq_t *r, int32_t s, int32_t lo, int32_t hi) {
+    if (r->u < 0) {
+        return mnn_s16_round(r->b + (int64_t)s * r->m16, r->t, lo, hi);
+    }
+    int32_t q = (int32_t)(uint32_t)((uint64_t)(r->b2 + (int64_t)s * r->m2) >> 32) >> r->u;
+    q = q < lo ? lo : q;
+    return (int16_t)(q > hi ? hi : q);
+}
+#endif
 
 // Two sums at once, of x[i] * w0[i] and x[i] * w1[i] for i < n, added to
 // *t0 and *t1: each input pair read (and, with the DSP extension, packed)
@@ -92,5 +161,23 @@ static inline void mnn_dot2_s16(const int16_t *x, const int8_t *w0, const int8_t
         *t1 += a1;
     }
 }
+
+#if MNN_DSP
+// First and one-past-last tap k (of k taps dil apart, the first at i0) with
+// 0 <= i0 + k * dil < n: the taps of a window inside the input.
+static inline void mnn_s16_taps(int32_t i0, uint32_t dil, uint32_t k, uint32_t n, uint32_t *lo, uint32_t *hi) {
+    uint32_t first = 0, last = k;
+    if (i0 < 0) {
+        first = ((uint32_t)(-i0) + dil - 1) / dil;
+    }
+    const int32_t over = i0 + (int32_t)((k - 1) * dil) - (int32_t)(n - 1);
+    if (over > 0) {
+        const uint32_t cut = ((uint32_t)over + dil - 1) / dil;
+        last = cut < k ? k - cut : 0;
+    }
+    *lo = first;
+    *hi = last > first ? last : first;
+}
+#endif
 
 #endif // MICRONN_S16_H

@@ -114,6 +114,33 @@ static inline uint32_t mnn_smin8(uint32_t a, uint32_t b) {
     return r;
 }
 
+
+// (a.lo, b.lo) and (a.hi, b.hi): two words of int16 pairs (x0, x1), (x2, x3)
+// become (x0, x2), (x1, x3), the order SXTB16 gives int8 weights in.
+static inline uint32_t mnn_pk_lo(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__ ("pkhbt %0, %1, %2, lsl #16" : "=r" (r) : "r" (a), "r" (b));
+    return r;
+}
+
+static inline uint32_t mnn_pk_hi(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__ ("pkhtb %0, %2, %1, asr #16" : "=r" (r) : "r" (a), "r" (b));
+    return r;
+}
+
+// acc + x.top * y.bottom, and acc + x.bottom * y.top.
+static inline int32_t mnn_smlatb(uint32_t x, uint32_t y, int32_t acc) {
+    int32_t r;
+    __asm__ ("smlatb %0, %1, %2, %3" : "=r" (r) : "r" (x), "r" (y), "r" (acc));
+    return r;
+}
+
+static inline int32_t mnn_smlabt(uint32_t x, uint32_t y, int32_t acc) {
+    int32_t r;
+    __asm__ ("smlabt %0, %1, %2, %3" : "=r" (r) : "r" (x), "r" (y), "r" (acc));
+    return r;
+}
 #endif // MNN_DSP
 
 // acc + x.lo * y.lo + x.hi * y.hi on int16 pairs: SMLAD where the core has

@@ -126,6 +126,14 @@ def body(a) -> int:
           f"digits{'' if not differ else ': samples ' + ', '.join(map(str, differ))}")
     exact = compare(board_y, want)
 
+    heading("int4 weights: half the weight bytes, and what they cost in accuracy (micronn report)")
+    micronn("report", keras_file, "--calib", calib, "--data", test, "--weights", "int4", "-o",
+            out / "report-int4.html")
+    blob4 = out / "digits-int4.mnb"
+    micronn("pack", keras_file, "--calib", calib, "--labels", labels, "--weights", "int4", "-o", blob4,
+            "--keep-tflite", out / "digits-int4.tflite")
+    micronn("verify", blob4, "--reference", out / "digits-int4.tflite", "--target", BOARD, "--samples", "16")
+
     heading("result")
     return finish(correct(board_y, y_test[:n]), tflm_correct, n, exact and not differ)
 

@@ -106,7 +106,7 @@ def _print_json(obj) -> None:
 
 def cmd_pack(a) -> int:
     from .calibrate import parse_method
-    from .packer import load_tflite, pack
+    from .packer import load_tflite, pack, recipe_text
 
     method = parse_method(a.calib_method)
     keras = Path(a.model).suffix != ".tflite"
@@ -117,23 +117,28 @@ def cmd_pack(a) -> int:
         from .convert import keras_to_tflite
 
         tfl, default_name = keras_to_tflite(a.model, a.calib, float_io=a.float_io, progress=sys.stderr.isatty(),
-                                            calib_method=method, activations=a.activations), Path(a.model).stem
+                                            calib_method=method, activations=a.activations, weights=a.weights,
+                                            log=print), Path(a.model).stem
     else:
         if a.activations != "int8" and not keras:
             raise MicronnError(f"{a.model}: --activations is for Keras models (a .tflite is already quantized)")
         tfl, default_name = load_tflite(a.model, calib=a.calib, float_io=a.float_io, progress=sys.stderr.isatty(),
-                                        activations=a.activations)
-    data = pack(tfl, name=a.name or default_name, labels=a.labels, where=a.model)
+                                        activations=a.activations, weights=a.weights, log=print)
+    how = recipe_text(activations=a.activations, weights=a.weights, calib_method=method)
+    data = pack(tfl, name=a.name or default_name, labels=a.labels, where=a.model,
+                recipe=how if keras or a.weights != "int8" else None)
     out = a.output or str(Path(a.model).with_suffix(".mnb"))
     _write(out, data)
     print(f"wrote {out} ({len(data):,} bytes)")
     if a.keep_tflite:
         _write(a.keep_tflite, tfl)
-        print(f"wrote {a.keep_tflite} ({len(tfl):,} bytes): the int8 .tflite it was packed from")
+        print(f"wrote {a.keep_tflite} ({len(tfl):,} bytes): the .tflite it was packed from")
     if a.report:
         from .report import describe, report, write_html
 
-        r = report(a.model, a.calib, method=method, int8=tfl, values=True)
+        int4 = a.weights != "int8"      # the report compares int8 weights with the int4 ones
+        r = report(a.model, a.calib, method=method, int8=None if int4 else tfl, values=True,
+                   weights=a.weights if int4 else None)
         print(describe(r))
         pngs = write_html(r, a.report, title=default_name)
         print(f"wrote {a.report} and {len(pngs)} histograms in {pngs[0].parent}")
@@ -161,6 +166,12 @@ def cmd_report(a) -> int:
     from .packer import KERAS_SUFFIXES
 
     methods = [parse_method(m) for m in a.compare.split(",")] if a.compare else [parse_method(a.calib_method)]
+    if a.weights:
+        from .weights import parse
+
+        parse(a.weights)        # a mistake fails before TensorFlow loads
+        if a.compare:
+            raise MicronnError("--weights and --compare: one at a time")
     p = Path(a.model)
     if not p.exists():
         raise MicronnError(f"{p}: no such file or folder")
@@ -189,7 +200,8 @@ def cmd_report(a) -> int:
         return 0
     from .report import describe, report, to_json, write_html
 
-    r = report(a.model, calib, data=x, labels=y, method=methods[0], samples=a.samples, values=True)
+    r = report(a.model, calib, data=x, labels=y, method=methods[0], samples=a.samples, values=True,
+               weights=a.weights)
     pngs = write_html(r, out, title=p.stem)
     if a.json:
         print(json.dumps(to_json(r), indent=2))
@@ -206,7 +218,7 @@ def cmd_inspect(a) -> int:
     if a.board:
         from . import fit
 
-        r = fit.fit(data, a.board, heap=a.heap)
+        r = fit.fit(data, a.board, heap=a.heap, source=a.blob)
         if a.json:
             _print_json(r)
         else:
@@ -300,10 +312,15 @@ def _reference(a, data: bytes) -> bytes:
     from . import format as fmt
     from .blob import read
     from .convert import keras_to_tflite
+    from .packer import read_recipe
 
-    flags = read(data)["header"]["flags"]
+    info = read(data)
+    flags = info["header"]["flags"]
     float_io = bool(flags & (fmt.HEADER_FLAGS["FLOAT_INPUT"] | fmt.HEADER_FLAGS["FLOAT_OUTPUT"]))
-    return keras_to_tflite(p, a.calib, float_io=float_io, progress=sys.stderr.isatty())
+    how = read_recipe(info["meta"].get("RECIPE"))       # as pack quantized it (older blobs: the defaults)
+    return keras_to_tflite(p, a.calib, float_io=float_io, progress=sys.stderr.isatty(),
+                           activations=how["activations"], weights=how["weights"],
+                           calib_method=how["calib_method"])
 
 
 def cmd_verify(a) -> int:
@@ -564,9 +581,14 @@ def _args_pack(p) -> None:
     p.add_argument("--labels", help="text file with one class label per output value")
     p.add_argument("--calib", help="calibration inputs (.npy/.npz) for Keras models")
     p.add_argument("--float-io", action="store_true", help="Keras models: keep float input and output")
-    p.add_argument("--activations", choices=("int8", "int16"), default="int8",
+    p.add_argument("--activations", default="int8", metavar="int8|int16|int16:LAYER,...",
                    help="Keras models: int8 (default), or int16 with int8 weights (TensorFlow Lite's 16x8 mode: "
-                   "more precise activations, twice their memory)")
+                   "more precise activations, twice their memory); int16:LAYER,LAYER (Keras layer names): those "
+                   "layers int16, the others int8, with requantization between them")
+    p.add_argument("--weights", default="int8", metavar="int8|int4|int4:LAYER,...|auto:DB",
+                   help="int8 (default); int4: every conv, depthwise and dense layer with 4-bit weights (half the "
+                   "bytes); int4:LAYER,LAYER: those layers (Keras layer names); auto:DB (Keras models): the layers "
+                   "whose int4 weights cost the model output at most DB dB of SQNR against the float model")
     p.add_argument("--keep-tflite", metavar="PATH", help="also write the int8 .tflite the blob is packed from "
                    "(the reference for `micronn verify`)")
     _add_calib_method(p)
@@ -589,6 +611,9 @@ def _args_report(p) -> None:
     p.add_argument("--compare", metavar="M1,M2,...", help="calibration methods side by side, e.g. "
                    "minmax,percentile:99.99,mse (per-layer SQNR, accuracy with --data's y)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--weights", metavar="int4|int4:LAYER,...|auto:DB", help="also the model with int4 weights "
+                   "for those layers: each layer's SQNR with them, the blob size and (with --data's y) the accuracy "
+                   "change")
     _add_calib_method(p)
     _add_verbose(p)
 

@@ -369,7 +369,8 @@ ACTIVATIONS = ("int8", "int16")
 
 
 def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = False,
-                    calib_method: str = "minmax", activations: str = "int8") -> bytes:
+                    calib_method: str = "minmax", activations: str = "int8", weights="int8",
+                    log=None) -> bytes:
     """Quantize a Keras model (object, .keras/.h5 file or SavedModel folder; Keras 3, or
     Keras 2 with quantization-aware training or pruning) to int8 .tflite bytes.
     calib: representative inputs, needed by TensorFlow 2.21's converter for every
@@ -380,20 +381,65 @@ def keras_to_tflite(model, calib, *, float_io: bool = False, progress: bool = Fa
     replaced, quantized by TensorFlow's quantizer; still a standard fully-int8 model).
     activations: "int8", or "int16" for TensorFlow Lite's 16x8 mode (int16 activations,
     int8 weights, int64 biases; int16 input and output unless float_io), with minmax
-    calibration."""
+    calibration; or "int16:LAYER,LAYER": those Keras layers int16, the others int8, one
+    model mixing both (micronn.mixed). weights: "int8", or int4 weights (micronn.weights)
+    for every layer with weights ("int4"), the layers named ("int4:conv2d_1,dense"), or
+    those chosen so the output's SQNR drops by at most DB decibels ("auto:DB"; log(text)
+    hears which)."""
+    from . import weights as wq
     from .calibrate import parse_method, requantize
+    from .mixed import parse
 
-    if activations not in ACTIVATIONS:
-        raise MicronnError(f"activations {activations!r}: expected one of {', '.join(ACTIVATIONS)}")
+    kind, layers = parse(activations)
+    wkind, warg = wq.parse(weights)
+    if wkind != "int8":
+        if kind != "int8":
+            raise MicronnError("int4 weights are for int8 activations (16x8 layers keep int8 weights)")
+        return _int4_weights(model, calib, wkind, warg, float_io=float_io, progress=progress,
+                             calib_method=calib_method, log=log)
     method = parse_method(calib_method)     # a bad method string fails before TensorFlow loads
-    if activations == "int16" and method[0] != "minmax":
+    if kind != "int8" and method[0] != "minmax":
         raise MicronnError("--calib-method other than minmax is for int8 activations (16x8 models use "
                            "TensorFlow's own ranges)")
+    if kind == "mixed":
+        from .mixed import mixed_tflite
+
+        return mixed_tflite(model, calib, layers, float_io=float_io, progress=progress)
     if method[0] == "minmax":
-        return _convert_keras(model, calib, float_io=float_io, progress=progress, activations=activations)
+        return _convert_keras(model, calib, float_io=float_io, progress=progress, activations=kind)
     x = load_calibration(calib)
     calibrated = _convert_keras(model, x, float_io=float_io, progress=progress, calibrate_only=True)
     return requantize(calibrated, x, method, float_io=float_io)
+
+
+def _int4_weights(model, calib, kind, arg, *, float_io, progress, calib_method, log) -> bytes:
+    """keras_to_tflite with int4 weights: the int8 model, then the chosen layers' weights
+    requantized from the calibrated float model's (micronn.weights)."""
+    from . import weights as wq
+
+    if not isinstance(calib, (list, tuple, dict)):
+        load_calibration(calib)
+    keras_model = model
+    if isinstance(model, (str, os.PathLike)):
+        check_model_file(Path(model))
+        if not Path(model).is_dir():
+            keras_model, _ = _load_keras(model)
+    int8 = keras_to_tflite(keras_model, calib, float_io=float_io, progress=progress, calib_method=calib_method)
+    calibrated = calibrated_tflite(keras_model, calib)
+    named = keras_model if hasattr(keras_model, "layers") else None
+    xs = calibration_inputs(named, calib) if named is not None else [load_calibration(calib)]
+    if kind == "int4":      # bias correction from the calibration samples (one input: the float model's)
+        return wq.to_int4(int8, arg, float_model=calibrated, keras_model=named,
+                          calib=xs[0] if len(xs) == 1 else None)
+    if float_io:
+        raise MicronnError("--weights auto:DB compares int8 outputs: leave out --float-io")
+    if len(xs) != 1:
+        raise MicronnError("--weights auto:DB is for models with one input; name the layers (int4:A,B)")
+    model_out, names, sq = wq.auto(int8, calibrated, xs[0], arg, keras_model=named, log=log)
+    if log:
+        log(f"--weights auto:{arg:g}: int4 weights for {', '.join(names) or 'no layer'} (output SQNR "
+            f"{sq['int8']:.1f} dB with int8 weights, {sq['int4']:.1f} dB now)")
+    return model_out
 
 
 def calibrated_tflite(model, calib, *, progress: bool = False) -> bytes:

@@ -17,6 +17,11 @@ heap
     records and the arena, each rounded up to whole GC blocks; a blob read from
     a file into RAM adds the bytes object (header block + data and its NUL).
     Blobs in ROMFS or frozen are used in place from flash.
+ops_from
+    the same with the module `micronn firmware build --ops-from` the blob would
+    build (its own op codes and fallback variants only), its size estimated for
+    the board's core from per-op sizes measured with the cross compiler
+    (opsizes.py, boards/opsizes.json): no firmware build and no compiler needed.
 """
 
 from __future__ import annotations
@@ -61,32 +66,9 @@ def model_ram(info: dict, prof: dict, module: dict) -> dict:
     return r
 
 
-def fit(data, board: str, heap: int | None = None) -> dict:
-    """Flash and heap needed and available for each deployment of a blob on a board."""
-    from . import romfs
-    from .firmware import profile, resolve
-    from .inspector import inspect
-
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        with open(data, "rb") as f:
-            data = f.read()
-    board = resolve(board)
-    prof = profile(board)
-    if prof.get("heap") is None:
-        raise MicronnError(f"{board} has no flash or RAM limits to check")
-    info = inspect(bytes(data))
-    module = module_figures(prof)
-    blk = gc_block(prof)
-    ram = model_ram(info, prof, module)
-    blob = info["blob_bytes"]
-    heap_total = heap if heap is not None else prof["heap"]
-    firmware = prof["firmware_estimate"] + module["code"]
-    region = prof["firmware_region"]["size"]
-    romfs_size = (prof.get("romfs") or {}).get("size", 0)
-    fs_size = (prof.get("filesystem") or {}).get("size", 0)
-    image = len(romfs.build({f"{info['name'] or 'model'}.mnb": bytes(data)}))
-    file_ram = blk + _up(blob + 1, blk)
-
+def _deployments(firmware: int, region: int, image: int, romfs_size: int, blob: int, fs_size: int, ram: dict,
+                 file_ram: int, heap_total: int) -> dict:
+    """Each deployment's flash and heap, needed and available, and its verdict."""
     rows = {}
     for mode in DEPLOYS:
         flash = [{"what": "firmware", "needed": firmware + (blob + FROZEN_OVERHEAD if mode == "frozen" else 0),
@@ -108,6 +90,64 @@ def fit(data, board: str, heap: int | None = None) -> dict:
                            f"({need - heap_total:,} B short)")
         rows[mode] = {"weights_in": WEIGHTS_IN[mode], "flash": flash, "heap_needed": need,
                       "heap_left": heap_total - need, "fits": not reasons, "reasons": reasons}
+    return rows
+
+
+def ops_from_estimate(data: bytes, board: str, prof: dict, source: str | None, deployments) -> dict:
+    """The module `micronn firmware build --ops-from` the blob would build, estimated for the
+    board's core from boards/opsizes.json (opsizes.py), and each deployment with it:
+    {"ops", "command", "module_code", "source", "firmware", "firmware_left", "deployments",
+    "fits"}, or {"ops", "command", "error"} when the table has no figures for it."""
+    from . import format as fmt
+    from . import opset, opsizes
+
+    ops = sorted(opset.ops_of_blob(data), key=fmt.OPCODES.__getitem__) + sorted(opset.fallbacks_of_blob(data))
+    src = source if source and str(source).endswith(".mnb") else "MODEL.mnb"
+    r = {"ops": ops, "command": f"micronn firmware build --board {board} --ops-from {src}"}
+    try:
+        est = opsizes.estimate(prof["family"], ops)
+    except MicronnError as e:
+        return {**r, "error": str(e)}
+    firmware = prof["firmware_estimate"] + est["bytes"]
+    rows = deployments(firmware)
+    return {**r, "module_code": est["bytes"], "source": est["source"], "firmware": firmware,
+            "firmware_left": prof["firmware_region"]["size"] - firmware, "deployments": rows,
+            "fits": [m for m in DEPLOYS if rows[m]["fits"]]}
+
+
+def fit(data, board: str, heap: int | None = None, source: str | None = None) -> dict:
+    """Flash and heap needed and available for each deployment of a blob on a board, with the
+    full module and (``ops_from``) with a module built --ops-from the blob alone. ``source``:
+    the blob's file, named in the --ops-from command (a path given as ``data`` is used)."""
+    from . import romfs
+    from .firmware import profile, resolve
+    from .inspector import inspect
+
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        source = source or str(data)
+        with open(data, "rb") as f:
+            data = f.read()
+    board = resolve(board)
+    prof = profile(board)
+    if prof.get("heap") is None:
+        raise MicronnError(f"{board} has no flash or RAM limits to check")
+    info = inspect(bytes(data))
+    module = module_figures(prof)
+    blk = gc_block(prof)
+    ram = model_ram(info, prof, module)
+    blob = info["blob_bytes"]
+    heap_total = heap if heap is not None else prof["heap"]
+    firmware = prof["firmware_estimate"] + module["code"]
+    region = prof["firmware_region"]["size"]
+    romfs_size = (prof.get("romfs") or {}).get("size", 0)
+    fs_size = (prof.get("filesystem") or {}).get("size", 0)
+    image = len(romfs.build({f"{info['name'] or 'model'}.mnb": bytes(data)}))
+    file_ram = blk + _up(blob + 1, blk)
+
+    rows = _deployments(firmware, region, image, romfs_size, blob, fs_size, ram, file_ram, heap_total)
+    ops_from = ops_from_estimate(bytes(data), board, prof, source,
+                                 lambda fw: _deployments(fw, region, image, romfs_size, blob, fs_size, ram, file_ram,
+                                                         heap_total))
     return {
         "model": info["name"], "board": board, "description": prof["description"], "family": prof["family"],
         "core": prof["core"], "dsp": prof["dsp"], "clock_hz": prof["clock_hz"],
@@ -119,6 +159,7 @@ def fit(data, board: str, heap: int | None = None) -> dict:
         "blob_bytes": blob, "weights_bytes": info["const_bytes"], "arena_bytes": info["arena_bytes"],
         "op_count": len(info["ops"]), "romfs_image_bytes": image, "file_ram_bytes": file_ram,
         "model_ram": ram, "deployments": rows, "fits": [m for m in DEPLOYS if rows[m]["fits"]],
+        "ops_from": ops_from,
     }
 
 
@@ -156,7 +197,35 @@ def describe(r: dict) -> str:
         if not row["fits"]:
             lines.append(f"does not fit as {mode}: {'; '.join(row['reasons'])}")
     if any("firmware region" in why for row in r["deployments"].values() for why in row["reasons"]):
-        lines.append(f"the module above holds every kernel (int8, 16x8, int4 weights, recurrent); a firmware with "
-                     f"this model's ops only is smaller: micronn firmware build --board {r['board']} --ops-from "
-                     "MODEL.mnb (its size is not estimated here)")
+        lines += ops_from_lines(r)
     return "\n".join(lines)
+
+
+def ops_from_lines(r: dict) -> list[str]:
+    """What a firmware built --ops-from the blob would change, for describe()."""
+    o = r["ops_from"]
+    if r["deployments"]["file"]["flash"][0]["needed"] > r["firmware_region"]:
+        full = (f"the full micronn module ({_k(r['module']['code'])}: every kernel, int8, 16x8, int4 weights, "
+                "recurrent) does not fit beside MicroPython in the firmware region")
+    else:       # only the frozen blob is too much
+        full = (f"with the full micronn module ({_k(r['module']['code'])}: every kernel, int8, 16x8, int4 weights, "
+                "recurrent) the firmware region has no room for the blob frozen")
+    if "error" in o:
+        return [f"{full}; a firmware with this model's ops only is smaller: {o['command']} (its size is not "
+                f"estimated here: {o['error']})"]
+    left = o["firmware_left"]
+    lines = [f"{full}; built with --ops-from (ops {', '.join(o['ops'])}) it would be about {_k(o['module_code'])} "
+             + (f"and fits: firmware {o['firmware']:,} B of {r['firmware_region']:,} B, leaving {_k(left)}"
+                if left >= 0 else
+                f"and still does not fit: firmware {o['firmware']:,} B of {r['firmware_region']:,} B, "
+                f"{_k(-left)} over"),
+             f"  {o['command']}",
+             f"  ({o['source']})"]
+    if o["fits"]:
+        lines.append(f"with that firmware the model fits as: {', '.join(o['fits'])}")
+    else:
+        lines.append("with that firmware the model still does not fit:")
+    for mode, row in o["deployments"].items():
+        if not row["fits"]:
+            lines.append(f"  not as {mode}: {'; '.join(row['reasons'])}")
+    return lines

@@ -195,8 +195,10 @@ STORAGE = {"ARENA": 0, "CONST": 1, "STATE": 2}
 # ONCE: the op runs once, when the model is loaded (initial values of the state); ONCE
 # ops come first in the op list and a run starts after them.
 OP_FLAGS = {"ONCE": 1 << 0}
+# RECIPE: how a Keras model was quantized ("activations=int8 weights=int4:dense calib-method=minmax"),
+# so `verify --reference MODEL.keras` converts it again the same way; the board skips it.
 META_KEYS = {"NAME": 1, "LABELS": 2, "PACKER": 3, "SOURCE_SHA256": 4, "INPUT_NAMES": 5,
-             "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8, "ARENA_LOWER_BOUND": 9}
+             "OUTPUT_NAMES": 6, "PREPROCESS": 7, "SOURCE_BYTES": 8, "ARENA_LOWER_BOUND": 9, "RECIPE": 10}
 META_TYPES = {"UTF8": 1, "BYTES": 2, "U32": 3, "F32_ARRAY": 4}
 
 # Operator parameter records. Each op also lists its tensor operands; an

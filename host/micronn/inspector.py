@@ -38,6 +38,103 @@ def op_macs(kind: str, p: dict) -> int:
     return 0
 
 
+_SHORT = {"int8": "8", "uint8": "u8", "int16": "16", "int32": "32", "int64": "64", "float32": "f32", "float16": "f16",
+          "int4": "4"}
+
+
+def _short(dtype) -> str:
+    return _SHORT.get(dtype, str(dtype))        # a damaged blob's unknown dtype code: its number
+
+
+def _count_of(shape) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def op_precision(op: dict, tensors: list) -> dict:
+    """One op's precision: "a8 w8", "a16 w8", "a8 w4" (the activation dtype it reads, ">" the one it
+    writes when they differ; the dtype of its constant weights, int4 packed two per byte), and
+    what that precision saves or costs against all-int8: the bytes its int4 weights take less
+    (int8: one byte a value) and the arena bytes its int16 activation tensors take more."""
+    roles = fmt.OP_OPERANDS.get(op["kind"], ((), ()))[0]
+    ins = [i for i in op["inputs"] if i != fmt.NO_TENSOR]
+    act_in = [tensors[i]["dtype"] for i in ins if tensors[i]["storage"] != "CONST"]
+    act_out = [tensors[i]["dtype"] for i in op["outputs"]]
+    weights = [i for k, i in enumerate(op["inputs"]) if i != fmt.NO_TENSOR and k < len(roles)
+               and roles[k].startswith("weights") and tensors[i]["storage"] == "CONST"]
+    a_in = act_in[0] if act_in else (act_out[0] if act_out else None)
+    a_out = act_out[0] if act_out else a_in
+    text = "" if a_in is None else "a" + _short(a_in) + ("" if a_out == a_in else ">" + _short(a_out))
+    wd = sorted({_short(tensors[i]["dtype"]) for i in weights}, key=lambda s: (len(s), s))
+    if wd:
+        text += (" " if text else "") + "w" + "+".join(wd)
+    arena16 = {i for i in ins + op["outputs"] if tensors[i]["storage"] == "ARENA" and tensors[i]["dtype"] == "int16"}
+    return {
+        "precision": text,
+        "activation_dtype": a_out,
+        "weight_dtypes": sorted({tensors[i]["dtype"] for i in weights}, key=str),
+        "int4_saved_bytes": sum(_count_of(tensors[i]["shape"]) - tensors[i]["nbytes"] for i in weights
+                                if tensors[i]["dtype"] == "int4"),
+        "int16_extra_tensor_bytes": sum(tensors[i]["nbytes"] - tensors[i]["nbytes"] // 2 for i in arena16),
+    }
+
+
+def _live_peak(b: dict, int16_as_int8: bool = False) -> int:
+    """The largest sum of arena buffers live at once (the packer's ARENA_LOWER_BOUND), from the blob:
+    tensors at one offset whose lifetimes meet are one buffer (an alias, an in-place output); a
+    tensor no op writes and no graph input brings (a reshape's alias) lives from its buffer's last
+    writer before it. int16_as_int8: the int16 tensors at half their bytes (the same model in int8)."""
+    tensors, ops = b["tensors"], b["ops"]
+    n = len(ops)
+    span: dict[int, list[int]] = {}
+
+    def touch(i: int, k: int) -> None:
+        if i != fmt.NO_TENSOR and tensors[i]["storage"] == "ARENA":
+            s = span.setdefault(i, [k, k])
+            s[0], s[1] = min(s[0], k), max(s[1], k)
+
+    written = set(b["inputs"])
+    for i in b["inputs"]:
+        touch(i, -1)
+    for k, op in enumerate(ops):
+        written.update(op["outputs"])
+        for i in op["inputs"] + op["outputs"]:
+            touch(i, k)
+    for i in b["outputs"]:
+        touch(i, n)
+    at: dict[int, list[int]] = {}
+    for i in span:
+        at.setdefault(tensors[i]["offset"], []).append(i)
+    events = [0] * (n + 3)
+    for group in at.values():
+        for i in group:         # an alias: from the latest writer at its offset before it
+            if i not in written:
+                starts = [span[j][0] for j in group if j in written and span[j][0] <= span[i][0]]
+                span[i][0] = max(starts, default=span[i][0])
+        merged: list[list[int]] = []    # [first, last, bytes] of each buffer at this offset
+        for i in sorted(group, key=lambda j: span[j][0]):
+            nb = tensors[i]["nbytes"]
+            if int16_as_int8 and tensors[i]["dtype"] == "int16":
+                nb -= nb // 2
+            nb = fmt.align(nb, fmt.ARENA_ALIGN)
+            a, z = span[i]
+            if merged and a <= merged[-1][1]:
+                m = merged[-1]
+                m[1], m[2] = max(m[1], z), max(m[2], nb)
+            else:
+                merged.append([a, z, nb])
+        for a, z, nb in merged:
+            events[a + 1] += nb
+            events[z + 2] -= nb
+    peak = live = 0
+    for e in events:
+        live += e
+        peak = max(peak, live)
+    return peak
+
+
 def _text(v) -> str | None:
     """A metadata value shown as text (the device accepts any type for any key)."""
     if v is None or isinstance(v, str):
@@ -52,8 +149,10 @@ def _count(v) -> int | None:
 def _io(t: dict, is_float: bool, name=None) -> dict:
     """A graph input or output as run() sees it: a blob packed with float IO takes and
     gives float32 (quantized and dequantized inside with this scale and zero point; int8
-    ones only: an int32/int64 output gives its raw values)."""
-    return {"shape": list(t["shape"]), "dtype": "float32" if is_float and t["dtype"] == "int8" else t["dtype"],
+    and int16 ones only: an int32/int64 output gives its raw values); "stored" is the
+    tensor's own dtype."""
+    to_float = is_float and t["dtype"] in ("int8", "int16")
+    return {"shape": list(t["shape"]), "dtype": "float32" if to_float else t["dtype"], "stored": t["dtype"],
             "scale": t["scale"], "zero_point": t["zero_point"], "name": name}
 
 
@@ -105,9 +204,22 @@ def inspect(data) -> dict:
             # model state it reads or writes: [offset, bytes] in the state memory
             "state": [[tensors[i]["offset"], tensors[i]["nbytes"]] for i in idx if tensors[i]["storage"] == "STATE"],
             "once": op.get("once", False),
+            **op_precision(op, tensors),
             "params": op["params"],
         })
     fin, fout = (bool(h["flags"] & fmt.HEADER_FLAGS[f]) for f in ("FLOAT_INPUT", "FLOAT_OUTPUT"))
+    # against all-int8: int4 weights (each stored array once) and int16 arena tensors, over the whole model
+    w4 = {tensors[i]["offset"]: _count_of(tensors[i]["shape"]) - tensors[i]["nbytes"] for op in b["ops"]
+          for i in op["inputs"] if i != fmt.NO_TENSOR and tensors[i]["dtype"] == "int4"
+          and tensors[i]["storage"] == "CONST"}
+    a16 = {i for op in b["ops"] for i in op["inputs"] + op["outputs"] if i != fmt.NO_TENSOR
+           and tensors[i]["storage"] == "ARENA" and tensors[i]["dtype"] == "int16"}
+    precision = {
+        "int4_saved_bytes": sum(w4.values()),
+        "int16_extra_tensor_bytes": sum(tensors[i]["nbytes"] - tensors[i]["nbytes"] // 2 for i in a16),
+        # what the int16 tensors add to the largest set of tensors live at once (the arena's lower bound)
+        "int16_extra_arena_bytes": _live_peak(b) - _live_peak(b, int16_as_int8=True) if a16 else 0,
+    }
     ins = [_io(tensors[i], fin, n) for i, n in zip(b["inputs"], _names(meta, "INPUT_NAMES", len(b["inputs"])),
                                                    strict=True)]
     outs = [_io(tensors[i], fout, n) for i, n in zip(b["outputs"], _names(meta, "OUTPUT_NAMES", len(b["outputs"])),
@@ -133,6 +245,7 @@ def inspect(data) -> dict:
         "labels": meta.get("LABELS"),
         "ops": ops,
         "tensor_count": len(tensors),
+        **precision,
     }
 
 
@@ -144,7 +257,8 @@ def describe(info: dict) -> str:
     """inspect()'s result as a table for people."""
     def io(t: dict) -> str:
         q = f"scale {t['scale']:.6g} zero point {t['zero_point']}"
-        return f"{tuple(t['shape'])} " + (f"float32 (int8 inside: {q})" if t["dtype"] == "float32" else
+        inside = t.get("stored", "int8")
+        return f"{tuple(t['shape'])} " + (f"float32 ({inside} inside: {q})" if t["dtype"] == "float32" else
                                           f"{t['dtype']} {q}")
 
     lines = [f"model {info['name']!r} ({info['packer']}, format {info['format_version']})"]
@@ -155,14 +269,17 @@ def describe(info: dict) -> str:
             name = f" {t['name']}" if len(rows) > 1 and t.get("name") else ""
             lines.append(f"{label:<6} {io(t)}{name}")
     lines.append("")
-    lines.append(f"{'#':>3}  {'op':<16} {'in':<18} {'out':<16} {'MACs':>10} {'weights':>9}  arena (offset+bytes)")
-    for o in info["ops"]:
+    mixed = bool(info.get("int4_saved_bytes") or info.get("int16_extra_tensor_bytes"))
+    kinds = [o["type"] + (" (once)" if o.get("once") else "") for o in info["ops"]]
+    w = max([16, *map(len, kinds)])
+    lines.append(f"{'#':>3}  {'op':<{w}} {'precision':<9} {'in':<18} {'out':<16} {'MACs':>10} {'weights':>9}  "
+                 + (f"{'vs int8':<14} " if mixed else "") + "arena (offset+bytes)")
+    for o, kind in zip(info["ops"], kinds, strict=True):
         ins = " ".join("x".join(map(str, s)) for s in o["inputs"])
         outs = " ".join("x".join(map(str, s)) for s in o["outputs"])
         arena = " ".join([f"{a}+{n}" for a, n in o["arena"]] + [f"state {a}+{n}" for a, n in o.get("state", [])])
-        kind = o["type"] + (" (once)" if o.get("once") else "")
-        lines.append(f"{o['index']:>3}  {kind:<16} {ins:<18} {outs:<16} {o['macs']:>10,} "
-                     f"{o['weight_bytes']:>9,}  {arena}")
+        lines.append(f"{o['index']:>3}  {kind:<{w}} {o.get('precision', ''):<9} {ins:<18} {outs:<16} {o['macs']:>10,} "
+                     f"{o['weight_bytes']:>9,}  " + (f"{_vs_int8(o):<14} " if mixed else "") + arena)
     lb = info["arena_lower_bound"]
     tensors = info["arena_bytes"] - info["scratch_bytes"]
     ratio = f", {tensors / lb:.0%} of their lower bound" if lb else ""
@@ -175,10 +292,37 @@ def describe(info: dict) -> str:
               *([f"state             {_kib(info['state_bytes'])}: kept between runs; (once): sets its initial "
                  "values before the first run"] if info.get("state_bytes") else []),
               f"blob              {_kib(info['blob_bytes'])}",
-              f"source .tflite    {_kib(info['source_bytes'])}"]
+              f"source .tflite    {_kib(info['source_bytes'])}",
+              *_precision_lines(info)]
     if info["labels"]:
         lines.append(f"labels            {', '.join(info['labels'][:8])}{' ...' if len(info['labels']) > 8 else ''}")
     return "\n".join(lines)
+
+
+def _vs_int8(o: dict) -> str:
+    """An op's column beside its weights: "w -N" its int4 weights' bytes fewer than int8's, "a +M" its
+    int16 activation tensors' bytes more."""
+    parts = ([f"w -{o['int4_saved_bytes']:,}"] if o.get("int4_saved_bytes") else []) + \
+        ([f"a +{o['int16_extra_tensor_bytes']:,}"] if o.get("int16_extra_tensor_bytes") else [])
+    return " ".join(parts)
+
+
+def _precision_lines(info: dict) -> list[str]:
+    """The totals against the same model in int8 (nothing for an all-int8 blob)."""
+    out = []
+    if info.get("int4_saved_bytes"):
+        n = info["int4_saved_bytes"]
+        out.append(f"int4 weights      save {n:,} B: int8 weights would take {n:,} B more "
+                   f"({100 * n / info['blob_bytes']:.1f}% of this blob)")
+    if info.get("int16_extra_tensor_bytes"):
+        out.append(f"int16 activations cost {info['int16_extra_arena_bytes']:,} B of arena: the largest set of "
+                   f"tensors live at once against int8 tensors (in all, the int16 tensors take "
+                   f"{info['int16_extra_tensor_bytes']:,} B more)")
+    legend = ([" w -N its int4 weights' bytes fewer"] if info.get("int4_saved_bytes") else []) + \
+        ([" a +M its int16 tensors' bytes more"] if info.get("int16_extra_tensor_bytes") else [])
+    if legend:
+        out.append("vs int8 column    per op:" + ",".join(legend))
+    return out
 
 
 def to_json(info: dict) -> dict:

@@ -244,35 +244,35 @@ class Lowering:
                 self.lost[i] = op.index
 
     def _float_boundaries(self) -> None:
-        """A float model interface (QUANTIZE first, DEQUANTIZE last) becomes the
-        board's job: the graph itself stays int8."""
+        """A float model interface (QUANTIZE first, DEQUANTIZE last; to and from int8,
+        or int16 in 16x8 models) becomes the board's job: the graph itself stays integer."""
+        boundary = {"inputs": set(), "outputs": set()}
         for k, i in enumerate(self.inputs):
             uses = self.consumers.get(i, [])
             if self.tensor(i).dtype == "float32" and len(uses) == 1 and uses[0].opcode == "QUANTIZE" \
-                    and uses[0].outputs and self.tensor(uses[0].outputs[0]).dtype == "int8":
+                    and uses[0].outputs and self.tensor(uses[0].outputs[0]).dtype in ("int8", "int16"):
                 self.inputs[k] = uses[0].outputs[0]
+                boundary["inputs"].add(self.inputs[k])
                 self.skip.add(uses[0].index)
                 self.status[uses[0].index] = "float boundary"
                 self.g.float_input = True
         for k, o in enumerate(self.outputs):
             op = self.producer.get(o)
             if self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE" \
-                    and op.inputs and op.inputs[0] >= 0 and self.tensor(op.inputs[0]).dtype == "int8":
+                    and op.inputs and op.inputs[0] >= 0 and self.tensor(op.inputs[0]).dtype in ("int8", "int16"):
                 self.outputs[k] = op.inputs[0]
+                boundary["outputs"].add(self.outputs[k])
                 self.skip.add(op.index)
                 self.status[op.index] = "float boundary"
                 self.g.float_output = True
-            elif self.tensor(o).dtype == "float32" and op is not None and op.opcode == "DEQUANTIZE" \
-                    and op.inputs and op.inputs[0] >= 0 and self.tensor(op.inputs[0]).dtype == "int16":
-                self._model_problem(self.fail(op, "a float output dequantized from int16 (a 16x8 model): the board "
-                                                  "dequantizes int8 outputs only; convert with "
-                                                  "inference_output_type=tf.int16 (the board gives the int16 values)"))
-        # One header flag each: every input (output) is float, or none is.
+        # One header flag each: every input (output) is float, or none is (the board
+        # presents every int8 and int16 one of a flagged blob as float).
         for what, ids, on in (("inputs", self.inputs, self.g.float_input),
                               ("outputs", self.outputs, self.g.float_output)):
-            if on and any(self.tensor(i).dtype == "float32" for i in ids):
-                self._model_problem(MicronnError(f"the model has float and int8 {what}; micronn needs all of "
-                                                 f"them float (quantized on the board) or all int8"))
+            if on and any(i not in boundary[what] and self.tensor(i).dtype in ("float32", "int8", "int16")
+                          for i in ids):
+                self._model_problem(MicronnError(f"the model has float and integer {what}; micronn needs all of "
+                                                 f"them float (quantized on the board) or none"))
 
     def sole_consumer(self, op: tfl.Operator, opcode: str) -> tfl.Operator | None:
         uses = self.consumers.get(op.outputs[0], [])
@@ -1101,23 +1101,39 @@ def lower(model: tfl.Model) -> Graph:
     return g
 
 
-def _merge_groups() -> None:
-    """Operator groups kept in modules of their own join the tables above."""
-    from . import (
-        lower_elementwise,
-        lower_lstm,
-        lower_matmul,
-        lower_movement,
-        lower_reduce,
-        lower_resize,
-        lower_s16x,
-        lower_sequence,
-        lower_state,
-        lower_svdf,
-    )
+# The operator groups kept in modules of their own, merged into the tables above in this order.
+GROUPS = ("lower_elementwise", "lower_movement", "lower_resize", "lower_reduce", "lower_matmul", "lower_state",
+          "lower_svdf", "lower_sequence", "lower_lstm", "lower_s16x")
+_OWN = (dict(LOWERINGS), dict(LIMITS), dict(OPERANDS))
+_merging = False
 
-    for mod in (lower_elementwise, lower_movement, lower_resize, lower_reduce, lower_matmul, lower_state,
-                lower_svdf, lower_sequence, lower_lstm, lower_s16x):
+
+def _merge_groups() -> None:
+    """The groups (GROUPS) join the tables above. This module is the hub: the group
+    modules import from it, and it imports them here, at its end; each group calls
+    this again at its own end, so that importing a group module first works too (it
+    imports this module, whose merge waits while a group is only partly imported,
+    i.e. has no tables yet; the group's closing call then imports the others and
+    merges). The tables are rebuilt in GROUPS' order whatever the import order."""
+    global _merging
+    import importlib
+    import sys
+
+    def partial(name: str) -> bool:
+        m = sys.modules.get(f"{__package__}.{name}")
+        return m is not None and not all(hasattr(m, t) for t in ("LOWERINGS", "LIMITS", "OPERANDS"))
+
+    if _merging or any(partial(n) for n in GROUPS):
+        return
+    _merging = True
+    try:
+        mods = [importlib.import_module(f"{__package__}.{n}") for n in GROUPS]
+    finally:
+        _merging = False
+    for table, own in zip((LOWERINGS, LIMITS, OPERANDS), _OWN, strict=True):
+        table.clear()
+        table.update(own)
+    for mod in mods:
         LOWERINGS.update(mod.LOWERINGS)
         LIMITS.update(mod.LIMITS)
         OPERANDS.update(mod.OPERANDS)

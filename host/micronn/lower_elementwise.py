@@ -314,3 +314,8 @@ LIMITS: dict = {
                    "ending in QUANTIZE to int8: a 256-entry table of TFLite Micro's float32 arithmetic"),
 }
 
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

@@ -193,3 +193,9 @@ LIMITS: dict = {
 }
 # input 0 required; the lowering checks the weights, biases and states (and names a CIFG LSTM)
 OPERANDS: dict = {"UNIDIRECTIONAL_SEQUENCE_LSTM": 1}
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

@@ -597,3 +597,9 @@ LIMITS.update({
                     "the RESHAPE's output without the 5-D tensors between (chains that follow one another, one "
                     f"copy); {_COPY}"),
 })
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

@@ -186,3 +186,9 @@ LIMITS: dict = {
                     f"{LOG_SOFTMAX_ROW_MAX} values; input scale from 2**-30 to 8 (an input left shift of 1 to 30)"),
 }
 OPERANDS: dict = {"ARG_MAX": 2, "ARG_MIN": 2, "SUM": 2, "REDUCE_MAX": 2, "REDUCE_MIN": 2}
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

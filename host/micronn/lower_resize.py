@@ -181,3 +181,9 @@ LIMITS: dict = {
                        f"2**{MAX_SHIFT}; no scratch (the kernel gathers)"),
 }
 OPERANDS: dict = {"RESIZE_NEAREST_NEIGHBOR": 2, "RESIZE_BILINEAR": 2, "TRANSPOSE_CONV": 3}
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

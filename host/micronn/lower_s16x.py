@@ -293,8 +293,7 @@ def lower_quantize16(low: Lowering, op: tfl.Operator) -> None:
         return lower_quantize(low, op)
     if src not in ("int8", "int16") or dst not in ("int8", "int16"):
         if src == "float32":
-            raise low.fail(op, f"float QUANTIZE to {dst}: the board quantizes float inputs to int8 only; convert a "
-                               "16x8 model with inference_input_type=tf.int16 (the board takes the int16 values)")
+            raise low.fail(op, f"float QUANTIZE to {dst} is supported only on the model input (to int8 or int16)")
         raise low.fail(op, f"QUANTIZE from {src} to {dst} is not supported (int8 and int16 are)")
     g = low.g
     x = low.act(op.inputs[0], op, src)
@@ -425,7 +424,8 @@ def _limits() -> dict:
                                    "* 10 / 65535"),
         "TANH": ("TANH_S16", f"{z}; output scale 2^-15; input scales below about 2.67"),
         "LOGISTIC": ("LOGISTIC_S16", f"{z}; output scale 2^-15; input scales below about 2.67"),
-        "QUANTIZE": ("REQUANT", f"int8 <-> int16 and int16 -> int16 (TFLite's Requantize); {_REQUANT}"),
+        "QUANTIZE": ("REQUANT", f"int8 <-> int16 and int16 -> int16 (TFLite's Requantize); {_REQUANT}; float "
+                                "to int16 only on the model input, where the board quantizes"),
         "RESHAPE": ("no op", "as int8"),
         "PAD": ("PAD_S16", "as int8"),
         "PADV2": ("PAD_S16", "as int8; the pad value one constant int16"),
@@ -439,3 +439,9 @@ def _limits() -> dict:
 
 
 LIMITS = _limits()
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

@@ -318,3 +318,9 @@ LIMITS["DEQUANTIZE"] = ("LUT, STRIDED_COPY or GATHER (with the float ops after i
     + f"; CONCATENATION and PACK of pieces that went through the same float ops; at most {REGION_MAX_OPS} ops) "
     "ending in QUANTIZEs to int8: per end a STRIDED_COPY of x (a GATHER where pieces join out of order) and/or "
     "a table (the SPLIT TensorFlow's converter leaves in float in unrolled LSTMs and GRUs)"))
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

@@ -300,3 +300,9 @@ LIMITS: dict = {
 }
 # None: the lowering checks its operands itself (CALL_ONCE and ASSIGN_VARIABLE have no outputs)
 OPERANDS: dict = {"CALL_ONCE": None, "VAR_HANDLE": 0, "READ_VARIABLE": 1, "ASSIGN_VARIABLE": None}
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

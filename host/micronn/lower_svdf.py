@@ -122,3 +122,9 @@ LIMITS: dict = {
 }
 # inputs 0-2 required; the lowering checks the optional bias and the state (input 4)
 OPERANDS: dict = {"SVDF": 3}
+
+
+# lower.py (the hub) takes this group's tables in; this call does it when this module is imported first
+from .lower import _merge_groups  # noqa: E402
+
+_merge_groups()

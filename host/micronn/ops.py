@@ -25,7 +25,9 @@ COMMON = ("Every operator runs on int8 activations with per-tensor quantization 
           "Lite's EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, `micronn pack --activations int16`) "
           "run CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED (int64 or int32 bias), ADD, MUL, MAX_POOL_2D, "
           "AVERAGE_POOL_2D, SOFTMAX, TANH, LOGISTIC, QUANTIZE, RESHAPE, PAD and CONCATENATION, with int16 inputs "
-          "and outputs. INT4 weights (two per byte) of FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D run packed.")
+          "and outputs, or float ones (QUANTIZE to int16, DEQUANTIZE of int16: converted on the board as TFLite "
+          "Micro converts them). INT4 weights (two per byte) of FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D "
+          "run packed.")
 
 # Issue 18: per device op (format.OPCODES), its CMSIS-NN-style DSP path on Cortex-M4/M7
 # (MNN_DSP, mnn_simd.h; the variant names are mnn_kernels.h's MNN_VARIANTS, counted by
@@ -93,12 +95,16 @@ DSP_NOTES = {
     "FULLY_CONNECTED_S16": "FC_S16_DSP: weight rows in pairs, each input pair packed once for both and taken by "
                            "SMLAD against SXTB16-widened weights, int32 blocks of 511 products added into the int64 "
                            "sums (mnn_dot2_s16); FC_S16 the same loop in C",
-    "CONV_2D_S16": "CONV_S16_DSP: output channels in pairs over each tap's run of input channels with "
-                   "mnn_dot2_s16 (as FULLY_CONNECTED_S16), requantization prepared per block of 16 channels; "
-                   "CONV_S16 the same loop in C",
-    "DEPTHWISE_CONV_2D_S16": "portable only, so far: one product per tap and channel into int64 sums, channels in "
-                             "blocks; SMLAD's two products of one sum do not fit (they are two channels'), and "
-                             "the int8 kernel's SMLABB/SMLATT form is not done for int16",
+    "CONV_2D_S16": "CONV_S16_DSP: two output channels by two neighbouring pixels per pass, SMLAD on the int16 "
+                   "input pairs as they lie against SXTB16-widened weights (an assembly inner loop), int32 sums "
+                   "moved into int64 before 512 products, a cheaper requantization (one SMLAL) where the sums "
+                   "stayed int32; blocks of 16 channels (qemu-m4 2.10 instructions/MAC against 5.28 before, 3x3 "
+                   "on 16 channels); CONV_S16 one channel pair at a time in C",
+    "DEPTHWISE_CONV_2D_S16": "DEPTHWISE_S16_DSP (depth multiplier 1, at most 511 taps or int32 sums): four "
+                             "channels at a time, each pair's weights unpacked once per block for kernels of up "
+                             "to 9 taps, SMLABB/SMLATT into the two channels' sums, padding taps read from a "
+                             "zero buffer (qemu-m4 6.7 instructions/MAC against 15.8, 3x3 on 32 channels); "
+                             "DEPTHWISE_S16 one product per tap and channel into int64 sums otherwise",
     "SOFTMAX_S8_S16": "portable: SOFTMAX's kernel (gemmlowp fixed point per value) with an int16 store; one pass "
                       "over a model's few logits",
     "ADD_S16": "portable: per element two rescalings and one requantization (64-bit products, no 16-bit SIMD "
@@ -116,11 +122,14 @@ DSP_NOTES = {
     "CONCATENATION_S16": "portable: memcpy per input chunk; memory-bound",
     "FULLY_CONNECTED_S4": "FC_S4_DSP: eight packed int4 weights become four int16 pairs in seven instructions, then "
                           "SMLAD against input pairs prepared once for two rows; FC_S4 portable",
-    "CONV_2D_S4": "portable only, so far: direct loops without scratch, two int4 weights per byte load "
-                  "(mnn_dot_s4); int4 weights are chosen for flash size, and FULLY_CONNECTED_S4's DSP unpacking "
-                  "would carry over (not done)",
-    "DEPTHWISE_CONV_2D_S4": "portable only, so far: each tap visited once per pixel, two channels per weight "
-                            "byte; as CONV_2D_S4",
+    "CONV_2D_S4": "CONV_S4_COL: each pixel's receptive field copied once per block into an int16 column in "
+                  "the order that a word of eight weights gives after two masks and four SXTB16, then SMLAD, two "
+                  "channels per pass (the same groups in plain C without DSP); CONV_S4 direct loops without "
+                  "scratch",
+    "DEPTHWISE_CONV_2D_S4": "DEPTHWISE_S4_DSP: for kernels of up to 9 taps, each block's int4 weights unpacked "
+                            "once to int16 pairs, padding taps read from a buffer of the input zero point, "
+                            "SMLAD-style pair sums (qemu-m4 7.3 instructions/MAC against 9.6 before, 3x3 on 32 "
+                            "channels); DEPTHWISE_S4 each tap once per pixel, two channels per weight byte",
 }
 
 
@@ -232,12 +241,10 @@ model with `micronn verify`. The known exceptions, and where they are documented
   TFLite Micro runs and micronn runs bit-exact as its LSTM op; its hidden and cell states
   (TFLite Micro's variable tensors) are the model's state, kept between runs and zeroed
   by `Model.reset()` (`tests/test_lstm.py`).
-- **Not supported yet.** In 16x8 models: a float interface (QUANTIZE from float to
-  int16, DEQUANTIZE of int16; convert with int16 input and output) and the operators
-  not listed above; int4 weights with int16 activations; packing a Keras model with
-  4-bit weights (`--weights int4`: a .tflite with INT4 weight tensors, from TensorFlow's
-  low-bit QAT conversion, packs). Every operator not in the table above:
-  `micronn ops MODEL.tflite` names them.
+- **Not supported yet.** In 16x8 models: the operators not listed above; int4 weights
+  with int16 activations; packing a Keras model with 4-bit weights (`--weights int4`: a
+  .tflite with INT4 weight tensors, from TensorFlow's low-bit QAT conversion, packs).
+  Every operator not in the table above: `micronn ops MODEL.tflite` names them.
 """
 
 

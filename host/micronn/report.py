@@ -146,15 +146,48 @@ def _accuracy(y: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(y.reshape(len(labels), -1), axis=1) == labels))
 
 
+def _weights_model(model, int8: bytes, calibrated: bytes, x: np.ndarray, choice) -> tuple[bytes, list[str]]:
+    """The int8 model with int4 weights as `choice` says (micronn.weights), and the
+    names of the layers that got them."""
+    from . import weights as wq
+
+    kind, arg = wq.parse(choice)
+    keras_model = None
+    if not isinstance(model, (bytes, bytearray)) and not (
+            isinstance(model, (str, os.PathLike)) and (Path(model).suffix == ".tflite" or Path(model).is_dir())):
+        from .convert import _load_keras, _quiet
+
+        with _quiet():
+            keras_model = _load_keras(model)[0]
+        keras_model = keras_model if hasattr(keras_model, "layers") else None
+    if kind == "auto":
+        out, names, _ = wq.auto(int8, calibrated, x, arg, keras_model=keras_model)
+        return out, names
+    found = wq.weighted_layers(int8, keras_model)
+    chosen = wq.select(found, arg)
+    return (wq.to_int4(int8, arg, float_model=calibrated, keras_model=keras_model, calib=x),
+            [c.name for c in chosen])
+
+
+def _blob_bytes(tfl: bytes) -> int:
+    from . import blob
+    from .packer import build_graph
+
+    return len(blob.write(build_graph(tfl)))
+
+
 def report(model, calib, *, data=None, labels=None, method="minmax", samples: int = 200,
-           int8: bytes | None = None, calibrated: bytes | None = None, values: bool = False) -> dict:
+           int8: bytes | None = None, calibrated: bytes | None = None, values: bool = False,
+           weights=None) -> dict:
     """Per-layer comparison of the float model with its int8 model on samples.
 
     model: Keras (object, .keras/.h5, SavedModel folder) or a float .tflite (path or bytes).
     calib: calibration samples (array, .npy/.npz). data: samples to compare on (default:
     the calibration samples), at most ``samples`` of them; labels: their classes, for
     top-1 accuracy of both models. method: the calibration method. int8/calibrated: the
-    models, if already made. values: also return each layer's float values (for plots)."""
+    models, if already made. values: also return each layer's float values (for plots).
+    weights: also the model with int4 weights ("int4", "int4:A,B", "auto:DB";
+    micronn.weights): each layer's SQNR with them, its accuracy and blob size."""
     from .convert import load_calibration
 
     x = load_calibration(calib)
@@ -187,6 +220,15 @@ def report(model, calib, *, data=None, labels=None, method="minmax", samples: in
         if values:
             row["values"] = fl[fi]
         rows.append(row)
+    w4 = None
+    if weights is not None:
+        from . import weights as wq
+
+        w4, chosen = _weights_model(model, int8, calibrated, x, weights)
+        q4 = _tflm_tensors(w4, xs, [qi for qi, _, _, _ in layers])
+        for row, (qi, fi, _, _) in zip(rows, layers, strict=True):
+            t = qt[qi]
+            row["sqnr_db_w4"] = sqnr_db(fl[fi], (q4[qi].astype(np.float64) - int(t.zero_point[0])) * float(t.scale[0]))
     ranked = sorted(rows, key=lambda r: r["sqnr_db"])
     out = {
         "method": calibrate.method_name(method),
@@ -200,6 +242,14 @@ def report(model, calib, *, data=None, labels=None, method="minmax", samples: in
         # the model's output (its int8 producer's with float output: the last layer compared)
         last_q, last_f = next(((q, f) for q, f, _, _ in layers if q in qm.outputs), layers[-1][:2])
         out["accuracy"] = {"float": _accuracy(fl[last_f], lab), "int8": _accuracy(ql[last_q], lab)}
+        if w4 is not None:
+            out["accuracy"]["int4"] = _accuracy(q4[last_q], lab)
+    if w4 is not None:
+        last = next((r for r in rows if r["tensor"] in qm.outputs), rows[-1])
+        out["weights"] = {"choice": wq.describe(weights), "layers": chosen, "int8_blob": _blob_bytes(int8),
+                          "int4_blob": _blob_bytes(w4), "output_sqnr_db": {"int8": last["sqnr_db"],
+                                                                         "int4": last["sqnr_db_w4"]}}
+        out["int4_model"] = w4
     return out
 
 
@@ -218,22 +268,41 @@ def _fmt_db(v: float) -> str:
     return "inf" if v == float("inf") else f"{v:.1f}"
 
 
+def _describe_weights(r: dict) -> list[str]:
+    """The lines about int4 weights: which layers, blob bytes, output SQNR, accuracy."""
+    w = r.get("weights")
+    if not w:
+        return []
+    share = w["int4_blob"] / max(1, w["int8_blob"])
+    lines = [f"int4 weights ({w['choice']}): {', '.join(w['layers']) or 'no layer'}; blob {w['int8_blob']:,} -> "
+             f"{w['int4_blob']:,} bytes ({share:.1%}); output SQNR {_fmt_db(w['output_sqnr_db']['int8'])} -> "
+             f"{_fmt_db(w['output_sqnr_db']['int4'])} dB"]
+    acc = r.get("accuracy")
+    if acc and "int4" in acc:
+        change = (acc["int4"] - acc["int8"]) * 100
+        lines.append(f"top-1 accuracy with int4 weights: {acc['int4']:.2%} ({change:+.2f} points against int8)")
+    return lines
+
+
 def describe(r: dict) -> str:
     """The report as a text table, the worst layers named."""
     lines = [f"per-layer quantization report ({r['method']} calibration; {r['samples']} {r['on']}; "
              f"float model against the int8 model as TFLite Micro runs it)"]
     w = max(12, min(48, max(len(x["layer"]) for x in r["layers"])))
+    w4 = "weights" in r
     lines.append(f"{'layer':<{w}} {'op':<16} {'SQNR dB':>8} {'max err':>8} {'mean err':>8} {'clipped':>8} "
-                 f"{'codes':>5} {'scale':>10} {'zp':>5}")
+                 f"{'codes':>5} {'scale':>10} {'zp':>5}" + (f" {'SQNR w4':>8}" if w4 else ""))
     for x in r["layers"]:
         lines.append(f"{x['layer'][-w:]:<{w}} {x['op'][:16]:<16} {_fmt_db(x['sqnr_db']):>8} "
                      f"{x['max_abs_error_steps']:>8.2f} {x['mean_abs_error_steps']:>8.3f} {x['clipped']:>8.3%} "
-                     f"{x['codes_used']:>5} {x['scale']:>10.4g} {x['zero_point']:>5}")
+                     f"{x['codes_used']:>5} {x['scale']:>10.4g} {x['zero_point']:>5}"
+                     + (f" {_fmt_db(x['sqnr_db_w4']):>8}" if w4 else ""))
     by = {x["name"]: x for x in r["layers"]}
     lines.append("costing the most (lowest SQNR): " + ", ".join(
         f"{by[n]['layer']} ({_fmt_db(by[n]['sqnr_db'])} dB)" for n in r["worst"]))
     if "accuracy" in r:
         lines.append(f"top-1 accuracy: float {r['accuracy']['float']:.2%}, int8 {r['accuracy']['int8']:.2%}")
+    lines += _describe_weights(r)
     return "\n".join(lines)
 
 
@@ -320,6 +389,7 @@ def write_html(r: dict, path, title: str = "model") -> list[Path]:
     if "accuracy" in r:
         acc = (f"<p>top-1 accuracy: float {r['accuracy']['float']:.2%}, "
                f"int8 {r['accuracy']['int8']:.2%}</p>")
+    acc += "".join(f"<p>{html.escape(line)}</p>" for line in _describe_weights(r))
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>micronn quantization report: {html.escape(title)}</title>
 <style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
@@ -346,7 +416,7 @@ def to_json(r: dict) -> dict:
     """The report without the raw values, infinities as strings (JSON has none)."""
     def fix(v):
         if isinstance(v, dict):
-            return {k: fix(x) for k, x in v.items() if k != "values"}
+            return {k: fix(x) for k, x in v.items() if k not in ("values", "int4_model")}
         if isinstance(v, (list, tuple)):
             return [fix(x) for x in v]
         if isinstance(v, np.generic):

@@ -77,7 +77,8 @@ def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 def io(data: bytes) -> dict:
     """Shapes, dtypes and quantization of a blob's inputs and outputs, as the board
     presents them: "inputs" and "outputs" (lists, the blob's order; with "name" from its
-    INPUT_NAMES/OUTPUT_NAMES metadata), "input" and "output" (the first of each)."""
+    INPUT_NAMES/OUTPUT_NAMES metadata; "stored": the graph tensor's own dtype, int8 or
+    int16 behind a float one), "input" and "output" (the first of each)."""
     from . import format as fmt
 
     info = blobmod.read(data)
@@ -90,8 +91,9 @@ def io(data: bytes) -> dict:
         for k, idx in enumerate(info[f"{key}s"]):
             t = info["tensors"][idx]
             rows.append({"shape": tuple(t["shape"]), "scale": t["scale"], "zero_point": t["zero_point"],
-                         "dtype": "float32" if flags & fmt.HEADER_FLAGS[flag] and t["dtype"] == "int8"
-                         else t["dtype"], "name": names[k] if k < len(names) else None})
+                         "dtype": "float32" if flags & fmt.HEADER_FLAGS[flag] and t["dtype"] in ("int8", "int16")
+                         else t["dtype"], "name": names[k] if k < len(names) else None,
+                         "stored": t["dtype"]})      # the graph tensor's dtype (int16: a 16x8 model's)
         out[key + "s"] = rows
         out[key] = rows[0]
     return out
@@ -235,7 +237,8 @@ def sample_inputs(data: bytes, samples: int, seed: int = 0):
 def _sample(t: dict, samples: int, rng, whole: bool = True) -> np.ndarray:
     per_sample = t["shape"][1:] if len(t["shape"]) > 1 else ()
     if t["dtype"] == "float32":
-        lo, hi = (t["scale"] * (q - t["zero_point"]) for q in (-128, 127))
+        q_lo, q_hi = (-32768, 32767) if t.get("stored") == "int16" else (-128, 127)
+        lo, hi = (t["scale"] * (q - t["zero_point"]) for q in (q_lo, q_hi))
         pad = 0.1 * (hi - lo)
         return rng.uniform(lo - pad, hi + pad, size=(samples,) + per_sample).astype(np.float32)
     if t["dtype"] == "int16":       # 16x8 models

@@ -45,13 +45,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 (void)cost;
                 mnn_poll_hook = poll_hook;
                 // What the binding does around run(): every float input quantized
-                // into the arena, every int8 output dequantized (model.run with
-                // arrays of floats), each with the blob's scale and zero point;
+                // into the arena, every int8 and int16 output dequantized (model.run
+                // with arrays of floats), each with the blob's scale and zero point;
                 // int32/int64 outputs are copied as they are.
                 static const float probe[4] = { -1e9f, -0.5f, 3.25f, 1e9f };
                 for (uint16_t j = 0; j < m.input_count; j++) {
                     mnn_tensor_info_t in;
                     mnn_model_input(&m, j, &in);
+                    if (in.dtype == MNN_DTYPE_INT16) {
+                        for (uint32_t i = 0; i < in.nbytes / 2; i += 4) {
+                            uint32_t k = in.nbytes / 2 - i < 4 ? in.nbytes / 2 - i : 4;
+                            mnn_quantize_s16(probe, (int16_t *)(arena + in.offset) + i, k, in.scale,
+                                in.zero_point);
+                        }
+                        continue;
+                    }
                     for (uint32_t i = 0; i < in.nbytes; i += 4) {
                         uint32_t k = in.nbytes - i < 4 ? in.nbytes - i : 4;
                         mnn_quantize_s8(probe, (int8_t *)arena + in.offset + i, k, in.scale, in.zero_point);
@@ -62,10 +70,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 for (uint16_t j = 0; j < m.output_count; j++) {
                     mnn_tensor_info_t out;
                     mnn_model_output(&m, j, &out);
+                    float y[16];
+                    if (out.dtype == MNN_DTYPE_INT16) {
+                        for (uint32_t i = 0; i < out.nbytes / 2; i += 16) {
+                            uint32_t k = out.nbytes / 2 - i < 16 ? out.nbytes / 2 - i : 16;
+                            mnn_dequantize_s16((const int16_t *)(arena + out.offset) + i, y, k, out.scale,
+                                out.zero_point);
+                        }
+                        continue;
+                    }
                     if (out.dtype != MNN_DTYPE_INT8) {
                         continue;
                     }
-                    float y[16];
                     for (uint32_t i = 0; i < out.nbytes; i += 16) {
                         uint32_t k = out.nbytes - i < 16 ? out.nbytes - i : 16;
                         mnn_dequantize_s8((const int8_t *)arena + out.offset + i, y, k, out.scale, out.zero_point);

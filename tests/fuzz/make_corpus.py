@@ -47,6 +47,8 @@ def main(out: str) -> int:
     for name in s16x_models.MODELS:
         (d / f"{name}.mnb").write_bytes(pack(s16x_models.tflite(name), name=name))
     (d / "requant_s8_s16.mnb").write_bytes(blob.write(_requant_graph(0.05, 3, 0.0004, 0.07, -5)[0]))
+    # a 16x8 model with a float interface (FLOAT_INPUT/FLOAT_OUTPUT flags on int16 IO)
+    (d / "s16_add_float_io.mnb").write_bytes(pack(s16x_models.tflite("s16_add", float_io=True), name="s16_add_f"))
     # the fused LSTM (tf-keras models of the zoo; tests/test_lstm.py)
     from tests import opzoo
 
