@@ -39,8 +39,11 @@ def digits(tmp_path_factory):
     x, y = x[order], y[order]
     keras.utils.set_random_seed(0)
     L = keras.layers
-    model = keras.Sequential([L.Input((8, 8, 1)), L.Conv2D(16, 3, activation="relu"), L.Flatten(),
-                              L.Dense(64, activation="relu"), L.Dense(10)], name="digits_w4")
+    # the names Keras gives a first model's layers, set here (its counters run on in a test session):
+    # TensorFlow's tensor names call them conv2d_1, dense_1 and dense_1_2
+    model = keras.Sequential([L.Input((8, 8, 1)), L.Conv2D(16, 3, activation="relu", name="conv2d"), L.Flatten(),
+                              L.Dense(64, activation="relu", name="dense"), L.Dense(10, name="dense_1")],
+                             name="digits_w4")
     model.compile(optimizer=keras.optimizers.Adam(0.01),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x[:1200], y[:1200], epochs=6, batch_size=32, verbose=0)
